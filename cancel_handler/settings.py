@@ -1,0 +1,158 @@
+"""App settings, read once from the environment into a frozen value object.
+
+Every name here is an app setting of the Function App; `infra/` sets exactly these (a test keeps
+the two lists equal). A missing or invalid value fails at start-up with an error naming the setting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from cancel_handler.errors import SettingsError
+
+DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_GRAPH_TIMEOUT_SECONDS = 30.0
+DEFAULT_RETRY_BUDGET_SECONDS = 60.0
+DEFAULT_MAILBOX_CONCURRENCY = 4
+DEFAULT_DELAYED_RETRY_MAX_COUNT = 0
+
+#: Settings the Python code reads (the trigger binding reads CANCEL_QUEUE_NAME and the
+#: ServiceBusConnection__* group through the host).
+CODE_SETTINGS = (
+    "CANCEL_QUEUE_NAME",
+    "GRAPH_BASE_URL",
+    "AZURE_CLIENT_ID",
+    "GRAPH_TIMEOUT_SECONDS",
+    "CANCEL_RETRY_BUDGET_SECONDS",
+    "GRAPH_MAILBOX_CONCURRENCY",
+    "DELAYED_RETRY_MAX_COUNT",
+    "ServiceBusConnection__fullyQualifiedNamespace",
+)
+
+#: Settings only the Functions host reads (identity-based trigger connection and storage).
+HOST_SETTINGS = (
+    "ServiceBusConnection__credential",
+    "ServiceBusConnection__clientId",
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "PYTHON_ISOLATE_WORKER_DEPENDENCIES",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The function's configuration; build it with :func:`load_settings`."""
+
+    queue_name: str = ""
+    graph_base_url: str = DEFAULT_GRAPH_BASE_URL
+    managed_identity_client_id: str | None = None
+    graph_timeout_seconds: float = DEFAULT_GRAPH_TIMEOUT_SECONDS
+    retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
+    mailbox_concurrency: int = DEFAULT_MAILBOX_CONCURRENCY
+    delayed_retry_max_count: int = DEFAULT_DELAYED_RETRY_MAX_COUNT
+    servicebus_namespace: str | None = None
+
+    @property
+    def graph_scope(self) -> str:
+        """Token scope for Graph: `<scheme>://<host>/.default` of the base URL."""
+        parts = urlsplit(self.graph_base_url)
+        return f"{parts.scheme}://{parts.netloc}/.default"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings; raise :class:`SettingsError` naming the bad one."""
+    env = os.environ if environ is None else environ
+
+    def text(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    base_url = _graph_base_url(text("GRAPH_BASE_URL") or DEFAULT_GRAPH_BASE_URL)
+    return Settings(
+        queue_name=text("CANCEL_QUEUE_NAME") or "",
+        graph_base_url=base_url,
+        managed_identity_client_id=text("AZURE_CLIENT_ID"),
+        graph_timeout_seconds=_positive_float(
+            "GRAPH_TIMEOUT_SECONDS", text("GRAPH_TIMEOUT_SECONDS"), DEFAULT_GRAPH_TIMEOUT_SECONDS
+        ),
+        retry_budget_seconds=_non_negative_float(
+            "CANCEL_RETRY_BUDGET_SECONDS",
+            text("CANCEL_RETRY_BUDGET_SECONDS"),
+            DEFAULT_RETRY_BUDGET_SECONDS,
+        ),
+        mailbox_concurrency=_int_in_range(
+            "GRAPH_MAILBOX_CONCURRENCY", text("GRAPH_MAILBOX_CONCURRENCY"),
+            DEFAULT_MAILBOX_CONCURRENCY, low=1, high=64,
+        ),
+        delayed_retry_max_count=_int_in_range(
+            "DELAYED_RETRY_MAX_COUNT", text("DELAYED_RETRY_MAX_COUNT"),
+            DEFAULT_DELAYED_RETRY_MAX_COUNT, low=0, high=100,
+        ),
+        servicebus_namespace=text("ServiceBusConnection__fullyQualifiedNamespace"),
+    )
+
+
+def _graph_base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise SettingsError(
+            "GRAPH_BASE_URL", f"must be an absolute https:// URL, got {value!r}"
+        )
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise SettingsError(
+            "GRAPH_BASE_URL", "must not carry credentials, a query or a fragment"
+        )
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise SettingsError(
+            "GRAPH_BASE_URL",
+            f"plain http:// is allowed only for loopback hosts (bearer tokens never travel "
+            f"unencrypted), got host {parts.hostname!r}",
+        )
+    return value.rstrip("/")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _positive_float(name: str, raw: str | None, default: float) -> float:
+    value = _non_negative_float(name, raw, default)
+    if value == 0:
+        raise SettingsError(name, "must be greater than 0")
+    return value
+
+
+def _non_negative_float(name: str, raw: str | None, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(name, f"must be a number of seconds, got {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise SettingsError(name, f"must be a finite number >= 0, got {raw!r}")
+    return value
+
+
+def _int_in_range(name: str, raw: str | None, default: int, *, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"must be between {low} and {high}, got {value}")
+    return value
