@@ -1,12 +1,12 @@
 """Exceptions of cancel-handler.
 
-    CancelHandlerError
-    ├── SettingsError         an app setting is missing or invalid (raised at start-up)
-    ├── InvalidMessageError   a message breaks the contract (the message is dead-lettered)
-    ├── TransientError        the attempt failed but may succeed later (retried, then given back)
-    │   ├── GraphTransportError   no HTTP answer from Graph (timeout, refused, reset)
-    │   └── TokenError            no access token from the managed identity
-    └── SettlementError       the host refused a settlement call (the invocation fails)
+CancelHandlerError
+├── SettingsError         an app setting is missing or invalid (raised at start-up)
+├── InvalidMessageError   a message breaks the contract (the message is dead-lettered)
+├── TransientError        the attempt failed but may succeed later (retried, then given back)
+│   ├── GraphTransportError   no HTTP answer from Graph (timeout, refused, reset)
+│   └── TokenError            no access token from the managed identity
+└── SettlementError       the host refused a settlement call (the invocation fails)
 """
 
 from __future__ import annotations

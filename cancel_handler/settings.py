@@ -87,12 +87,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             DEFAULT_RETRY_BUDGET_SECONDS,
         ),
         mailbox_concurrency=_int_in_range(
-            "GRAPH_MAILBOX_CONCURRENCY", text("GRAPH_MAILBOX_CONCURRENCY"),
-            DEFAULT_MAILBOX_CONCURRENCY, low=1, high=64,
+            "GRAPH_MAILBOX_CONCURRENCY",
+            text("GRAPH_MAILBOX_CONCURRENCY"),
+            DEFAULT_MAILBOX_CONCURRENCY,
+            low=1,
+            high=64,
         ),
         delayed_retry_max_count=_int_in_range(
-            "DELAYED_RETRY_MAX_COUNT", text("DELAYED_RETRY_MAX_COUNT"),
-            DEFAULT_DELAYED_RETRY_MAX_COUNT, low=0, high=100,
+            "DELAYED_RETRY_MAX_COUNT",
+            text("DELAYED_RETRY_MAX_COUNT"),
+            DEFAULT_DELAYED_RETRY_MAX_COUNT,
+            low=0,
+            high=100,
         ),
         servicebus_namespace=text("ServiceBusConnection__fullyQualifiedNamespace"),
     )
@@ -101,13 +107,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 def _graph_base_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise SettingsError(
-            "GRAPH_BASE_URL", f"must be an absolute https:// URL, got {value!r}"
-        )
+        raise SettingsError("GRAPH_BASE_URL", f"must be an absolute https:// URL, got {value!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise SettingsError(
-            "GRAPH_BASE_URL", "must not carry credentials, a query or a fragment"
-        )
+        raise SettingsError("GRAPH_BASE_URL", "must not carry credentials, a query or a fragment")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise SettingsError(
             "GRAPH_BASE_URL",

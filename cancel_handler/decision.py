@@ -1,0 +1,158 @@
+"""What to do with a message, decided from what happened: a pure function, no I/O.
+
+The settlement table of the README is this module; `tests/test_decision.py` checks it row by row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cancel_handler.graph import GraphResponse
+
+#: Service Bus limits a dead-letter reason and description to 4096 characters each.
+MAX_DEADLETTER_FIELD = 4096
+
+#: Graph error codes that mean "only the organizer may cancel" (Graph does not document the code;
+#: its documented message names the organizer, which is matched too).
+NOT_ORGANIZER_CODES = frozenset({"ErrorCalendarIsNotOrganizer", "ErrorNotOrganizer"})
+
+#: 4xx answers that are worth another try (timeouts, conflicts, throttling).
+TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+
+
+class Action(StrEnum):
+    """The settlement calls of `ServiceBusMessageActions` this product uses."""
+
+    COMPLETE = "complete"
+    DEADLETTER = "deadletter"
+    ABANDON = "abandon"
+
+
+class Reason(StrEnum):
+    """Dead-letter reasons (the published vocabulary) and the log reasons of other outcomes."""
+
+    INVALID_MESSAGE = "InvalidMessage"
+    NOT_ORGANIZER = "NotOrganizer"
+    GRAPH_BAD_REQUEST = "GraphBadRequest"
+    GRAPH_FORBIDDEN = "GraphForbidden"
+    EVENT_NOT_FOUND = "EventNotFound"
+    GRAPH_REJECTED = "GraphRejected"
+    RETRIES_EXHAUSTED = "RetriesExhausted"
+    # Not dead-letter reasons: they only label completions and give-backs in the log.
+    CANCELLED = "Cancelled"
+    ALREADY_CANCELLED = "AlreadyCancelled"
+    TRANSIENT_FAILURE = "TransientFailure"
+
+
+DEADLETTER_REASONS = frozenset(
+    {
+        Reason.INVALID_MESSAGE,
+        Reason.NOT_ORGANIZER,
+        Reason.GRAPH_BAD_REQUEST,
+        Reason.GRAPH_FORBIDDEN,
+        Reason.EVENT_NOT_FOUND,
+        Reason.GRAPH_REJECTED,
+        Reason.RETRIES_EXHAUSTED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The final decision for a message."""
+
+    action: Action
+    reason: Reason
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Try again: after `retry_after` seconds if Graph named a wait, else after a backoff."""
+
+    detail: str
+    retry_after: float | None = None
+    #: The request may have reached Graph, so the cancel may already have happened.
+    outcome_unknown: bool = False
+    #: Graph rejected the token: fetch a new one before the next attempt.
+    refresh_token: bool = False
+
+
+Verdict = Settlement | Retry
+
+
+def decide(response: GraphResponse, *, cancel_may_have_happened: bool) -> Verdict:
+    """Map Graph's answer to a settlement or a retry.
+
+    `cancel_may_have_happened` is true on a redelivery (`delivery_count > 1`) or after an
+    attempt in this invocation whose outcome is unknown (timeout, reset, 5xx).
+    """
+    status = response.status
+    if 200 <= status < 300:
+        return Settlement(Action.COMPLETE, Reason.CANCELLED)
+    if status == 400:
+        reason = Reason.NOT_ORGANIZER if _is_not_organizer(response) else Reason.GRAPH_BAD_REQUEST
+        return Settlement(Action.DEADLETTER, reason, describe_graph_error(response))
+    if status == 401:
+        return Retry("Graph rejected the access token (401)", refresh_token=True)
+    if status == 403:
+        return Settlement(
+            Action.DEADLETTER,
+            Reason.GRAPH_FORBIDDEN,
+            describe_graph_error(
+                response,
+                hint="the identity lacks Calendars.ReadWrite (admin consent) or the mailbox is "
+                "outside its Exchange RBAC scope / application access policy",
+            ),
+        )
+    if status == 404:
+        if cancel_may_have_happened:
+            return Settlement(
+                Action.COMPLETE,
+                Reason.ALREADY_CANCELLED,
+                "404 after an earlier attempt: that attempt most likely cancelled the event",
+            )
+        return Settlement(
+            Action.DEADLETTER,
+            Reason.EVENT_NOT_FOUND,
+            describe_graph_error(
+                response,
+                hint="no such event (or user/mailbox) in that mailbox; check the ids and that "
+                "the mailbox is the organizer's",
+            ),
+        )
+    if status in TRANSIENT_STATUSES or status >= 500:
+        return Retry(
+            f"Graph answered {status}",
+            retry_after=response.retry_after,
+            outcome_unknown=status >= 500,
+        )
+    return Settlement(Action.DEADLETTER, Reason.GRAPH_REJECTED, describe_graph_error(response))
+
+
+def _is_not_organizer(response: GraphResponse) -> bool:
+    if response.error_code in NOT_ORGANIZER_CODES:
+        return True
+    return "organizer" in (response.error_message or "").lower()
+
+
+def describe_graph_error(response: GraphResponse, hint: str = "") -> str:
+    """A dead-letter description with Graph's status, error code, message and request-id."""
+    parts = [f"Graph {response.status}"]
+    parts.append(f"error.code={response.error_code or '-'}")
+    parts.append(f"request-id={response.request_id or '-'}")
+    text = "; ".join(parts)
+    if response.error_message:
+        text += f"; error.message={response.error_message}"
+    if hint:
+        text += f"; likely cause: {hint}"
+    return clip(text)
+
+
+def clip(text: str, limit: int = MAX_DEADLETTER_FIELD) -> str:
+    """Cut `text` to at most `limit` characters, marking the cut."""
+    if len(text) <= limit:
+        return text
+    marker = " …[truncated]"
+    return text[: limit - len(marker)] + marker

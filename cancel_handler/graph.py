@@ -1,0 +1,128 @@
+"""Microsoft Graph adapter: one call, `POST /users/{id}/events/{id}/cancel`, and its answer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+
+from cancel_handler.backoff import parse_retry_after
+from cancel_handler.contract import CancelRequest
+from cancel_handler.errors import GraphTransportError
+
+#: How much of an error body is read to find Graph's error code and message.
+MAX_ERROR_BODY_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class GraphResponse:
+    """What Graph answered to one cancel call."""
+
+    status: int
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    retry_after: float | None = None
+
+
+def cancel_path(request: CancelRequest) -> str:
+    """The URL path below the Graph base URL: each id is one percent-encoded path segment."""
+    return (
+        f"/users/{_segment(request.user_principal_name)}/events/{_segment(request.event_id)}/cancel"
+    )
+
+
+def _segment(value: str) -> str:
+    encoded = quote(value, safe="")
+    if encoded in ("", ".", ".."):
+        raise ValueError("an id must not be empty, '.' or '..'")
+    return encoded
+
+
+class GraphClient:
+    """Cancels events through Graph over one shared, connection-pooled `httpx.AsyncClient`."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+
+    async def cancel(
+        self, request: CancelRequest, *, token: str, client_request_id: str
+    ) -> GraphResponse:
+        """Send one cancel call; raise :class:`GraphTransportError` when no HTTP answer came."""
+        body = {} if request.comment is None else {"comment": request.comment}
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "client-request-id": client_request_id,
+            "return-client-request-id": "true",
+        }
+        url = self._base_url + cancel_path(request)
+        try:
+            async with self._http.stream("POST", url, json=body, headers=headers) as response:
+                # Read (a bounded amount of) every body so the connection goes back to the pool.
+                answer_body = await _read_limited(response, MAX_ERROR_BODY_BYTES)
+        except httpx.ConnectError:
+            raise GraphTransportError("connection refused", outcome_unknown=False) from None
+        except httpx.ConnectTimeout:
+            raise GraphTransportError("connect timeout", outcome_unknown=False) from None
+        except httpx.TimeoutException as exc:
+            raise GraphTransportError(_kind(exc), outcome_unknown=True) from None
+        except httpx.TransportError as exc:
+            raise GraphTransportError(_kind(exc), outcome_unknown=True) from None
+        return _to_response(response, answer_body if response.status_code >= 400 else b"")
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
+
+
+def _kind(exc: httpx.TransportError) -> str:
+    name = type(exc).__name__
+    return {
+        "ReadTimeout": "response slower than the timeout",
+        "WriteTimeout": "request write timed out",
+        "PoolTimeout": "no free connection in time",
+        "RemoteProtocolError": "connection closed or broken mid-response",
+        "ReadError": "connection reset while reading",
+        "WriteError": "connection reset while writing",
+    }.get(name, name)
+
+
+def _to_response(response: httpx.Response, error_body: bytes) -> GraphResponse:
+    code, message, body_request_id = _parse_error(error_body)
+    return GraphResponse(
+        status=response.status_code,
+        error_code=code,
+        error_message=message,
+        request_id=response.headers.get("request-id") or body_request_id,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
+
+
+def _parse_error(body: bytes) -> tuple[str | None, str | None, str | None]:
+    """Graph's `error.code`, `error.message` and `innerError.request-id`, tolerating any body."""
+    if not body:
+        return None, None, None
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None, None, None
+    error = document.get("error") if isinstance(document, dict) else None
+    if not isinstance(error, dict):
+        return None, None, None
+    inner = error.get("innerError") or error.get("innererror")
+    request_id = inner.get("request-id") if isinstance(inner, dict) else None
+    return _text(error.get("code")), _text(error.get("message")), _text(request_id)
+
+
+def _text(value: object) -> str | None:
+    return value[:500] if isinstance(value, str) and value else None

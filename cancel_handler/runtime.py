@@ -1,0 +1,142 @@
+"""Composition root: builds the Graph client, token provider and handler once per process.
+
+`function_app.py` and the tests build a :class:`Processor` the same way; tests pass fakes or
+loopback endpoints as keyword arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from cancel_handler.decision import Action, Reason, Settlement
+from cancel_handler.handler import CancelHandler, Outcome
+from cancel_handler.settings import Settings, load_settings
+from cancel_handler.settle import MessageActions, settle
+
+if TYPE_CHECKING:
+    import httpx
+
+    from cancel_handler.token import TokenSource
+
+logger = logging.getLogger("cancel_handler")
+
+USER_AGENT = "cancel-handler/0.1"
+
+
+class Processor:
+    """Processes one message end to end: body → decision → settlement.
+
+    Settings are validated when it is built (start-up); the HTTP client and credential are
+    created on the first message (keeps cold start short) and reused for every later one.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        credential: TokenSource | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        **handler_options: Any,
+    ) -> None:
+        self.settings = settings
+        self._credential = credential
+        self._http_client = http_client
+        self._handler_options = handler_options
+        self._handler: CancelHandler | None = None
+
+    @classmethod
+    def from_environment(cls) -> Processor:
+        """A processor configured from app settings; raises SettingsError on a bad one."""
+        return cls(load_settings())
+
+    @property
+    def handler(self) -> CancelHandler:
+        """The handler, built on first use."""
+        if self._handler is None:
+            self._handler = self._build_handler()
+        return self._handler
+
+    def _build_handler(self) -> CancelHandler:
+        import httpx  # deferred: not needed to index the function
+
+        from cancel_handler.graph import GraphClient
+        from cancel_handler.limiter import MailboxLimiter
+        from cancel_handler.token import TokenProvider
+
+        settings = self.settings
+        if self._http_client is None:
+            self._http_client = httpx.AsyncClient(
+                timeout=httpx.Timeout(settings.graph_timeout_seconds),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=32),
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=False,
+            )
+        credential = self._credential or _managed_identity(
+            settings.managed_identity_client_id, settings.graph_timeout_seconds
+        )
+        return CancelHandler(
+            GraphClient(self._http_client, settings.graph_base_url),
+            TokenProvider(credential, settings.graph_scope),
+            retry_budget_seconds=settings.retry_budget_seconds,
+            limiter=MailboxLimiter(settings.mailbox_concurrency),
+            **self._handler_options,
+        )
+
+    async def process(self, message: Any, actions: MessageActions) -> Outcome:
+        """Decide and settle one `ServiceBusReceivedMessage`; raises only when settling failed
+        (or the invocation was cancelled, after giving the message back)."""
+        try:
+            body = message_body(message)
+        except ValueError as exc:
+            outcome = Outcome(Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, str(exc)))
+        else:
+            try:
+                outcome = await self.handler.handle(body, delivery_count=message.delivery_count)
+            except asyncio.CancelledError:
+                await settle(message, actions, _given_back("invocation cancelled (shutdown)"))
+                raise
+        await settle(message, actions, outcome)
+        return outcome
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (tests and the demo; the Functions host never unloads)."""
+        if self._http_client is not None:
+            await self._http_client.aclose()
+
+
+def _given_back(detail: str) -> Outcome:
+    return Outcome(Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, detail))
+
+
+def _managed_identity(client_id: str | None, timeout: float) -> TokenSource:
+    """The Function App's managed identity (user-assigned when `client_id` is set). One quick
+    retry inside the credential and bounded timeouts: the handler's own retry loop and budget
+    take it from there."""
+    from azure.identity import ManagedIdentityCredential
+
+    options: dict[str, Any] = {
+        "retry_total": 1,
+        "connection_timeout": timeout,
+        "read_timeout": timeout,
+    }
+    if client_id:
+        options["client_id"] = client_id
+    return ManagedIdentityCredential(**options)
+
+
+def message_body(message: Any) -> bytes:
+    """The body of a received message as bytes (the SDK yields it as a generator of chunks)."""
+    body = message.body
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    try:
+        chunks = list(body)
+    except TypeError:
+        raise ValueError("message body must be AMQP data (bytes) holding UTF-8 JSON") from None
+    if not all(isinstance(chunk, bytes | bytearray) for chunk in chunks):
+        raise ValueError("message body must be AMQP data (bytes) holding UTF-8 JSON")
+    return b"".join(chunks)

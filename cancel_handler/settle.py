@@ -1,0 +1,85 @@
+"""Apply a decision to the message through `ServiceBusMessageActions`, and log it once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from cancel_handler.decision import Action
+from cancel_handler.errors import SettlementError
+from cancel_handler.handler import Outcome
+
+logger = logging.getLogger("cancel_handler.settlement")
+
+
+class MessageActions(Protocol):
+    """The settlement methods of the binding extension's `ServiceBusMessageActions`."""
+
+    def complete(self, message: Any) -> None: ...
+
+    def abandon(self, message: Any) -> None: ...
+
+    def deadletter(
+        self,
+        message: Any,
+        deadletter_reason: str | None = None,
+        deadletter_error_description: str | None = None,
+    ) -> None: ...
+
+
+async def settle(message: Any, actions: MessageActions, outcome: Outcome) -> None:
+    """Complete, dead-letter or abandon `message` as `outcome` says; raise
+    :class:`SettlementError` when the host refuses, so the invocation fails and the message is
+    redelivered rather than reported as handled."""
+    settlement = outcome.settlement
+    try:
+        # The actions are blocking gRPC calls to the host: keep them off the event loop.
+        if settlement.action is Action.COMPLETE:
+            await asyncio.to_thread(actions.complete, message)
+        elif settlement.action is Action.DEADLETTER:
+            await asyncio.to_thread(
+                actions.deadletter,
+                message,
+                deadletter_reason=settlement.reason.value,
+                deadletter_error_description=settlement.description,
+            )
+        else:
+            await asyncio.to_thread(actions.abandon, message)
+    except Exception as exc:
+        log_settlement(message, outcome, failed=exc)
+        raise SettlementError(settlement.action.value, exc) from exc
+    log_settlement(message, outcome)
+
+
+def log_settlement(message: Any, outcome: Outcome, failed: BaseException | None = None) -> None:
+    """One structured line per message: ids, outcome, reason, Graph status and request-id,
+    attempts, elapsed ms. Never the token, never the comment text."""
+    settlement = outcome.settlement
+    fields = {
+        "message_id": _safe(getattr(message, "message_id", None)),
+        "correlation_id": _safe(getattr(message, "correlation_id", None)),
+        "outcome": settlement.action.value if failed is None else "settlement_failed",
+        "reason": settlement.reason.value,
+        "graph_status": outcome.graph_status,
+        "request_id": _safe(outcome.request_id),
+        "attempts": outcome.attempts,
+        "elapsed_ms": outcome.elapsed_ms,
+    }
+    if settlement.action is Action.COMPLETE and failed is None:
+        level = logging.INFO
+    elif failed is not None:
+        level = logging.ERROR
+        fields["error"] = type(failed).__name__
+    else:
+        level = logging.WARNING
+    text = " ".join(f"{key}={value if value is not None else '-'}" for key, value in fields.items())
+    logger.log(level, "settlement %s", text, extra={"cancel_handler": fields})
+
+
+def _safe(value: object, limit: int = 128) -> str | None:
+    """A log-safe rendering of a sender-controlled value: no line breaks or control characters."""
+    if value is None:
+        return None
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return "".join(c if c.isprintable() and c != " " else "?" for c in text[:limit])

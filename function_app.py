@@ -1,0 +1,29 @@
+"""Azure Functions entry point (Python v2 model): wiring only.
+
+A Service Bus queue trigger hands each cancel request to cancel_handler, which settles it
+explicitly through ServiceBusMessageActions (auto-complete is off).
+"""
+
+import azure.functions as func
+import azurefunctions.extensions.bindings.servicebus as servicebus
+
+from cancel_handler.runtime import Processor
+
+app = func.FunctionApp()
+
+# Validates the app settings now, so a bad value stops the app at start-up with its name.
+processor = Processor.from_environment()
+
+
+@app.service_bus_queue_trigger(
+    arg_name="message",
+    queue_name="%CANCEL_QUEUE_NAME%",
+    connection="ServiceBusConnection",
+    auto_complete_messages=False,
+)
+async def cancel_meeting(
+    message: servicebus.ServiceBusReceivedMessage,
+    message_actions: servicebus.ServiceBusMessageActions,
+) -> None:
+    """Cancel the meeting a message asks for, then complete, dead-letter or abandon it."""
+    await processor.process(message, message_actions)

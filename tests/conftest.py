@@ -1,0 +1,83 @@
+"""Shared fixtures: loopback identity endpoint and Graph simulator, a processor wired to them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from cancel_handler.devtools.graph_simulator import GraphSimulator
+from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
+from cancel_handler.runtime import Processor
+from cancel_handler.settings import load_settings
+from tests.helpers import RecordingActions, RecordingSleep
+
+UPN = "adele.vance@contoso.com"
+
+_AMBIENT = (
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "IMDS_ENDPOINT",
+    "GRAPH_BASE_URL",
+    "GRAPH_TIMEOUT_SECONDS",
+    "CANCEL_RETRY_BUDGET_SECONDS",
+    "GRAPH_MAILBOX_CONCURRENCY",
+    "DELAYED_RETRY_MAX_COUNT",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the machine's identity or app settings."""
+    for name in _AMBIENT:
+        monkeypatch.delenv(name, raising=False)
+
+
+@dataclass
+class Loopback:
+    """The identity endpoint and Graph simulator of one test."""
+
+    authority: TokenAuthority
+    identity: IdentityEndpoint
+    graph: GraphSimulator
+
+    def processor(self, sleep: RecordingSleep | None = None, **settings: str) -> Processor:
+        """A processor wired to these servers (real azure-identity credential and httpx)."""
+        env = {"GRAPH_BASE_URL": self.graph.graph_base_url, **settings}
+        options = {"sleep": sleep} if sleep is not None else {}
+        return Processor(load_settings(env), **options)
+
+
+@pytest.fixture
+def loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loopback]:
+    """Both servers on 127.0.0.1; IDENTITY_ENDPOINT/IDENTITY_HEADER point at the endpoint."""
+    authority = TokenAuthority()
+    with IdentityEndpoint(authority) as identity, GraphSimulator(authority) as graph:
+        for name, value in identity.environment.items():
+            monkeypatch.setenv(name, value)
+        yield Loopback(authority, identity, graph)
+
+
+def process_all(processor: Processor, messages: list, actions: RecordingActions) -> list:
+    """Process messages one after another on one event loop, as the worker does; return outcomes."""
+
+    async def run() -> list:
+        try:
+            return [await processor.process(message, actions) for message in messages]
+        finally:
+            await processor.aclose()
+
+    return asyncio.run(run())
+
+
+def cancel_body(event_id: str, upn: str = UPN, **extra: object) -> dict:
+    """A valid request body."""
+    return {"userPrincipalName": upn, "eventId": event_id, **extra}

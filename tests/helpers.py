@@ -1,0 +1,96 @@
+"""Test building blocks: real Service Bus received messages and a recording settlement double."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.servicebus import ServiceBusReceivedMessage
+from azure.servicebus._pyamqp.message import Header, Message, Properties
+
+
+def received_message(
+    body: bytes | dict,
+    *,
+    delivery_count: int = 1,
+    message_id: str | None = None,
+    correlation_id: str | None = None,
+    application_properties: dict | None = None,
+) -> ServiceBusReceivedMessage:
+    """A real `azure.servicebus.ServiceBusReceivedMessage` with a lock token, as the binding
+    hands it to the function. (Built through the SDK's private AMQP types, only here.)"""
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+    amqp = Message(
+        header=Header(delivery_count=delivery_count),
+        properties=Properties(
+            message_id=message_id or str(uuid.uuid4()),
+            correlation_id=correlation_id,
+            content_type="application/json",
+        ),
+        application_properties=application_properties or {},
+        delivery_annotations={b"x-opt-lock-token": uuid.uuid4()},
+        message_annotations={b"x-opt-sequence-number": 1},
+        data=[body],
+    )
+    return ServiceBusReceivedMessage(amqp, receiver=None)
+
+
+@dataclass
+class Settled:
+    """One settlement call as the host would receive it."""
+
+    action: str
+    message: Any
+    reason: str | None = None
+    description: str | None = None
+
+
+@dataclass
+class RecordingActions:
+    """Has `ServiceBusMessageActions`' settlement signatures; records calls, can be told to fail."""
+
+    fail_on: set[str] = field(default_factory=set)
+    settled: list[Settled] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _record(self, item: Settled) -> None:
+        if item.action in self.fail_on:
+            raise RuntimeError(f"host refused {item.action}: LockToken not found")
+        with self._lock:
+            self.settled.append(item)
+
+    def complete(self, message: Any) -> None:
+        self._record(Settled("complete", message))
+
+    def abandon(self, message: Any) -> None:
+        self._record(Settled("abandon", message))
+
+    def deadletter(
+        self,
+        message: Any,
+        deadletter_reason: str | None = None,
+        deadletter_error_description: str | None = None,
+    ) -> None:
+        self._record(
+            Settled("deadletter", message, deadletter_reason, deadletter_error_description)
+        )
+
+    @property
+    def only(self) -> Settled:
+        """The single settlement recorded (fails the test if there is not exactly one)."""
+        assert len(self.settled) == 1, self.settled
+        return self.settled[0]
+
+
+class RecordingSleep:
+    """An injected `sleep` that records the waits and returns at once."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
