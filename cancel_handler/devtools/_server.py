@@ -20,6 +20,9 @@ class LoopbackServer:
 
     def __init__(self, handler_class: type[BaseHTTPRequestHandler], port: int = 0) -> None:
         handler_class.protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and
+        # the client's delayed ACK add ~40 ms to every response.
+        handler_class.disable_nagle_algorithm = True
         self._server = _QuietServer(("127.0.0.1", port), handler_class)
         self._server.owner = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(

@@ -1,0 +1,99 @@
+"""App settings: defaults, derived token scope, and fail-fast errors that name the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from cancel_handler.errors import SettingsError
+from cancel_handler.settings import load_settings
+
+
+def test_defaults_target_global_graph() -> None:
+    """With nothing set, the function talks to global Graph with the documented defaults."""
+    settings = load_settings({})
+    assert settings.graph_base_url == "https://graph.microsoft.com/v1.0"
+    assert settings.graph_scope == "https://graph.microsoft.com/.default"
+    assert settings.retry_budget_seconds == 60
+    assert settings.mailbox_concurrency == 4
+    assert settings.managed_identity_client_id is None
+
+
+@pytest.mark.parametrize(
+    ("url", "scope"),
+    [
+        ("https://graph.microsoft.us/v1.0", "https://graph.microsoft.us/.default"),
+        ("https://dod-graph.microsoft.us/v1.0/", "https://dod-graph.microsoft.us/.default"),
+        ("https://microsoftgraph.chinacloudapi.cn/v1.0", "https://microsoftgraph.chinacloudapi.cn/.default"),
+        ("http://127.0.0.1:8080/v1.0", "http://127.0.0.1:8080/.default"),
+    ],
+)
+def test_scope_follows_the_graph_url(url: str, scope: str) -> None:
+    """National clouds work by setting GRAPH_BASE_URL alone: the scope is derived from it."""
+    assert load_settings({"GRAPH_BASE_URL": url}).graph_scope == scope
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.8.9.10", "[::1]"])
+def test_plain_http_is_allowed_for_loopback(host: str) -> None:
+    """Loopback simulators may use http://."""
+    assert load_settings({"GRAPH_BASE_URL": f"http://{host}:9/v1.0"}).graph_base_url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://graph.microsoft.com/v1.0",
+        "http://10.0.0.5/v1.0",
+        "http://localhost.evil.example/v1.0",
+        "ftp://graph.microsoft.com/v1.0",
+        "graph.microsoft.com/v1.0",
+        "https://user:pw@graph.microsoft.com/v1.0",
+        "https://graph.microsoft.com/v1.0?x=1",
+    ],
+)
+def test_unsafe_graph_urls_are_refused_naming_the_setting(url: str) -> None:
+    """A bearer token never travels over plain HTTP to a non-loopback host."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"GRAPH_BASE_URL": url})
+    assert caught.value.setting == "GRAPH_BASE_URL"
+    assert "GRAPH_BASE_URL" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GRAPH_TIMEOUT_SECONDS", "0"),
+        ("GRAPH_TIMEOUT_SECONDS", "fast"),
+        ("GRAPH_TIMEOUT_SECONDS", "nan"),
+        ("CANCEL_RETRY_BUDGET_SECONDS", "-1"),
+        ("CANCEL_RETRY_BUDGET_SECONDS", "inf"),
+        ("GRAPH_MAILBOX_CONCURRENCY", "0"),
+        ("GRAPH_MAILBOX_CONCURRENCY", "4.5"),
+        ("DELAYED_RETRY_MAX_COUNT", "-2"),
+    ],
+)
+def test_invalid_numbers_fail_fast_naming_the_setting(name: str, value: str) -> None:
+    """Invalid values stop start-up with an error that names the setting and the value."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: value})
+    assert caught.value.setting == name
+    assert name in str(caught.value)
+
+
+def test_values_are_read() -> None:
+    """Each setting lands in its field."""
+    settings = load_settings(
+        {
+            "CANCEL_QUEUE_NAME": "q",
+            "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+            "GRAPH_TIMEOUT_SECONDS": "12.5",
+            "CANCEL_RETRY_BUDGET_SECONDS": "0",
+            "GRAPH_MAILBOX_CONCURRENCY": "2",
+            "DELAYED_RETRY_MAX_COUNT": "3",
+            "ServiceBusConnection__fullyQualifiedNamespace": "ns.servicebus.windows.net",
+        }
+    )
+    assert settings.queue_name == "q"
+    assert settings.managed_identity_client_id == "00000000-0000-0000-0000-000000000001"
+    assert (settings.graph_timeout_seconds, settings.retry_budget_seconds) == (12.5, 0)
+    assert (settings.mailbox_concurrency, settings.delayed_retry_max_count) == (2, 3)
+    assert settings.servicebus_namespace == "ns.servicebus.windows.net"
