@@ -35,21 +35,38 @@ class Scenario:
 
 
 SCENARIOS = [
-    Scenario("organizer cancels, with a comment",
-             {"userPrincipalName": ORGANIZER, "eventId": "AAMkEvt-001=", "comment": "Room closed."},
-             "AAMkEvt-001="),
-    Scenario("attendee's copy: only the organizer may cancel",
-             {"userPrincipalName": ATTENDEE, "eventId": "AAMkEvt-002="}, "AAMkEvt-002="),
+    Scenario(
+        "organizer cancels, with a comment",
+        {"userPrincipalName": ORGANIZER, "eventId": "AAMkEvt-001=", "comment": "Room closed."},
+        "AAMkEvt-001=",
+    ),
+    Scenario(
+        "attendee's copy: only the organizer may cancel",
+        {"userPrincipalName": ATTENDEE, "eventId": "AAMkEvt-002="},
+        "AAMkEvt-002=",
+    ),
     Scenario("malformed body", b'{"userPrincipalName": "adele.vance@contoso.com", eventId: }'),
-    Scenario("unknown event id", {"userPrincipalName": ORGANIZER, "eventId": "AAMkNoSuchEvt="},
-             "AAMkNoSuchEvt="),
-    Scenario("throttled (429, Retry-After: 1), then accepted",
-             {"userPrincipalName": ORGANIZER, "eventId": "AAMkEvt-005="}, "AAMkEvt-005="),
-    Scenario("redelivered after an earlier attempt cancelled it",
-             {"userPrincipalName": ORGANIZER, "eventId": "AAMkEvt-006="}, "AAMkEvt-006=",
-             delivery_count=2),
-    Scenario("mailbox outside the app's access scope",
-             {"userPrincipalName": OUTSIDER, "eventId": "AAMkEvt-007="}, "AAMkEvt-007="),
+    Scenario(
+        "unknown event id",
+        {"userPrincipalName": ORGANIZER, "eventId": "AAMkNoSuchEvt="},
+        "AAMkNoSuchEvt=",
+    ),
+    Scenario(
+        "throttled (429, Retry-After: 1), then accepted",
+        {"userPrincipalName": ORGANIZER, "eventId": "AAMkEvt-005="},
+        "AAMkEvt-005=",
+    ),
+    Scenario(
+        "redelivered after an earlier attempt cancelled it",
+        {"userPrincipalName": ORGANIZER, "eventId": "AAMkEvt-006="},
+        "AAMkEvt-006=",
+        delivery_count=2,
+    ),
+    Scenario(
+        "mailbox outside the app's access scope",
+        {"userPrincipalName": OUTSIDER, "eventId": "AAMkEvt-007="},
+        "AAMkEvt-007=",
+    ),
 ]
 
 
@@ -70,7 +87,8 @@ async def _invoke_all(function_app, service, actions) -> list[tuple]:
     rows = []
     for scenario in SCENARIOS:
         message = host_delivered_message(
-            scenario.body, delivery_count=scenario.delivery_count,
+            scenario.body,
+            delivery_count=scenario.delivery_count,
             message_id=f"demo-{len(rows) + 1}",
         )
         try:
@@ -112,19 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     with IdentityEndpoint(authority) as identity, GraphSimulator(authority) as graph:
         _seed(graph)
         os.environ.update(identity.environment)
-        os.environ.update({
-            "GRAPH_BASE_URL": graph.graph_base_url,
-            "CANCEL_QUEUE_NAME": "meeting-cancellations",
-            "CANCEL_RETRY_BUDGET_SECONDS": "10",
-        })
+        os.environ.update(
+            {
+                "GRAPH_BASE_URL": graph.graph_base_url,
+                "CANCEL_QUEUE_NAME": "meeting-cancellations",
+                "CANCEL_RETRY_BUDGET_SECONDS": "10",
+            }
+        )
         sys.path.insert(0, os.getcwd())
         function_app = importlib.import_module("function_app")
         with settlement_host() as (service, actions):
             rows = asyncio.run(_invoke_all(function_app, service, actions))
         _print_table(rows, service, graph, settlement_log.by_message)
-        print(f"\nidentity endpoint: {identity.requests} token request(s) for {len(rows)} messages; "
-              f"Graph simulator: {len(graph.state.calls)} call(s) on "
-              f"{len({c.connection for c in graph.state.calls})} connection(s).")
+        print(
+            f"\nidentity endpoint: {identity.requests} token request(s) for {len(rows)} messages; "
+            f"Graph simulator: {len(graph.state.calls)} call(s) on "
+            f"{len({c.connection for c in graph.state.calls})} connection(s)."
+        )
     return 0
 
 
@@ -138,13 +160,23 @@ def _print_table(rows: list[tuple], service, graph: GraphSimulator, logged: dict
         settled = service.settled(message)
         action, _, description = settled if settled else ("none", None, failure)
         fields = logged.get(message.message_id, {})
-        table.append((str(number), scenario.title, graph_text, action,
-                      fields.get("reason", "-"), str(fields.get("attempts", "-"))))
+        table.append(
+            (
+                str(number),
+                scenario.title,
+                graph_text,
+                action,
+                fields.get("reason", "-"),
+                str(fields.get("attempts", "-")),
+            )
+        )
         if description:
             descriptions.append(f"  #{number}: {description}")
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for index, row in enumerate(table):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
         if index == 0:
             print("  ".join("-" * width for width in widths))
     print("\nDead-letter descriptions (what an operator sees in the dead-letter queue):")

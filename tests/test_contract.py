@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cancel_handler.contract import CancelRequest, load_schema, parse_cancel_request, validate_request
+from cancel_handler.contract import (
+    CancelRequest,
+    load_schema,
+    parse_cancel_request,
+    validate_request,
+)
 from cancel_handler.errors import InvalidMessageError
 
 SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(load_schema())
@@ -19,8 +24,13 @@ VALID = [
     {"userPrincipalName": "adele.vance@contoso.com", "eventId": "AAMkAGI1AAAt9AHjAAA="},
     {"userPrincipalName": "0f8fad5b-d9cb-469f-a165-70867728950e", "eventId": "A-b_c="},
     {"userPrincipalName": "o'neil+x@sub.contoso.co.uk", "eventId": "E", "comment": "Sorry!\nBye"},
-    {"userPrincipalName": "bob_fabrikam.com#EXT#@contoso.onmicrosoft.com", "eventId": "E",
-     "comment": None, "source": "hr-leave", "extra": {"nested": [1, 2]}},
+    {
+        "userPrincipalName": "bob_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+        "eventId": "E",
+        "comment": None,
+        "source": "hr-leave",
+        "extra": {"nested": [1, 2]},
+    },
     {"userPrincipalName": "a@b.c", "eventId": "x" * 1024, "comment": "c" * 10_000},
 ]
 
@@ -78,7 +88,9 @@ def test_schema_examples_are_valid() -> None:
 
 _ID_CHARS = string.ascii_letters + string.digits + "=_-/+.%?#@'!^~ \n\t\u00e9"
 _text = st.text(alphabet=_ID_CHARS, max_size=80)
-_value = st.one_of(st.none(), st.integers(), st.booleans(), _text, st.lists(st.integers(), max_size=2))
+_value = st.one_of(
+    st.none(), st.integers(), st.booleans(), _text, st.lists(st.integers(), max_size=2)
+)
 _documents = st.fixed_dictionaries(
     {},
     optional={

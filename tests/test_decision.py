@@ -25,22 +25,40 @@ NOT_ORGANIZER_MESSAGE = (
     [
         (GraphResponse(202), False, Action.COMPLETE, Reason.CANCELLED),
         (GraphResponse(202), True, Action.COMPLETE, Reason.CANCELLED),
-        (GraphResponse(400, "ErrorInvalidRequest", NOT_ORGANIZER_MESSAGE), False,
-         Action.DEADLETTER, Reason.NOT_ORGANIZER),
-        (GraphResponse(400, "ErrorCalendarIsNotOrganizer", "x"), False,
-         Action.DEADLETTER, Reason.NOT_ORGANIZER),
-        (GraphResponse(400, "ErrorInvalidIdMalformed", "Id is malformed."), False,
-         Action.DEADLETTER, Reason.GRAPH_BAD_REQUEST),
+        (
+            GraphResponse(400, "ErrorInvalidRequest", NOT_ORGANIZER_MESSAGE),
+            False,
+            Action.DEADLETTER,
+            Reason.NOT_ORGANIZER,
+        ),
+        (
+            GraphResponse(400, "ErrorCalendarIsNotOrganizer", "x"),
+            False,
+            Action.DEADLETTER,
+            Reason.NOT_ORGANIZER,
+        ),
+        (
+            GraphResponse(400, "ErrorInvalidIdMalformed", "Id is malformed."),
+            False,
+            Action.DEADLETTER,
+            Reason.GRAPH_BAD_REQUEST,
+        ),
         (GraphResponse(400), True, Action.DEADLETTER, Reason.GRAPH_BAD_REQUEST),
-        (GraphResponse(403, "ErrorAccessDenied", "Access is denied."), False,
-         Action.DEADLETTER, Reason.GRAPH_FORBIDDEN),
+        (
+            GraphResponse(403, "ErrorAccessDenied", "Access is denied."),
+            False,
+            Action.DEADLETTER,
+            Reason.GRAPH_FORBIDDEN,
+        ),
         (GraphResponse(404, "ErrorItemNotFound"), False, Action.DEADLETTER, Reason.EVENT_NOT_FOUND),
         (GraphResponse(404, "ErrorItemNotFound"), True, Action.COMPLETE, Reason.ALREADY_CANCELLED),
         (GraphResponse(405), False, Action.DEADLETTER, Reason.GRAPH_REJECTED),
         (GraphResponse(413), False, Action.DEADLETTER, Reason.GRAPH_REJECTED),
     ],
 )
-def test_final_answers(response: GraphResponse, redelivered: bool, action: Action, reason: Reason) -> None:
+def test_final_answers(
+    response: GraphResponse, redelivered: bool, action: Action, reason: Reason
+) -> None:
     """Each final answer maps to one settlement and reason."""
     verdict = decide(response, cancel_may_have_happened=redelivered)
     assert isinstance(verdict, Settlement)
@@ -70,7 +88,12 @@ def test_dead_letter_description_names_graph_details() -> None:
         cancel_may_have_happened=False,
     )
     assert isinstance(verdict, Settlement)
-    for part in ("Graph 403", "error.code=ErrorAccessDenied", "request-id=rid-1", "Access is denied."):
+    for part in (
+        "Graph 403",
+        "error.code=ErrorAccessDenied",
+        "request-id=rid-1",
+        "Access is denied.",
+    ):
         assert part in verdict.description
 
 

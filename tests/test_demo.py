@@ -15,7 +15,12 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "MSI_", "GRAPH_"))}
     result = subprocess.run(
         [sys.executable, "-m", "cancel_handler.demo"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     rows = {}
     for line in result.stdout.splitlines():
@@ -34,6 +39,9 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
     assert sorted(rows) == sorted(expected)
     for number, parts in expected.items():
         for part in parts:
-            assert f"  {part}  " in rows[number] or rows[number].endswith(f"  {part}"), (part, rows[number])
+            assert f"  {part}  " in rows[number] or rows[number].endswith(f"  {part}"), (
+                part,
+                rows[number],
+            )
     assert "1 token request(s) for 7 messages" in result.stdout
     assert "on 1 connection(s)" in result.stdout

@@ -60,7 +60,10 @@ def test_requests_go_exactly_to_the_cancel_route() -> None:
 
     asyncio.run(run())
     [request] = seen
-    assert request.url.raw_path == b"/v1.0/users/o%27neil%23EXT%23%40contoso.com/events/AAMk-_%3D/cancel"
+    assert (
+        request.url.raw_path
+        == b"/v1.0/users/o%27neil%23EXT%23%40contoso.com/events/AAMk-_%3D/cancel"
+    )
     assert request.headers["Authorization"] == "Bearer t0k3n"
     assert request.headers["client-request-id"] == "cid"
     assert request.read() == b'{"comment":"Bye"}'

@@ -23,7 +23,10 @@ def test_defaults_target_global_graph() -> None:
     [
         ("https://graph.microsoft.us/v1.0", "https://graph.microsoft.us/.default"),
         ("https://dod-graph.microsoft.us/v1.0/", "https://dod-graph.microsoft.us/.default"),
-        ("https://microsoftgraph.chinacloudapi.cn/v1.0", "https://microsoftgraph.chinacloudapi.cn/.default"),
+        (
+            "https://microsoftgraph.chinacloudapi.cn/v1.0",
+            "https://microsoftgraph.chinacloudapi.cn/.default",
+        ),
         ("http://127.0.0.1:8080/v1.0", "http://127.0.0.1:8080/.default"),
     ],
 )

@@ -72,13 +72,13 @@ class SettlementService(settlement_pb2_grpc.SettlementServicer):
         self.calls.append((name, request.locktoken, reason, description))
         return Empty()
 
-    def Complete(self, request, context):  # noqa: N802 - the service's method names
+    def Complete(self, request, context):
         return self._settle("complete", request, context)
 
-    def Abandon(self, request, context):  # noqa: N802
+    def Abandon(self, request, context):
         return self._settle("abandon", request, context)
 
-    def Deadletter(self, request, context):  # noqa: N802
+    def Deadletter(self, request, context):
         reason = request.deadletterReason.value if request.HasField("deadletterReason") else None
         description = (
             request.deadletterErrorDescription.value
@@ -105,8 +105,15 @@ def settlement_host() -> Iterator[tuple[SettlementService, ServiceBusMessageActi
     server.start()
     saved_argv = sys.argv
     # The client reads the host's address from the worker's command line, as in Azure.
-    sys.argv = [saved_argv[0], "--host", "127.0.0.1", "--port", str(port),
-                "--functions-grpc-max-message-length", str(4 * 1024 * 1024)]
+    sys.argv = [
+        saved_argv[0],
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--functions-grpc-max-message-length",
+        str(4 * 1024 * 1024),
+    ]
     try:
         actions = ServiceBusMessageActions()
     finally:
