@@ -213,7 +213,7 @@ module queueAccess './app/queue-access.bicep' = {
   }
 }
 
-module function './app/function.bicep' = {
+module functionApp './app/function.bicep' = {
   name: 'function'
   scope: rg
   params: {
@@ -274,7 +274,7 @@ module graphAppRole './app/graph-app-role.bicep' = if (mailboxAccessMode == 'ten
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
-output AZURE_FUNCTION_APP_NAME string = function.outputs.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output SERVICE_BUS_QUEUE_NAME string = serviceBus.outputs.queueName
 output SERVICE_BUS_QUEUE_LOCK_DURATION string = serviceBus.outputs.lockDuration

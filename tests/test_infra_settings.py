@@ -270,9 +270,10 @@ def test_scoped_mode_creates_no_entra_grant():
 
 
 def test_function_sends_only_with_delayed_retries():
-    """Data Sender for the function identity depends on delayedRetryMaxCount > 0."""
+    """Data Sender for the function depends on delayedRetryMaxCount; all roles sit on the queue."""
     access = (INFRA / "app" / "queue-access.bicep").read_text()
     assert re.search(r"resource functionSender \S+ = if \(delayedRetryMaxCount > 0\)", access)
-    assert "scope: namespace::queue" in access
-    assert "scope: namespace\n" not in access, "roles belong on the queue, not the namespace"
+    scopes = re.findall(r"^\s*scope:\s*(\S+)", access, re.MULTILINE)
+    assert len(scopes) == 4
+    assert set(scopes) == {"serviceBusNamespace::queue"}, "roles belong on the queue only"
 

@@ -32,7 +32,7 @@ var dataReceiverRoleId = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
 var dataSenderRoleId = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
 var dataOwnerRoleId = '090c5cfd-751d-490a-894a-3ce6f1109419'
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
+resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
   name: namespaceName
 
   resource queue 'queues' existing = {
@@ -43,8 +43,8 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing
 // The trigger receives and settles (complete, abandon, dead-letter): Data Receiver is enough.
 // Data Owner would also allow managing the queue, which the function never does.
 resource functionReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(namespace::queue.id, functionPrincipalId, dataReceiverRoleId)
-  scope: namespace::queue
+  name: guid(serviceBusNamespace::queue.id, functionPrincipalId, dataReceiverRoleId)
+  scope: serviceBusNamespace::queue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataReceiverRoleId)
     principalId: functionPrincipalId
@@ -55,8 +55,8 @@ resource functionReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 // Only when delayed retries are on does the function send (schedule) messages, and only to this
 // queue. With DELAYED_RETRY_MAX_COUNT = 0 it never sends, so it gets no send right.
 resource functionSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (delayedRetryMaxCount > 0) {
-  name: guid(namespace::queue.id, functionPrincipalId, dataSenderRoleId)
-  scope: namespace::queue
+  name: guid(serviceBusNamespace::queue.id, functionPrincipalId, dataSenderRoleId)
+  scope: serviceBusNamespace::queue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataSenderRoleId)
     principalId: functionPrincipalId
@@ -66,8 +66,8 @@ resource functionSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
 
 // Upstream systems that put cancellation requests on the queue.
 resource upstreamSenders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for senderId in senderPrincipalIds: {
-  name: guid(namespace::queue.id, senderId, dataSenderRoleId)
-  scope: namespace::queue
+  name: guid(serviceBusNamespace::queue.id, senderId, dataSenderRoleId)
+  scope: serviceBusNamespace::queue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataSenderRoleId)
     principalId: senderId
@@ -81,8 +81,8 @@ resource upstreamSenders 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 // so production environments do not give a person's account standing access to live requests;
 // turn it on for development and test environments, or grant it just in time.
 resource deployerOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantDeployerQueueAccess && !empty(deployerPrincipalId)) {
-  name: guid(namespace::queue.id, deployerPrincipalId, dataOwnerRoleId)
-  scope: namespace::queue
+  name: guid(serviceBusNamespace::queue.id, deployerPrincipalId, dataOwnerRoleId)
+  scope: serviceBusNamespace::queue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataOwnerRoleId)
     principalId: deployerPrincipalId

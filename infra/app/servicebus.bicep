@@ -43,7 +43,7 @@ param graphTimeoutSeconds int
 var lockSeconds = min(300, max(60, retryBudgetSeconds + graphTimeoutSeconds + 30))
 var lockDuration = 'PT${lockSeconds / 60}M${lockSeconds % 60}S'
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   name: name
   location: location
   tags: tags
@@ -90,9 +90,9 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   }
 }
 
-output name string = namespace.name
-output id string = namespace.id
-output queueName string = namespace::queue.name
-output queueId string = namespace::queue.id
-output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
+output name string = serviceBusNamespace.name
+output id string = serviceBusNamespace.id
+output queueName string = serviceBusNamespace::queue.name
+output queueId string = serviceBusNamespace::queue.id
+output fullyQualifiedNamespace string = '${serviceBusNamespace.name}.servicebus.windows.net'
 output lockDuration string = lockDuration
