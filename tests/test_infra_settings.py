@@ -1,0 +1,279 @@
+"""The deployment (infra/, azure.yaml) agrees with the code: app settings, defaults, wiring.
+
+No Bicep compiler runs here, so these are lightweight text checks of the templates. The checker
+functions are exercised on deliberately broken copies too, so a passing run means something.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from cancel_handler import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+INFRA = ROOT / "infra"
+FUNCTION_BICEP = INFRA / "app" / "function.bicep"
+MAIN_BICEP = INFRA / "main.bicep"
+PARAMETERS_JSON = INFRA / "main.parameters.json"
+
+EXPECTED_SETTINGS = settings.CODE_SETTINGS + settings.HOST_SETTINGS
+
+#: App settings the platform reads, not our code: Application Insights telemetry from the
+#: Functions host (connection string, plus Entra authentication because local auth is off).
+PLATFORM_SETTINGS = (
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+)
+
+#: Must never be set on Flex Consumption (the platform derives them from functionAppConfig), and
+#: the key-based storage connection string must not come back.
+FORBIDDEN_SETTINGS = (
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "AzureWebJobsStorage",
+)
+
+
+# --- lightweight Bicep reading ---------------------------------------------------------------
+
+
+def strip_line_comments(text: str) -> str:
+    """Drop whole-line `//` comments (enough for our templates; strings may contain `//`)."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+
+
+def app_settings_block(text: str) -> str:
+    """Return the body of the `appSettings: [ ... ]` array in a Bicep module."""
+    text = strip_line_comments(text)
+    start = text.find("appSettings: [")
+    if start < 0:
+        raise ValueError("no `appSettings: [` array found")
+    depth = 0
+    for index in range(start + len("appSettings: "), len(text)):
+        if text[index] == "[":
+            depth += 1
+        elif text[index] == "]":
+            depth -= 1
+            if depth == 0:
+                return text[start:index]
+    raise ValueError("unterminated appSettings array")
+
+
+def bicep_app_settings(text: str) -> dict[str, str]:
+    """Map each app setting name to its (raw Bicep) value expression."""
+    block = app_settings_block(text)
+    pairs = re.findall(r"name:\s*'([^']+)'\s*\n\s*value:\s*(.+)", block)
+    names = re.findall(r"name:\s*'([^']+)'", block)
+    if len(pairs) != len(names):
+        raise ValueError("every app setting needs `name:` directly followed by `value:`")
+    result: dict[str, str] = {}
+    for name, value in pairs:
+        if name in result:
+            raise ValueError(f"app setting {name} is set twice")
+        result[name] = value.strip()
+    return result
+
+
+def settings_drift(bicep_names, expected=EXPECTED_SETTINGS, platform=PLATFORM_SETTINGS):
+    """Return (missing from Bicep, set by Bicep but unknown to the code and the allow-list)."""
+    missing = sorted(set(expected) - set(bicep_names))
+    unexpected = sorted(set(bicep_names) - set(expected) - set(platform))
+    return missing, unexpected
+
+
+def bicep_params(text: str) -> dict[str, str | None]:
+    """Map each `param` of a Bicep file to its default expression (None when required)."""
+    params = {}
+    for match in re.finditer(r"^param\s+(\w+)\s+\w+(?:\s*=\s*(.+))?$", text, re.MULTILINE):
+        params[match.group(1)] = match.group(2).strip() if match.group(2) else None
+    return params
+
+
+def azd_parameters() -> dict[str, str]:
+    values = json.loads(PARAMETERS_JSON.read_text())["parameters"]
+    return {name: entry["value"] for name, entry in values.items()}
+
+
+# --- app settings ----------------------------------------------------------------------------
+
+
+def test_bicep_sets_exactly_the_documented_settings():
+    """The Function App gets every setting the code and host read, and nothing unexplained."""
+    missing, unexpected = settings_drift(bicep_app_settings(FUNCTION_BICEP.read_text()))
+    assert missing == [], f"settings.py names missing from {FUNCTION_BICEP.name}"
+    assert unexpected == [], "app settings neither in settings.py nor in PLATFORM_SETTINGS"
+
+
+@pytest.mark.parametrize("name", EXPECTED_SETTINGS)
+def test_checker_reports_a_removed_setting(name):
+    """Deleting one setting (name and value) from a copy of the template gets it reported."""
+    text = FUNCTION_BICEP.read_text()
+    broken = re.sub(rf"^\s*name:\s*'{re.escape(name)}'\n.*\n", "", text, count=1, flags=re.M)
+    assert broken != text
+    missing, _ = settings_drift(bicep_app_settings(broken))
+    assert missing == [name]
+
+
+@pytest.mark.parametrize("extra", [*FORBIDDEN_SETTINGS, "GRAPH_TIMEOUT"])
+def test_checker_reports_an_unknown_setting(extra):
+    """Adding a setting the code does not read (or a typo of one) makes the checker name it."""
+    text = FUNCTION_BICEP.read_text().replace(
+        "appSettings: [", f"appSettings: [\n        {{\n          name: '{extra}'\n"
+        "          value: 'x'\n        }", 1)
+    _, unexpected = settings_drift(bicep_app_settings(text))
+    assert unexpected == [extra]
+
+
+def test_flex_consumption_forbidden_settings_absent():
+    """FUNCTIONS_WORKER_RUNTIME & co. are not set anywhere in infra/ (Flex rejects them)."""
+    for path in INFRA.rglob("*.bicep"):
+        code = strip_line_comments(path.read_text())
+        for name in FORBIDDEN_SETTINGS:
+            assert not re.search(rf"['\s]{name}['\s:]", code), f"{name} set in {path.name}"
+
+
+def test_identity_based_connections():
+    """Host connections use the managed identity; the worker isolates its dependencies."""
+    values = bicep_app_settings(FUNCTION_BICEP.read_text())
+    assert values["ServiceBusConnection__credential"] == "'managedidentity'"
+    assert values["AzureWebJobsStorage__credential"] == "'managedidentity'"
+    assert values["PYTHON_ISOLATE_WORKER_DEPENDENCIES"] == "'1'"
+    client_id = values["AZURE_CLIENT_ID"]
+    assert values["ServiceBusConnection__clientId"] == client_id
+    assert values["AzureWebJobsStorage__clientId"] == client_id
+    assert "Authorization=AAD" in values["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
+
+
+# --- defaults --------------------------------------------------------------------------------
+
+#: main.bicep parameter -> (setting name, default in settings.py)
+TUNABLES = {
+    "graphBaseUrl": ("GRAPH_BASE_URL", settings.DEFAULT_GRAPH_BASE_URL),
+    "graphTimeoutSeconds": ("GRAPH_TIMEOUT_SECONDS", settings.DEFAULT_GRAPH_TIMEOUT_SECONDS),
+    "retryBudgetSeconds": ("CANCEL_RETRY_BUDGET_SECONDS", settings.DEFAULT_RETRY_BUDGET_SECONDS),
+    "mailboxConcurrency": ("GRAPH_MAILBOX_CONCURRENCY", settings.DEFAULT_MAILBOX_CONCURRENCY),
+    "delayedRetryMaxCount": (
+        "DELAYED_RETRY_MAX_COUNT", settings.DEFAULT_DELAYED_RETRY_MAX_COUNT),
+}
+
+
+def _same(bicep_literal: str, default) -> bool:
+    literal = bicep_literal.strip().strip("'")
+    if isinstance(default, str):
+        return literal == default
+    return float(literal) == float(default)
+
+
+@pytest.mark.parametrize("param", TUNABLES)
+def test_bicep_defaults_match_settings_defaults(param):
+    """main.bicep and main.parameters.json default each tunable to the value settings.py uses."""
+    setting, default = TUNABLES[param]
+    assert _same(bicep_params(MAIN_BICEP.read_text())[param], default)
+    placeholder = azd_parameters()[param]
+    match = re.fullmatch(r"\$\{(\w+)=(.*)\}", placeholder)
+    assert match, f"{param} should read an azd variable with a default"
+    assert match.group(1) == setting, "the azd variable carries the app setting's name"
+    assert _same(match.group(2), default)
+
+
+def test_queue_name_default():
+    """The queue is called meeting-cancellations unless configured otherwise."""
+    assert bicep_params(MAIN_BICEP.read_text())["queueName"] == "'meeting-cancellations'"
+    assert azd_parameters()["queueName"] == "${CANCEL_QUEUE_NAME=meeting-cancellations}"
+
+
+# --- azd wiring ------------------------------------------------------------------------------
+
+
+def test_parameters_file_matches_main_bicep():
+    """Every parameter azd passes exists, and every required parameter is passed."""
+    params = bicep_params(MAIN_BICEP.read_text())
+    passed = azd_parameters()
+    assert sorted(set(passed) - set(params)) == []
+    required = {name for name, default in params.items() if default is None}
+    assert sorted(required - set(passed)) == []
+
+
+def azure_yaml_services(text: str) -> dict[str, dict[str, str]]:
+    """Read the `services:` map of azure.yaml (two-level, `key: value` lines only)."""
+    services: dict[str, dict[str, str]] = {}
+    current = None
+    in_services = False
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent == 0:
+            in_services = line == "services:"
+            continue
+        if not in_services:
+            continue
+        key, _, value = line.strip().partition(":")
+        if indent == 2:
+            current = services.setdefault(key, {})
+        elif current is not None:
+            current[key] = value.strip()
+    return services
+
+
+def test_azure_yaml_names_the_python_function_service():
+    """azure.yaml has one Python Function service whose project folder exists."""
+    services = azure_yaml_services((ROOT / "azure.yaml").read_text())
+    assert len(services) == 1
+    (name, service), = services.items()
+    assert service["host"] == "function"
+    assert service["language"] == "python"
+    project = ROOT / service["project"]
+    assert project.is_dir()
+    assert (project / "host.json").is_file()
+    assert f"var serviceName = '{name}'" in MAIN_BICEP.read_text(), "azd-service-name tag"
+
+
+def test_every_module_path_exists():
+    """Each `module x './path.bicep'` in any template points at a file in the repository."""
+    references = 0
+    for path in INFRA.rglob("*.bicep"):
+        for target in re.findall(r"^module\s+\w+\s+'([^']+)'", path.read_text(), re.MULTILINE):
+            references += 1
+            assert not target.startswith("br"), f"{path.name}: registry module {target}"
+            assert (path.parent / target).is_file(), f"{path.name}: {target} not found"
+    assert references > 0
+
+
+def test_no_compiled_template_committed():
+    """The compiled ARM template (main.json) is a build output, not source."""
+    assert not (INFRA / "main.json").exists()
+
+
+# --- mailbox access and roles ----------------------------------------------------------------
+
+
+def test_scoped_mode_creates_no_entra_grant():
+    """Only the tenant-wide module touches Microsoft Graph, and only in tenantWide mode."""
+    graph_files = [p.name for p in INFRA.rglob("*.bicep")
+                   if "Microsoft.Graph/" in strip_line_comments(p.read_text())]
+    assert graph_files == ["graph-app-role.bicep"]
+    main = MAIN_BICEP.read_text()
+    assert re.search(
+        r"module \w+ './app/graph-app-role.bicep' = if \(mailboxAccessMode == 'tenantWide'\)",
+        main)
+    assert bicep_params(main)["mailboxAccessMode"] == "'scoped'"
+    role = (INFRA / "app" / "graph-app-role.bicep").read_text()
+    assert "ef54d2bf-783f-4e0f-bca1-3210c0444d99" in role  # Calendars.ReadWrite (application)
+    assert "00000003-0000-0000-c000-000000000000" in role  # Microsoft Graph
+
+
+def test_function_sends_only_with_delayed_retries():
+    """Data Sender for the function depends on delayedRetryMaxCount; all roles sit on the queue."""
+    access = (INFRA / "app" / "queue-access.bicep").read_text()
+    assert re.search(r"resource functionSender \S+ = if \(delayedRetryMaxCount > 0\)", access)
+    scopes = re.findall(r"^\s*scope:\s*(\S+)", access, re.MULTILINE)
+    assert len(scopes) == 4
+    assert set(scopes) == {"serviceBusNamespace::queue"}, "roles belong on the queue only"
+
