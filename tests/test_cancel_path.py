@@ -135,8 +135,8 @@ def test_timeout_then_not_found_completes(loopback: Loopback) -> None:
     assert actions.only.action == "complete"
 
 
-def test_connection_refused_then_not_found_is_dead_lettered(loopback: Loopback) -> None:
-    """A refused connection never reached Graph, so a later 404 still means 'no such event'."""
+def test_refused_connection_gives_the_message_back(loopback: Loopback) -> None:
+    """A refused connection is transient: retried, then given back; never dead-lettered."""
     import socket
 
     with socket.socket() as probe:
