@@ -4,6 +4,7 @@ for the terminal (no control characters, no escape sequences)."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -83,7 +84,7 @@ def progress(total: int, label: str, *, threshold: int = 50) -> Iterator[Any]:
     if total < threshold:
         yield _NoBar()
         return
-    with click.progressbar(length=total, label=label, file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar
 
 
