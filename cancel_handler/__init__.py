@@ -1,0 +1,67 @@
+"""cancel-handler: cancels Outlook meetings from Service Bus requests through Microsoft Graph.
+
+The names below are the integrator's API for sending requests. They are loaded on first use, so
+importing the Function App's modules never pulls in the sending code.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cancel_handler.contract import CancelRequest
+    from cancel_handler.errors import (
+        CancelHandlerError,
+        InvalidMessageError,
+        InvalidRequestsError,
+        TargetError,
+    )
+    from cancel_handler.ops.requests import OutgoingRequest, prepare_request, read_requests
+    from cancel_handler.ops.send import (
+        SendSummary,
+        send_cancel_request,
+        send_cancel_request_async,
+        send_cancel_requests,
+    )
+
+__all__ = [
+    "CancelHandlerError",
+    "CancelRequest",
+    "InvalidMessageError",
+    "InvalidRequestsError",
+    "OutgoingRequest",
+    "SendSummary",
+    "TargetError",
+    "prepare_request",
+    "read_requests",
+    "send_cancel_request",
+    "send_cancel_request_async",
+    "send_cancel_requests",
+]
+
+_HOMES = {
+    "CancelHandlerError": "cancel_handler.errors",
+    "CancelRequest": "cancel_handler.contract",
+    "InvalidMessageError": "cancel_handler.errors",
+    "InvalidRequestsError": "cancel_handler.errors",
+    "OutgoingRequest": "cancel_handler.ops.requests",
+    "SendSummary": "cancel_handler.ops.send",
+    "TargetError": "cancel_handler.errors",
+    "prepare_request": "cancel_handler.ops.requests",
+    "read_requests": "cancel_handler.ops.requests",
+    "send_cancel_request": "cancel_handler.ops.send",
+    "send_cancel_request_async": "cancel_handler.ops.send",
+    "send_cancel_requests": "cancel_handler.ops.send",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'cancel_handler' has no attribute {name!r}")
+    return getattr(import_module(home), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

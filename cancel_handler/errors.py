@@ -2,7 +2,9 @@
 
 CancelHandlerError
 ├── SettingsError         an app setting is missing or invalid (raised at start-up)
+├── TargetError           a tool lacks the Service Bus namespace, queue or credential to use
 ├── InvalidMessageError   a message breaks the contract (the message is dead-lettered)
+├── InvalidRequestsError  requests to send break the contract (nothing is sent); lists every line
 ├── TransientError        the attempt failed but may succeed later (retried, then given back)
 │   ├── GraphTransportError   no HTTP answer from Graph (timeout, refused, reset)
 │   └── TokenError            no access token from the managed identity
@@ -25,6 +27,16 @@ class SettingsError(CancelHandlerError):
         self.problem = problem
 
 
+class TargetError(CancelHandlerError):
+    """Raised when the namespace, queue or credential for sending or reading is missing or
+    contradictory; names the option or environment variable to set."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
 class InvalidMessageError(CancelHandlerError):
     """Raised when a message body breaks the message contract; names the field."""
 
@@ -32,6 +44,16 @@ class InvalidMessageError(CancelHandlerError):
         super().__init__(f"{field}: {problem}" if field else problem)
         self.field = field
         self.problem = problem
+
+
+class InvalidRequestsError(CancelHandlerError):
+    """Raised when one or more requests to send break the contract; `problems` holds
+    `(line number, problem)` pairs in line order. Nothing was sent."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        count = len(problems)
+        super().__init__(f"{count} invalid request line(s); nothing was sent")
+        self.problems = problems
 
 
 class TransientError(CancelHandlerError):

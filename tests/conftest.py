@@ -31,6 +31,9 @@ _AMBIENT = (
     "CANCEL_RETRY_BUDGET_SECONDS",
     "GRAPH_MAILBOX_CONCURRENCY",
     "DELAYED_RETRY_MAX_COUNT",
+    "SERVICEBUS_NAMESPACE",
+    "ServiceBusConnection__fullyQualifiedNamespace",
+    "CANCEL_QUEUE_NAME",
 )
 
 

@@ -6,6 +6,7 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from azure.servicebus import ServiceBusReceivedMessage
@@ -19,21 +20,39 @@ def received_message(
     message_id: str | None = None,
     correlation_id: str | None = None,
     application_properties: dict | None = None,
+    sequence_number: int = 1,
+    enqueued_time: datetime | None = None,
+    subject: str | None = None,
+    dead_letter_reason: str | None = None,
+    dead_letter_error_description: str | None = None,
 ) -> ServiceBusReceivedMessage:
     """A real `azure.servicebus.ServiceBusReceivedMessage` with a lock token, as the binding
-    hands it to the function. (Built through the SDK's private AMQP types, only here.)"""
+    hands it to the function. (Built through the SDK's private AMQP types, only here.)
+
+    Dead-lettered messages carry `DeadLetterReason`/`DeadLetterErrorDescription` as application
+    properties (bytes, as on the wire); the enqueued time is the `x-opt-enqueued-time`
+    annotation in milliseconds since the epoch."""
     if isinstance(body, dict):
         body = json.dumps(body).encode()
+    properties = dict(application_properties or {})
+    if dead_letter_reason is not None:
+        properties[b"DeadLetterReason"] = dead_letter_reason.encode()
+    if dead_letter_error_description is not None:
+        properties[b"DeadLetterErrorDescription"] = dead_letter_error_description.encode()
+    annotations: dict = {b"x-opt-sequence-number": sequence_number}
+    if enqueued_time is not None:
+        annotations[b"x-opt-enqueued-time"] = int(enqueued_time.timestamp() * 1000)
     amqp = Message(
         header=Header(delivery_count=delivery_count),
         properties=Properties(
             message_id=message_id or str(uuid.uuid4()),
             correlation_id=correlation_id,
             content_type="application/json",
+            subject=subject.encode() if subject is not None else None,
         ),
-        application_properties=application_properties or {},
+        application_properties=properties,
         delivery_annotations={b"x-opt-lock-token": uuid.uuid4()},
-        message_annotations={b"x-opt-sequence-number": 1},
+        message_annotations=annotations,
         data=[body],
     )
     return ServiceBusReceivedMessage(amqp, receiver=None)

@@ -1,0 +1,1 @@
+"""The `cancel-handler` command-line tool (click). Only this package imports click."""

@@ -1,0 +1,106 @@
+"""What every command shares: the client factory (tests inject a double), connection options,
+and the mapping of failures to exit codes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
+
+from cancel_handler.errors import TargetError
+from cancel_handler.ops.target import (
+    NAMESPACE_ENV,
+    QUEUE_ENV,
+    ClientFactory,
+    ServiceBusTarget,
+    default_client_factory,
+    resolve_target,
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class BadInput(click.ClickException):
+    """Bad input that is not a command-line syntax error (exit code 2, no usage text)."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass
+class CliContext:
+    """Dependencies of the commands, built once in `main()`."""
+
+    client_factory: ClientFactory = field(default=default_client_factory)
+
+
+def connection_options(command: F) -> F:
+    """Add --namespace, --queue and --connection-string-env to a command."""
+    options = [
+        click.option(
+            "--namespace",
+            envvar=list(NAMESPACE_ENV),
+            show_envvar=True,
+            help="Service Bus namespace: a name (contoso-sb) or host "
+            "(contoso-sb.servicebus.windows.net).",
+        ),
+        click.option(
+            "--queue", envvar=QUEUE_ENV, show_envvar=True, help="The cancel queue's name."
+        ),
+        click.option(
+            "--connection-string-env",
+            metavar="VAR",
+            help="Authenticate with the connection string held in environment variable VAR "
+            "instead of Entra ID (the secret never appears on the command line).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def target_from(namespace: str | None, queue: str | None, conn_env: str | None) -> ServiceBusTarget:
+    """Resolve the options into a target, or stop with exit code 2 and what to set."""
+    try:
+        return resolve_target(
+            queue_name=queue,
+            namespace=namespace,
+            connection_string_env=conn_env,
+            environ=os.environ,
+        )
+    except TargetError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@contextmanager
+def service_bus_errors() -> Iterator[None]:
+    """Turn SDK and sign-in failures into a one-line error and exit code 1."""
+    from azure.core.exceptions import AzureError, ClientAuthenticationError
+
+    try:
+        yield
+    except ClientAuthenticationError as exc:
+        raise click.ClickException(
+            f"sign-in failed: {_first_line(exc)} (run `az login`, or check the identity in "
+            "AZURE_* variables)"
+        ) from exc
+    except AzureError as exc:
+        hint = ""
+        if "unauthorized" in str(exc).lower():
+            hint = (
+                " (the identity needs Azure Service Bus Data Sender to send, Data Receiver to "
+                "read the dead-letter queue)"
+            )
+        raise click.ClickException(f"Service Bus: {_first_line(exc)}{hint}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

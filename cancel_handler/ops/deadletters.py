@@ -1,0 +1,198 @@
+"""Read the dead-letter queue without touching it: peek (never receive), page by sequence number,
+filter by reason and enqueued time, and describe each message with its request fields."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cancel_handler.decision import DEADLETTER_REASONS
+
+#: Reasons Service Bus itself gives when it dead-letters a message.
+SERVICE_BUS_REASONS = ("MaxDeliveryCountExceeded", "TTLExpiredException")
+#: Every reason `--reason` accepts: the function's vocabulary, then Service Bus's.
+KNOWN_REASONS = (*sorted(reason.value for reason in DEADLETTER_REASONS), *SERVICE_BUS_REASONS)
+#: Application properties Service Bus adds when dead-lettering (dropped on resubmit).
+DEADLETTER_PROPERTY_PREFIX = "DeadLetter"
+PEEK_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One dead-lettered message as the operator sees it."""
+
+    sequence_number: int
+    message_id: str | None
+    correlation_id: str | None
+    enqueued_time: datetime | None
+    delivery_count: int | None
+    reason: str | None
+    description: str | None
+    user_principal_name: str | None = None
+    event_id: str | None = None
+    comment: str | None = None
+    application_properties: dict[str, Any] = field(default_factory=dict)
+    body_text: str = ""
+
+    @classmethod
+    def from_message(cls, message: Any) -> DeadLetter:
+        """Describe a peeked or received `ServiceBusReceivedMessage` (any body is accepted)."""
+        body = message_body(message)
+        fields = _request_fields(body)
+        return cls(
+            sequence_number=message.sequence_number,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            enqueued_time=message.enqueued_time_utc,
+            delivery_count=message.delivery_count,
+            reason=message.dead_letter_reason,
+            description=message.dead_letter_error_description,
+            user_principal_name=fields.get("userPrincipalName"),
+            event_id=fields.get("eventId"),
+            comment=fields.get("comment"),
+            application_properties=decoded_properties(message.application_properties),
+            body_text=body.decode("utf-8", "replace"),
+        )
+
+    def to_json(self, *, detail: bool = False) -> dict[str, Any]:
+        """JSON-ready fields; `detail` adds the comment, application properties and body."""
+        data: dict[str, Any] = {
+            "sequenceNumber": self.sequence_number,
+            "messageId": self.message_id,
+            "correlationId": self.correlation_id,
+            "enqueuedTime": self.enqueued_time.isoformat() if self.enqueued_time else None,
+            "deliveryCount": self.delivery_count,
+            "deadLetterReason": self.reason,
+            "deadLetterErrorDescription": self.description,
+            "userPrincipalName": self.user_principal_name,
+            "eventId": self.event_id,
+        }
+        if detail:
+            data["comment"] = self.comment
+            data["applicationProperties"] = {
+                k: v if isinstance(v, str | int | float | bool) or v is None else repr(v)
+                for k, v in self.application_properties.items()
+            }
+            data["body"] = self.body_text
+        return data
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which dead-lettered messages to act on; empty parts match everything. `since` is
+    inclusive, `until` exclusive (enqueued time, UTC)."""
+
+    reasons: frozenset[str] = frozenset()
+    sequence_numbers: frozenset[int] = frozenset()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.reasons) - set(KNOWN_REASONS))
+        if unknown:
+            raise ValueError(f"unknown reason(s) {', '.join(unknown)}; known: {KNOWN_REASONS}")
+
+    def matches(self, letter: DeadLetter) -> bool:
+        """True when `letter` passes every filter."""
+        if self.reasons and letter.reason not in self.reasons:
+            return False
+        if self.sequence_numbers and letter.sequence_number not in self.sequence_numbers:
+            return False
+        when = letter.enqueued_time
+        if self.since is not None and (when is None or when < self.since):
+            return False
+        return not (self.until is not None and (when is None or when >= self.until))
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is taken as UTC."""
+    value = datetime.fromisoformat(text.strip())
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def peek_dead_letters(
+    client: Any,
+    queue_name: str,
+    selection: Selection | None = None,
+    *,
+    limit: int | None = None,
+    page_size: int = PEEK_PAGE_SIZE,
+) -> Iterator[DeadLetter]:
+    """Yield matching dead-lettered messages in sequence-number order, paging with peek until
+    the queue is exhausted or `limit` matches were yielded. Nothing is locked or removed."""
+    from azure.servicebus import ServiceBusSubQueue
+
+    selection = selection or Selection()
+    if limit is not None and limit <= 0:
+        return
+    found = 0
+    receiver = client.get_queue_receiver(queue_name, sub_queue=ServiceBusSubQueue.DEAD_LETTER)
+    with receiver:
+        next_sequence = min(selection.sequence_numbers, default=0)
+        while True:
+            page = receiver.peek_messages(page_size, sequence_number=next_sequence)
+            if not page:
+                return
+            for message in sorted(page, key=lambda m: m.sequence_number):
+                letter = DeadLetter.from_message(message)
+                if selection.matches(letter):
+                    yield letter
+                    found += 1
+                    if limit is not None and found >= limit:
+                        return
+            next_sequence = max(m.sequence_number for m in page) + 1
+            if selection.sequence_numbers and next_sequence > max(selection.sequence_numbers):
+                return
+
+
+def peek_one(client: Any, queue_name: str, sequence_number: int) -> DeadLetter | None:
+    """The dead-lettered message with this sequence number, or None."""
+    from azure.servicebus import ServiceBusSubQueue
+
+    receiver = client.get_queue_receiver(queue_name, sub_queue=ServiceBusSubQueue.DEAD_LETTER)
+    with receiver:
+        page = receiver.peek_messages(1, sequence_number=sequence_number)
+    # Peek returns the next message at or after the number: check it is this one.
+    if page and page[0].sequence_number == sequence_number:
+        return DeadLetter.from_message(page[0])
+    return None
+
+
+def message_body(message: Any) -> bytes:
+    """The body as bytes (the SDK yields AMQP data as a generator of chunks)."""
+    body = message.body
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    try:
+        return b"".join(bytes(chunk) for chunk in body)
+    except TypeError:
+        return repr(body).encode("utf-8")
+
+
+def decoded_properties(properties: dict | None) -> dict[str, Any]:
+    """Application properties with bytes keys and UTF-8 bytes values decoded to str."""
+    decoded: dict[str, Any] = {}
+    for key, value in (properties or {}).items():
+        name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+        if isinstance(value, bytes):
+            with suppress(UnicodeDecodeError):
+                value = value.decode("utf-8")
+        decoded[name] = value
+    return decoded
+
+
+def _request_fields(body: bytes) -> dict[str, str]:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    names = ("userPrincipalName", "eventId", "comment")
+    return {k: document[k] for k in names if isinstance(document.get(k), str)}

@@ -1,0 +1,216 @@
+"""Resubmit or purge dead-lettered messages, one sequence number at a time, never losing one.
+
+Both receive from the dead-letter queue in peek-lock mode. Resubmit sends the copies first and
+completes the dead-lettered originals only after Service Bus accepted the send; a failed send
+abandons them (they stay dead-lettered) and stops, so the order of what was resubmitted is
+kept. Messages received but not selected are held locked until the end, then abandoned (their
+delivery count rises; dead-lettered messages never expire and cannot be dead-lettered again).
+
+A resubmitted copy gets a new MessageId derived from the original id and the dead-letter
+sequence number: the same dead-lettered message always gets the same new id, so repeating a
+resubmit inside the duplicate-detection window (a crash between send and complete) is dropped by
+Service Bus, while an id never collides with the original's still-remembered id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cancel_handler.ops.deadletters import (
+    DEADLETTER_PROPERTY_PREFIX,
+    decoded_properties,
+    message_body,
+)
+
+RESUBMIT_COUNT = "resubmitCount"
+ORIGINAL_MESSAGE_ID = "originalMessageId"
+#: Namespace of the derived ids (uuid5); fixed forever, or a crash-rerun would not dedupe.
+RESUBMIT_ID_NAMESPACE = uuid.UUID("6c1f3e0a-5d5e-4b8e-9a51-2f0e8f3c7a10")
+RECEIVE_BATCH = 100
+RECEIVE_WAIT_SECONDS = 5.0
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class RepairSummary:
+    """Sequence numbers by outcome. `not_removed`: resubmitted, but the dead-lettered original
+    could not be completed (it is still there); `skipped`: selected but not received (gone,
+    locked by someone else) or not attempted after a failure."""
+
+    done: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    not_removed: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every selected message was handled."""
+        return not (self.failed or self.not_removed or self.skipped)
+
+
+def resubmitted_id(original_message_id: str | None, sequence_number: int) -> str:
+    """The MessageId of the copy of dead-lettered message `sequence_number`."""
+    return str(uuid.uuid5(RESUBMIT_ID_NAMESPACE, f"{original_message_id}|{sequence_number}"))
+
+
+def resubmit_copy(message: Any) -> Any:
+    """The message to send back to the queue for a received dead-lettered `message`: body,
+    correlation id, content type, subject and application properties kept (minus DeadLetter*),
+    `originalMessageId` set once, `resubmitCount` incremented, new MessageId."""
+    from azure.servicebus import ServiceBusMessage
+
+    properties = {
+        key: value
+        for key, value in decoded_properties(message.application_properties).items()
+        if not key.startswith(DEADLETTER_PROPERTY_PREFIX)
+    }
+    try:
+        count = int(properties.get(RESUBMIT_COUNT, 0))
+    except (TypeError, ValueError):
+        count = 0
+    properties[RESUBMIT_COUNT] = count + 1
+    properties.setdefault(ORIGINAL_MESSAGE_ID, message.message_id)
+    return ServiceBusMessage(
+        message_body(message),
+        message_id=resubmitted_id(message.message_id, message.sequence_number),
+        correlation_id=message.correlation_id,
+        content_type=message.content_type,
+        subject=message.subject,
+        application_properties=properties,
+    )
+
+
+def resubmit_dead_letters(
+    client: Any,
+    queue_name: str,
+    sequence_numbers: Iterable[int],
+    *,
+    on_progress: Progress | None = None,
+    max_wait_time: float = RECEIVE_WAIT_SECONDS,
+) -> RepairSummary:
+    """Move the selected dead-lettered messages back to the queue, in sequence-number order."""
+    summary = RepairSummary()
+    with client.get_queue_sender(queue_name) as sender:
+
+        def handle(receiver: Any, selected: list[Any]) -> bool:
+            return _resubmit(receiver, sender, selected, summary, on_progress)
+
+        _drain(client, queue_name, set(sequence_numbers), handle, summary, max_wait_time)
+    return summary
+
+
+def purge_dead_letters(
+    client: Any,
+    queue_name: str,
+    sequence_numbers: Iterable[int],
+    *,
+    on_progress: Progress | None = None,
+    max_wait_time: float = RECEIVE_WAIT_SECONDS,
+) -> RepairSummary:
+    """Delete (complete) the selected dead-lettered messages."""
+    summary = RepairSummary()
+
+    def handle(receiver: Any, selected: list[Any]) -> bool:
+        for message in selected:
+            _complete(receiver, message, summary, summary.failed)
+        if on_progress is not None:
+            on_progress(len(selected))
+        return True
+
+    _drain(client, queue_name, set(sequence_numbers), handle, summary, max_wait_time)
+    return summary
+
+
+def _resubmit(receiver, sender, selected, summary: RepairSummary, on_progress) -> bool:
+    from azure.servicebus.exceptions import MessageSizeExceededError
+
+    batch, members = sender.create_message_batch(), []
+    for message in selected:
+        copy = resubmit_copy(message)
+        try:
+            batch.add_message(copy)
+        except MessageSizeExceededError as exc:
+            if not members:
+                summary.failed.append((message.sequence_number, f"too large to resend: {exc}"))
+                return False
+            if not _flush(receiver, sender, batch, members, summary, on_progress):
+                return False
+            batch, members = sender.create_message_batch(), []
+            batch.add_message(copy)
+        members.append(message)
+    return not members or _flush(receiver, sender, batch, members, summary, on_progress)
+
+
+def _flush(receiver, sender, batch, members, summary: RepairSummary, on_progress) -> bool:
+    try:
+        sender.send_messages(batch)
+    except Exception as exc:
+        # Nothing of a failed batch was enqueued: the originals stay dead-lettered (abandoned
+        # at the end of the drain).
+        summary.failed.extend((m.sequence_number, _reason(exc)) for m in members)
+        return False
+    for message in members:
+        _complete(receiver, message, summary, summary.not_removed)
+    if on_progress is not None:
+        on_progress(len(members))
+    return True
+
+
+def _complete(receiver, message, summary: RepairSummary, on_error: list) -> None:
+    try:
+        receiver.complete_message(message)
+    except Exception as exc:
+        on_error.append((message.sequence_number, _reason(exc)))
+    else:
+        summary.done.append(message.sequence_number)
+
+
+def _drain(client, queue_name, wanted: set[int], handle, summary, max_wait_time) -> None:
+    """Receive (peek-lock) until every wanted message was handled, a receive brings nothing
+    new, or `handle` reports a failure; then give back everything not settled."""
+    from azure.servicebus import ServiceBusReceiveMode, ServiceBusSubQueue
+
+    pending, seen, unsettled = set(wanted), set(), {}
+    receiver = client.get_queue_receiver(
+        queue_name,
+        sub_queue=ServiceBusSubQueue.DEAD_LETTER,
+        receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
+    )
+    with receiver:
+        try:
+            while pending:
+                received = receiver.receive_messages(
+                    max_message_count=RECEIVE_BATCH, max_wait_time=max_wait_time
+                )
+                fresh = {m.sequence_number for m in received} - seen
+                seen |= fresh
+                selected = sorted(
+                    (m for m in received if m.sequence_number in pending),
+                    key=lambda m: m.sequence_number,
+                )
+                unsettled.update((m.sequence_number, m) for m in received)
+                pending -= {m.sequence_number for m in selected}
+                done_before = len(summary.done)
+                keep_going = not selected or handle(receiver, selected)
+                for seq in summary.done[done_before:]:
+                    unsettled.pop(seq, None)
+                if not keep_going or not fresh:
+                    break
+        finally:
+            for message in unsettled.values():
+                try:
+                    receiver.abandon_message(message)
+                except Exception:  # noqa: S112 - lock already lost: it is back anyway
+                    continue
+    handled = set(summary.done)
+    handled |= {seq for seq, _ in [*summary.failed, *summary.not_removed]}
+    summary.skipped = sorted(wanted - handled)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,181 @@
+"""Send cancel requests to the queue, in batches, in order; a sync and an async API.
+
+Every request is validated with the function's contract before anything is sent. Batches are
+sent one after another; if a batch fails, it and the batches after it are not sent (Service Bus
+accepts or rejects a batch as a whole), so the caller knows exactly which requests went out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.servicebus.exceptions import MessageSizeExceededError
+
+from cancel_handler.errors import TargetError
+from cancel_handler.ops.requests import OutgoingRequest, prepare_request
+from cancel_handler.ops.target import ServiceBusTarget
+
+
+@dataclass
+class SendSummary:
+    """What happened to each request: sent ones in order, the rest unsent (with the error)."""
+
+    sent: list[OutgoingRequest] = field(default_factory=list)
+    unsent: list[OutgoingRequest] = field(default_factory=list)
+    batches: int = 0
+    error: BaseException | None = None
+
+
+def _batches(requests: Sequence[OutgoingRequest], create: Callable[[], Any]):
+    """Yield `(batch, requests in it)` filled up to the batch size limit, in request order."""
+    batch, members = create(), []
+    for outgoing in requests:
+        message = outgoing.to_message()
+        try:
+            batch.add_message(message)
+        except MessageSizeExceededError:
+            if not members:
+                raise
+            yield batch, members
+            batch, members = create(), []
+            batch.add_message(message)
+        members.append(outgoing)
+    if members:
+        yield batch, members
+
+
+def send_cancel_requests(
+    client: Any,
+    queue_name: str,
+    requests: Sequence[OutgoingRequest],
+    *,
+    on_sent: Callable[[list[OutgoingRequest]], None] | None = None,
+) -> SendSummary:
+    """Send validated requests with an open `ServiceBusClient`; stop at the first failed batch.
+    Returns the summary; never raises for a Service Bus error (it is in `summary.error`)."""
+    summary = SendSummary()
+    with client.get_queue_sender(queue_name) as sender:
+        try:
+            for batch, members in _batches(requests, sender.create_message_batch):
+                sender.send_messages(batch)
+                summary.sent.extend(members)
+                summary.batches += 1
+                if on_sent is not None:
+                    on_sent(members)
+        except Exception as exc:
+            summary.error = exc
+    summary.unsent = list(requests[len(summary.sent) :])
+    return summary
+
+
+def send_cancel_request(
+    user_principal_name: str,
+    event_id: str,
+    comment: str | None = None,
+    *,
+    queue_name: str,
+    fully_qualified_namespace: str | None = None,
+    credential: Any = None,
+    connection_string: str | None = None,
+    message_id: str | None = None,
+    correlation_id: str | None = None,
+    client: Any = None,
+) -> OutgoingRequest:
+    """Validate and send one cancel request; return it with the ids it was sent under.
+
+    Reach the queue with `client` (an open `ServiceBusClient`, left open), or with
+    `fully_qualified_namespace` and `credential` (default `DefaultAzureCredential`), or with
+    `connection_string`. Raises :class:`InvalidMessageError` before sending anything, and
+    the SDK's `ServiceBusError` (or `ClientAuthenticationError`) when sending fails.
+    """
+    outgoing = prepare_request(
+        user_principal_name,
+        event_id,
+        comment,
+        message_id=message_id,
+        correlation_id=correlation_id,
+    )
+    if client is None:
+        target = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
+        with target.client(credential) as own_client:
+            return _send_one(own_client, queue_name, outgoing)
+    return _send_one(client, queue_name, outgoing)
+
+
+def _send_one(client: Any, queue_name: str, outgoing: OutgoingRequest) -> OutgoingRequest:
+    summary = send_cancel_requests(client, queue_name, [outgoing])
+    if summary.error is not None:
+        raise summary.error
+    return outgoing
+
+
+async def send_cancel_request_async(
+    user_principal_name: str,
+    event_id: str,
+    comment: str | None = None,
+    *,
+    queue_name: str,
+    fully_qualified_namespace: str | None = None,
+    credential: Any = None,
+    connection_string: str | None = None,
+    message_id: str | None = None,
+    correlation_id: str | None = None,
+    client: Any = None,
+) -> OutgoingRequest:
+    """The asyncio variant of :func:`send_cancel_request` (`azure.servicebus.aio`).
+
+    `credential` is any async token credential (`azure.identity.aio.*`, which needs `aiohttp`,
+    or your own). Without one and without a connection string, `azure.identity.aio`'s
+    `DefaultAzureCredential` is used if `aiohttp` is installed; otherwise :class:`TargetError`
+    says what to pass. `client` is an open `azure.servicebus.aio.ServiceBusClient`, left open.
+    """
+    outgoing = prepare_request(
+        user_principal_name,
+        event_id,
+        comment,
+        message_id=message_id,
+        correlation_id=correlation_id,
+    )
+    if client is not None:
+        await _send_one_async(client, queue_name, outgoing)
+        return outgoing
+    target = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
+    from azure.servicebus.aio import ServiceBusClient
+
+    if target.connection_string:
+        async with ServiceBusClient.from_connection_string(target.connection_string) as own:
+            await _send_one_async(own, queue_name, outgoing)
+        return outgoing
+    own_credential = credential is None
+    if own_credential:
+        credential = _default_async_credential()
+    try:
+        async with ServiceBusClient(target.fully_qualified_namespace, credential) as own:
+            await _send_one_async(own, queue_name, outgoing)
+    finally:
+        if own_credential:
+            await credential.close()
+    return outgoing
+
+
+async def _send_one_async(client: Any, queue_name: str, outgoing: OutgoingRequest) -> None:
+    async with client.get_queue_sender(queue_name) as sender:
+        batch = await sender.create_message_batch()
+        batch.add_message(outgoing.to_message())
+        await sender.send_messages(batch)
+
+
+def _default_async_credential() -> Any:
+    try:
+        import aiohttp  # noqa: F401 - azure-core's async transport for azure.identity.aio
+    except ImportError:
+        raise TargetError(
+            "credential",
+            "pass credential= (an async token credential), or install aiohttp to use "
+            "azure.identity.aio.DefaultAzureCredential, or pass connection_string=",
+        ) from None
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential()

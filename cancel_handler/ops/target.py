@@ -1,0 +1,108 @@
+"""Which Service Bus namespace and queue to talk to, and how to authenticate.
+
+Identity (Entra ID, `DefaultAzureCredential`) is the default. A connection string is accepted only
+when the caller passes it explicitly; the command-line tool reads it from a named environment
+variable so that the secret never appears in shell history or in the process list.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cancel_handler.errors import TargetError
+
+if TYPE_CHECKING:
+    from azure.servicebus import ServiceBusClient
+
+#: Environment variables holding the namespace, first one set wins. The second is the Function
+#: App's own setting, so a shell with the app settings loaded needs nothing more.
+NAMESPACE_ENV = ("SERVICEBUS_NAMESPACE", "ServiceBusConnection__fullyQualifiedNamespace")
+#: Environment variable holding the queue name (the Function App's own setting).
+QUEUE_ENV = "CANCEL_QUEUE_NAME"
+#: Appended to a bare namespace name (`contoso-sb` → `contoso-sb.servicebus.windows.net`).
+DEFAULT_NAMESPACE_SUFFIX = ".servicebus.windows.net"
+
+_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*$")
+
+
+@dataclass(frozen=True)
+class ServiceBusTarget:
+    """A queue in a namespace, reached with an identity or (explicitly) a connection string."""
+
+    queue_name: str
+    fully_qualified_namespace: str | None = None
+    connection_string: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.queue_name:
+            raise TargetError("queue", f"no queue name: pass --queue or set {QUEUE_ENV}")
+        if not self.fully_qualified_namespace and not self.connection_string:
+            raise TargetError(
+                "namespace",
+                "no Service Bus namespace: pass --namespace or set " + " or ".join(NAMESPACE_ENV),
+            )
+
+    def client(self, credential: Any = None) -> ServiceBusClient:
+        """A new `ServiceBusClient` (the caller closes it); `DefaultAzureCredential` unless a
+        credential is given or the target holds a connection string."""
+        from azure.servicebus import ServiceBusClient
+
+        if self.connection_string:
+            return ServiceBusClient.from_connection_string(self.connection_string)
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        assert self.fully_qualified_namespace is not None
+        return ServiceBusClient(self.fully_qualified_namespace, credential)
+
+
+#: Builds the client for a target; tests pass one returning a test double.
+ClientFactory = Callable[[ServiceBusTarget], "ServiceBusClient"]
+
+
+def default_client_factory(target: ServiceBusTarget) -> ServiceBusClient:
+    """The production factory: a real client with `DefaultAzureCredential`."""
+    return target.client()
+
+
+def normalize_namespace(value: str) -> str:
+    """`contoso-sb`, `contoso-sb.servicebus.windows.net` or `sb://…/` → the host name."""
+    host = value.strip()
+    for prefix in ("sb://", "https://", "amqps://"):
+        if host.lower().startswith(prefix):
+            host = host[len(prefix) :]
+    host = host.rstrip("/")
+    if host and "." not in host:
+        host += DEFAULT_NAMESPACE_SUFFIX
+    if not _HOST.match(host):
+        raise TargetError(
+            "namespace",
+            f"{value!r} is not a namespace name or host (expected e.g. "
+            f"contoso-sb{DEFAULT_NAMESPACE_SUFFIX})",
+        )
+    return host
+
+
+def resolve_target(
+    *,
+    queue_name: str | None,
+    namespace: str | None,
+    connection_string_env: str | None,
+    environ: dict[str, str] | Any,
+) -> ServiceBusTarget:
+    """Build the target from explicit values (already merged with their environment variables
+    by the caller) and, for a connection string, the named environment variable."""
+    if connection_string_env:
+        secret = (environ.get(connection_string_env) or "").strip()
+        if not secret:
+            raise TargetError(
+                "connection string",
+                f"environment variable {connection_string_env} is not set or empty",
+            )
+        return ServiceBusTarget((queue_name or "").strip(), None, secret)
+    host = normalize_namespace(namespace) if namespace and namespace.strip() else None
+    return ServiceBusTarget((queue_name or "").strip(), host)

@@ -1,0 +1,247 @@
+"""`cancel-handler dlq`: peek-only listing, filters, resubmit order and settlement, purge."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from cancel_handler.cli.context import CliContext
+from cancel_handler.cli.main import cli
+from cancel_handler.ops.repair import resubmitted_id
+from tests.conftest import UPN, cancel_body
+from tests.fake_servicebus import FakeServiceBus
+from tests.helpers import received_message
+
+QUEUE = ["--namespace", "contoso-sb", "--queue", "cancel-requests"]
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def dead_letter(seq: int, reason: str = "GraphForbidden", **options):
+    """A real received message as Service Bus hands it out of the dead-letter queue."""
+    options.setdefault("dead_letter_error_description", f"Graph 403; seq {seq}")
+    options.setdefault("enqueued_time", T0 + timedelta(minutes=seq))
+    options.setdefault("message_id", f"m-{seq}")
+    return received_message(
+        cancel_body(f"AAMk{seq}=", comment=f"secret comment {seq}"),
+        sequence_number=seq,
+        dead_letter_reason=reason,
+        **options,
+    )
+
+
+def bus_with(*letters) -> FakeServiceBus:
+    """A double whose dead-letter queue holds `letters`."""
+    bus = FakeServiceBus()
+    for letter in letters:
+        bus.add_dead_letter(letter)
+    return bus
+
+
+def run(bus: FakeServiceBus, *args: str):
+    """Invoke the CLI with the double as Service Bus."""
+    return CliRunner().invoke(cli, ["dlq", *args, *QUEUE], obj=CliContext(bus.factory))
+
+
+def test_list_prints_a_table_without_settling_anything() -> None:
+    """The table shows sequence number, reason, description and request fields, not the comment."""
+    bus = bus_with(dead_letter(7, delivery_count=3), dead_letter(9, "EventNotFound"))
+    result = run(bus, "list")
+    assert result.exit_code == 0, result.output
+    header, first, second = result.stdout.splitlines()
+    assert header.split()[:3] == ["SEQ", "ENQUEUED", "(UTC)"]
+    assert first.split()[:6] == ["7", "2025-03-01", "08:07:00", "3", "GraphForbidden", "m-7"]
+    assert UPN in first and "AAMk7=" in first and "Graph 403; seq 7" in first
+    assert "EventNotFound" in second
+    assert "secret comment" not in result.stdout
+    assert bus.events == [] and len(bus.dead_letters) == 2
+
+
+def test_list_json_has_the_dead_letter_fields() -> None:
+    """--json prints an array with ids, times, delivery count, reason and description."""
+    bus = bus_with(dead_letter(7, correlation_id="c-7", delivery_count=2))
+    result = run(bus, "list", "--json")
+    assert result.exit_code == 0, result.output
+    (item,) = json.loads(result.stdout)
+    assert item == {
+        "sequenceNumber": 7,
+        "messageId": "m-7",
+        "correlationId": "c-7",
+        "enqueuedTime": "2025-03-01T08:07:00+00:00",
+        "deliveryCount": 2,
+        "deadLetterReason": "GraphForbidden",
+        "deadLetterErrorDescription": "Graph 403; seq 7",
+        "userPrincipalName": UPN,
+        "eventId": "AAMk7=",
+    }
+
+
+def test_list_pages_through_the_whole_queue_and_honours_max() -> None:
+    """Peeking pages by sequence number past one page; --max caps the output."""
+    bus = bus_with(*(dead_letter(seq) for seq in range(1, 251)))
+    everything = json.loads(run(bus, "list", "--json", "--max", "1000").stdout)
+    assert [item["sequenceNumber"] for item in everything] == list(range(1, 251))
+    assert len(json.loads(run(bus, "list", "--json", "--max", "5").stdout)) == 5
+
+
+def test_list_filters_by_reason_and_time() -> None:
+    """--reason and --since (inclusive) / --until (exclusive) select by reason and enqueued time."""
+    bus = bus_with(
+        dead_letter(1, "NotOrganizer"),
+        dead_letter(2, "GraphForbidden"),
+        dead_letter(3, "NotOrganizer"),
+        dead_letter(4, "MaxDeliveryCountExceeded"),
+    )
+    by_reason = run(bus, "list", "--json", "--reason", "NotOrganizer")
+    assert [i["sequenceNumber"] for i in json.loads(by_reason.stdout)] == [1, 3]
+    by_time = run(
+        bus, "list", "--json", "--since", "2025-03-01T08:02:00Z", "--until", "2025-03-01T08:04"
+    )
+    assert [i["sequenceNumber"] for i in json.loads(by_time.stdout)] == [2, 3]
+
+
+def test_unknown_reason_exits_2_with_the_vocabulary() -> None:
+    """A reason outside the documented vocabulary is a usage error listing the known ones."""
+    result = run(bus_with(dead_letter(1)), "list", "--reason", "Forbidden")
+    assert result.exit_code == 2
+    assert "GraphForbidden" in result.stderr and "TTLExpiredException" in result.stderr
+
+
+def test_bad_time_exits_2() -> None:
+    """--since must be ISO 8601."""
+    result = run(bus_with(), "list", "--since", "yesterday")
+    assert result.exit_code == 2 and "ISO 8601" in result.stderr
+
+
+def test_show_prints_everything_including_the_comment() -> None:
+    """`show SEQ` peeks one message in full; terminal control characters are neutralised."""
+    bus = bus_with(dead_letter(5, dead_letter_error_description="bad\x1b[31m red"))
+    result = run(bus, "show", "5")
+    assert result.exit_code == 0, result.output
+    assert "comment: secret comment 5" in result.stdout
+    assert "deadLetterErrorDescription: bad?[31m red" in result.stdout
+    assert "\x1b" not in result.stdout
+    assert bus.events == []
+
+
+def test_show_of_a_missing_sequence_number_exits_1() -> None:
+    """Peek returns the next message after a gap; show checks it is the one asked for."""
+    result = run(bus_with(dead_letter(6)), "show", "5")
+    assert result.exit_code == 1
+    assert "no dead-lettered message with sequence number 5" in result.stderr
+
+
+def test_resubmit_sends_then_completes_in_sequence_order() -> None:
+    """Copies go out in sequence order, and each original is completed only after its send."""
+    bus = bus_with(dead_letter(30), dead_letter(10), dead_letter(20, "NotOrganizer"))
+    result = run(bus, "resubmit", "--reason", "GraphForbidden")
+    assert result.exit_code == 0, result.output
+    assert bus.events[0] == ("send", [resubmitted_id("m-10", 10), resubmitted_id("m-30", 30)])
+    assert bus.events[1:3] == [("complete", 10), ("complete", 30)]
+    assert ("abandon", 20) in bus.events
+    assert list(bus.dead_letters) == [20]
+    assert "resubmitted 2, failed 0, not removed 0, skipped 0" in result.stdout
+
+
+def test_resubmitted_copy_keeps_body_ids_and_properties() -> None:
+    """The copy keeps body, correlation id, content type, subject and properties, drops
+    DeadLetter*, sets originalMessageId and increments resubmitCount."""
+    original = dead_letter(
+        4,
+        correlation_id="c-4",
+        subject="cancel",
+        application_properties={b"tenant": b"contoso", b"resubmitCount": 1},
+    )
+    bus = bus_with(original)
+    assert run(bus, "resubmit", "--sequence-number", "4").exit_code == 0
+    (copy,) = bus.sent
+    assert copy.message_id == resubmitted_id("m-4", 4) != "m-4"
+    assert (copy.correlation_id, copy.content_type, copy.subject) == (
+        "c-4",
+        "application/json",
+        "cancel",
+    )
+    assert b"".join(copy.body) == b"".join(original.body)
+    assert copy.application_properties == {
+        "tenant": "contoso",
+        "resubmitCount": 2,
+        "originalMessageId": "m-4",
+    }
+
+
+def test_failed_send_leaves_the_dead_letters_uncompleted() -> None:
+    """When the send fails, nothing is completed, the originals are abandoned and stay, exit 1."""
+    bus = bus_with(dead_letter(1), dead_letter(2))
+    bus.fail_sends = {1}
+    result = run(bus, "resubmit", "--all")
+    assert result.exit_code == 1
+    assert not any(kind == "complete" for kind, _ in bus.events)
+    assert {("abandon", 1), ("abandon", 2)} <= set(bus.events)
+    assert sorted(bus.dead_letters) == [1, 2]
+    assert "failed 1: link detached" in result.stderr
+
+
+def test_resubmit_dry_run_changes_nothing() -> None:
+    """--dry-run lists what would be resubmitted under which new id, and settles nothing."""
+    bus = bus_with(dead_letter(3))
+    result = run(bus, "resubmit", "--all", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"would resubmit 3 (GraphForbidden) as {resubmitted_id('m-3', 3)}" in result.stdout
+    assert bus.events == [] and bus.sent == []
+
+
+@pytest.mark.parametrize("args", [[], ["--all", "--reason", "NotOrganizer"]])
+def test_resubmit_needs_exactly_one_kind_of_selection(args) -> None:
+    """No selector, or --all mixed with a filter, is a usage error (exit 2)."""
+    result = run(bus_with(dead_letter(1)), "resubmit", *args)
+    assert result.exit_code == 2
+
+
+def test_resubmit_of_thousands_reports_counts() -> None:
+    """A large resubmit runs through the progress bar and ends with the summary."""
+    bus = bus_with(*(dead_letter(seq) for seq in range(1, 1201)))
+    result = run(bus, "resubmit", "--all")
+    assert result.exit_code == 0, result.output
+    assert bus.sent_ids == [resubmitted_id(f"m-{s}", s) for s in range(1, 1201)]
+    assert "resubmitted 1200, failed 0" in result.stdout
+    assert bus.dead_letters == {}
+
+
+def test_purge_without_yes_lists_and_exits_2() -> None:
+    """Without --yes, purge prints what it would delete, deletes nothing and exits 2."""
+    bus = bus_with(dead_letter(1, "EventNotFound"), dead_letter(2))
+    result = run(bus, "purge", "--reason", "EventNotFound")
+    assert result.exit_code == 2
+    assert "would purge 1 (EventNotFound) m-1" in result.stdout
+    assert "add --yes" in result.stderr
+    assert bus.events == [] and sorted(bus.dead_letters) == [1, 2]
+
+
+def test_purge_with_yes_completes_only_the_selection() -> None:
+    """--yes completes the selected messages and gives the others back untouched."""
+    bus = bus_with(dead_letter(1, "EventNotFound"), dead_letter(2), dead_letter(3, "EventNotFound"))
+    result = run(bus, "purge", "--reason", "EventNotFound", "--yes")
+    assert result.exit_code == 0, result.output
+    assert [e for e in bus.events if e[0] == "complete"] == [("complete", 1), ("complete", 3)]
+    assert list(bus.dead_letters) == [2]
+    assert "purged 2, failed 0" in result.stdout
+
+
+def test_message_gone_before_resubmit_is_reported_as_skipped() -> None:
+    """A message peeked but no longer there when received is skipped, with exit code 1."""
+    bus = bus_with(dead_letter(1))
+    peeked = list(bus.dead_letters.values())
+    original_receive = bus.get_queue_receiver
+
+    def vanish_then_receive(queue_name, **kwargs):
+        receiver = original_receive(queue_name, **kwargs)
+        if "receive_mode" in kwargs:
+            bus.dead_letters.clear()
+        return receiver
+
+    bus.get_queue_receiver = vanish_then_receive
+    result = run(bus, "resubmit", "--all")
+    assert peeked and result.exit_code == 1
+    assert "skipped 1" in result.stderr and bus.sent == []

@@ -1,0 +1,118 @@
+"""The integrator's Python API and the boundary between the Function App and the tool."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from azure.servicebus import ServiceBusMessageBatch
+
+import cancel_handler
+from cancel_handler.errors import InvalidMessageError, TargetError
+from cancel_handler.ops.target import normalize_namespace
+from tests.conftest import UPN
+from tests.fake_servicebus import FakeServiceBus
+
+
+def test_all_names_are_importable() -> None:
+    """Every name in `cancel_handler.__all__` resolves, and nothing else is advertised."""
+    for name in cancel_handler.__all__:
+        assert getattr(cancel_handler, name) is not None
+    with pytest.raises(AttributeError):
+        _ = cancel_handler.no_such_name
+
+
+def test_function_import_path_does_not_load_the_tool() -> None:
+    """Importing the Function App loads neither the CLI nor the sending code. (httpx itself
+    imports click when it is installed, as here; the Function App's requirements lack it.)"""
+    code = (
+        "import sys, function_app\n"
+        "bad = [m for m in sys.modules if m.startswith(('cancel_handler.cli', "
+        "'cancel_handler.ops'))]\n"
+        "assert not bad, bad\n"
+    )
+    root = Path(__file__).parent.parent
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=root)  # noqa: S603
+
+
+def test_click_is_not_a_function_app_requirement() -> None:
+    """click is declared for the package and the dev set, never in the runtime requirements."""
+    runtime = Path(__file__).parent.parent / "requirements.txt"
+    assert "click" not in runtime.read_text(encoding="utf-8").lower()
+
+
+def test_send_cancel_request_uses_the_given_client() -> None:
+    """The sync API validates, sends one message with ids, and leaves the client open."""
+    bus = FakeServiceBus()
+    sent = cancel_handler.send_cancel_request(
+        UPN, "AAMk1=", queue_name=bus.queue_name, client=bus, message_id="r-9"
+    )
+    assert (sent.message_id, sent.correlation_id) == ("r-9", "r-9")
+    assert bus.sent_ids == ["r-9"] and not bus.closed
+
+
+def test_send_cancel_request_validates_before_connecting() -> None:
+    """An invalid request raises InvalidMessageError and no client is ever built."""
+    with pytest.raises(InvalidMessageError, match="userPrincipalName"):
+        cancel_handler.send_cancel_request("not a upn", "AAMk1=", queue_name="q")
+
+
+class _AsyncBus:
+    """The async client surface the async API uses, holding real SDK batches."""
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def get_queue_sender(self, queue_name: str) -> _AsyncBus:
+        return self
+
+    async def __aenter__(self) -> _AsyncBus:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+    async def create_message_batch(self) -> ServiceBusMessageBatch:
+        return ServiceBusMessageBatch()
+
+    async def send_messages(self, batch: ServiceBusMessageBatch) -> None:
+        self.sent.extend(batch._messages)
+
+
+def test_async_variant_sends_through_the_given_client() -> None:
+    """send_cancel_request_async sends the same message through an aio client."""
+    bus = _AsyncBus()
+    sent = asyncio.run(
+        cancel_handler.send_cancel_request_async(
+            UPN, "AAMk1=", queue_name="q", client=bus, correlation_id="c-1"
+        )
+    )
+    assert [m.message_id for m in bus.sent] == [sent.message_id]
+    assert bus.sent[0].correlation_id == "c-1"
+
+
+def test_async_variant_without_credential_or_aiohttp_says_what_to_pass(monkeypatch) -> None:
+    """Without a credential and without aiohttp, a TargetError names the choices."""
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
+    with pytest.raises(TargetError, match="credential"):
+        asyncio.run(
+            cancel_handler.send_cancel_request_async(
+                UPN, "AAMk1=", queue_name="q", fully_qualified_namespace="x.servicebus.windows.net"
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    ("given", "host"),
+    [
+        ("contoso-sb", "contoso-sb.servicebus.windows.net"),
+        ("contoso-sb.servicebus.windows.net", "contoso-sb.servicebus.windows.net"),
+        ("sb://contoso-sb.servicebus.windows.net/", "contoso-sb.servicebus.windows.net"),
+    ],
+)
+def test_namespace_forms_are_normalised(given: str, host: str) -> None:
+    """A bare name, a host or an sb:// endpoint all give the fully qualified host."""
+    assert normalize_namespace(given) == host
