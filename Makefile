@@ -10,7 +10,11 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test lint infra-check clean
+# The peer's environment for the benchmarks: msgraph-sdk as pip resolves it (+ sniffio aside).
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+.PHONY: demo test lint infra-check bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +39,16 @@ infra-check: $(CHECKOV_STAMP)
 test: lint infra-check
 	$(BIN)/python -m pytest
 
+$(BENCH_STAMP): bench/requirements-peers.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-peers.txt
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		--target $(BENCH_VENV)/sniffio-extra sniffio==1.3.1
+	touch $(BENCH_STAMP)
+
+# Every benchmark in one run (about 5 minutes on 2 cores); writes docs/performance.md.
+bench: $(STAMP) $(BENCH_STAMP)
+	$(BIN)/python -m bench.run
+
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) .pytest_cache .ruff_cache

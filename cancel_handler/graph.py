@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-import httpx
 
 from cancel_handler.backoff import parse_retry_after
 from cancel_handler.contract import CancelRequest
 from cancel_handler.errors import GraphTransportError
+
+if TYPE_CHECKING:
+    # httpx (with httpcore, anyio, h11) is imported on the first call, not when the function is
+    # indexed: about 13 ms of cold start (see docs/performance.md).
+    import httpx
 
 #: How much of an error body is read to find Graph's error code and message.
 MAX_ERROR_BODY_BYTES = 16 * 1024
@@ -52,6 +56,8 @@ class GraphClient:
         self, request: CancelRequest, *, token: str, client_request_id: str
     ) -> GraphResponse:
         """Send one cancel call; raise :class:`GraphTransportError` when no HTTP answer came."""
+        import httpx  # already loaded by the client's owner; a dictionary lookup here
+
         body = {} if request.comment is None else {"comment": request.comment}
         headers = {
             "Authorization": f"Bearer {token}",

@@ -1,0 +1,159 @@
+"""Render bench/run.py's results as docs/performance.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+COMMAND = "make bench"
+
+
+def _s(spread: dict[str, float], fmt: str = "{:.2f}") -> str:
+    return " / ".join(fmt.format(spread[k]) for k in ("min", "median", "max"))
+
+
+def _met(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def write_report(r: dict[str, Any], out: Path) -> None:
+    """Write the report; the verdicts use the medians (burst and memory: the worst run)."""
+    m, cs, cpu, tp, bu, mem = (
+        r["machine"],
+        r["cold_start"],
+        r["cpu"],
+        r["throughput"],
+        r["burst"],
+        r["memory"],
+    )
+    own = cs["own_code"]["median"]
+    rows = [
+        (
+            "1 cold start: own code over the floor (ms)",
+            _s(cs["own_code"], "{:.1f}"),
+            "≤ 50 ms",
+            _met(own <= 50),
+        )
+    ]
+    if "ours_over_peer" in cs:
+        rows.append(
+            (
+                "1 cold start: ours ÷ msgraph-sdk peer",
+                _s(cs["ours_over_peer"]),
+                "≤ 0.9",
+                _met(cs["ours_over_peer"]["median"] <= 0.9),
+            )
+        )
+    rows.append(
+        (
+            "2 CPU per message: ours ÷ bare httpx loop",
+            _s(cpu["ours_over_bare"]),
+            "≤ 1.2",
+            _met(cpu["ours_over_bare"]["median"] <= 1.2),
+        )
+    )
+    if "ours_over_msgraph" in cpu:
+        rows.append(
+            (
+                "2 CPU per message: ours ÷ msgraph-sdk (as pip installs it)",
+                _s(cpu["ours_over_msgraph"]),
+                "≤ 0.5",
+                _met(cpu["ours_over_msgraph"]["median"] <= 0.5),
+            )
+        )
+        rows.append(
+            (
+                "2 CPU per message: ours ÷ msgraph-sdk with sniffio added",
+                _s(cpu["ours_over_msgraph_sniffio"]),
+                "(for reference)",
+                "-",
+            )
+        )
+    rows.append(
+        (
+            "3 throughput: achieved ÷ ideal (ours)",
+            _s(tp["efficiency"]["ours"]),
+            "≥ 0.9",
+            _met(tp["efficiency"]["ours"]["median"] >= 0.9),
+        )
+    )
+    rows.append(
+        (
+            "3 throughput: achieved ÷ ideal (bare loop: the simulator's ceiling)",
+            _s(tp["efficiency"]["bare"]),
+            "(reference)",
+            "-",
+        )
+    )
+    worst = {
+        key: max(run[key] for run in bu["runs"])
+        for key in ("deadletter", "abandon", "throttled_429", "peak_in_flight")
+    }
+    rows += [
+        (
+            "4 burst: dead-letters / given back / 429s (worst run)",
+            f"{worst['deadletter']} / {worst['abandon']} / {worst['throttled_429']}",
+            "0 / 0 / 0",
+            _met(worst["deadletter"] == worst["abandon"] == worst["throttled_429"] == 0),
+        ),
+        (
+            "4 burst: drain time ÷ minimum (n * latency ÷ 4)",
+            _s(bu["ratio"]),
+            "≤ 1.15",
+            _met(bu["ratio"]["median"] <= 1.15),
+        ),
+        (
+            f"5 memory: RSS growth over {mem['n']:,} messages (MB)",
+            _s(mem["growth_mb"]),
+            "≤ 5 MB",
+            _met(mem["growth_mb"]["max"] <= 5),
+        ),
+    ]
+    table = "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
+    cpu_rows = "\n".join(
+        f"| {name} | {_s(v, '{:.0f}')} |" for name, v in cpu["us_per_message"].items()
+    )
+    template = (Path(__file__).parent / "performance_template.md").read_text("utf-8")
+    body = template.format(
+        command=COMMAND,
+        quick=" (QUICK SMOKE RUN: sizes too small to judge)" if r["quick"] else "",
+        nproc=m["nproc"],
+        cpu_model=m["cpu"],
+        python=m["python"],
+        platform=m["platform"],
+        total=r["total_s"],
+        table=table,
+        cs_repeats=cs["repeats"],
+        floor=_s(cs["floor"], "{:.0f}"),
+        ours=_s(cs["ours"], "{:.0f}"),
+        peer=_s(cs["peer"], "{:.0f}") if "peer" in cs else "not measured (no .venv-bench)",
+        own=_s(cs["own_code"], "{:.1f}"),
+        cpu_n=cpu["n"],
+        cpu_c=cpu["concurrency"],
+        cpu_lat=cpu["latency"] * 1000,
+        cpu_repeats=cpu["repeats"],
+        cpu_rows=cpu_rows,
+        tp_n=tp["n"],
+        tp_c=tp["concurrency"],
+        tp_lat=tp["latency"] * 1000,
+        tp_ideal=tp["ideal_per_s"],
+        tp_ours=_s(tp["per_s"]["ours"], "{:.0f}"),
+        tp_bare=_s(tp["per_s"]["bare"], "{:.0f}"),
+        tp_peak=tp["max_peak_in_flight"],
+        tp_repeats=tp["repeats"],
+        bu_n=bu["n"],
+        bu_c=bu["concurrency"],
+        bu_min=bu["minimum_s"],
+        bu_lat=bu["latency"] * 1000,
+        bu_drain=_s(bu["drain_s"]),
+        bu_repeats=bu["repeats"],
+        bu_peak=worst["peak_in_flight"],
+        bu_calls=max(run["calls"] for run in bu["runs"]),
+        mem_n=mem["n"],
+        mem_c=mem["concurrency"],
+        mem_repeats=mem["repeats"],
+        mem_growth=_s(mem["growth_mb"]),
+        mem_samples=", ".join(f"{s / 1024:.1f}" for s in mem["rss_samples_kib"][0]),
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body, encoding="utf-8")

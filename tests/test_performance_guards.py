@@ -1,0 +1,57 @@
+"""Guards for what the benchmarks in bench/ showed matters: cheap start-up and no per-call
+import probes on the hot path."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+
+def test_sniffio_is_installed_so_httpcore_does_not_probe_on_every_call() -> None:
+    """httpcore asks sniffio which event loop runs on every lock it creates; when sniffio is
+    missing each request pays failed imports that scan sys.path."""
+    assert importlib.util.find_spec("sniffio") is not None
+    import asyncio
+
+    from httpcore._synchronization import current_async_library
+
+    assert asyncio.run(_library(current_async_library)) == "asyncio"
+
+
+async def _library(probe) -> str:
+    return probe()
+
+
+def test_indexing_the_function_does_not_import_the_http_or_identity_stack() -> None:
+    """Importing function_app (what the worker does at start-up) leaves httpx and azure.identity
+    for the first message."""
+    code = (
+        "import sys, function_app; "
+        "print(sorted(m for m in ('httpx', 'httpcore', 'azure.identity') if m in sys.modules))"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_settlement_line_is_not_built_when_its_level_is_off(caplog) -> None:
+    """With INFO off, a completion logs nothing and builds nothing; WARNING lines still come."""
+    import logging
+
+    from cancel_handler.decision import Action, Reason, Settlement
+    from cancel_handler.handler import Outcome
+    from cancel_handler.settle import log_settlement
+
+    class Unreadable:
+        @property
+        def message_id(self) -> str:
+            raise AssertionError("the line was built although INFO is off")
+
+    caplog.set_level(logging.WARNING, logger="cancel_handler.settlement")
+    log_settlement(Unreadable(), Outcome(Settlement(Action.COMPLETE, Reason.CANCELLED)))
+    assert caplog.records == []
+    given_back = Outcome(Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "503"))
+    log_settlement(object(), given_back)
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
