@@ -43,6 +43,7 @@ class Reason(StrEnum):
     CANCELLED = "Cancelled"
     ALREADY_CANCELLED = "AlreadyCancelled"
     TRANSIENT_FAILURE = "TransientFailure"
+    RETRY_SCHEDULED = "RetryScheduled"
 
 
 DEADLETTER_REASONS = frozenset(
