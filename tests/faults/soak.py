@@ -63,7 +63,7 @@ TRANSIENT = {
 }
 #: Transient faults that leave the event alone (for events that must not be cancelled).
 NO_CANCEL = [name for name in TRANSIENT if "cancel" not in name and "20" not in name]
-SLOW = {"slow-504": lambda: Fault(504, delay=0.35)}
+SLOW = {"slow-504": lambda: Fault(504, delay=1.2)}
 LONG = {
     "429-long-retry-after": lambda: Fault(429, {"Retry-After": "900"}),
     "503-long-retry-after-date": lambda: Fault(503, {"Retry-After": _http_date(1800)}),
@@ -100,6 +100,8 @@ class Request:
     faults: list[str] = field(default_factory=list)
     ends: list[tuple[str, str]] = field(default_factory=list)
     redelivered: bool = False
+    #: A completion was refused: if a copy had been scheduled, two messages now carry the request.
+    forked: bool = False
 
 
 @dataclass
@@ -196,7 +198,7 @@ async def run_soak(loopback: Loopback, *, count: int, seed: int) -> dict[str, An
     processor = loopback.processor(
         RecordingSleep(),
         sender=sender,
-        GRAPH_TIMEOUT_SECONDS="0.25",
+        GRAPH_TIMEOUT_SECONDS="1",
         DELAYED_RETRY_MAX_COUNT=str(DELAYED_RETRY_MAX_COUNT),
     )
     queue = deque(Delivery(r, f"req-{r.index}") for r in requests)
@@ -212,7 +214,7 @@ async def run_soak(loopback: Loopback, *, count: int, seed: int) -> dict[str, An
                 stats["tokens-revoked"] += 1
                 loopback.identity.faults.append(
                     rng.choice(
-                        [IdentityFault(expired=True), IdentityFault(delay=0.4), IdentityFault()]
+                        [IdentityFault(expired=True), IdentityFault(delay=1.2), IdentityFault()]
                     )
                 )
             batch = [queue.popleft() for _ in range(min(CHUNK, len(queue)))]
@@ -267,6 +269,7 @@ def _account(
     if isinstance(result, SettlementError):
         assert actions.settled == [], "a refused settlement records nothing"
         stats[f"settlement-refused:{result.action}"] += 1
+        delivery.request.forked |= result.action == "complete"
         _redeliver(delivery, queue, stats)
         return
     assert not isinstance(result, BaseException), repr(result)
@@ -294,15 +297,20 @@ def check_requests(requests: list[Request], loopback: Loopback) -> Counter[str]:
         is_cancelled = (request.mailbox.lower(), request.event_id) in cancelled
         kinds = {action for action, _ in request.ends}
         reasons = {reason for _, reason in request.ends}
-        assert len(kinds) == 1 or request.kind == "duplicate", (_brief(request), reasons)
+        mixed_ok = request.kind == "duplicate" or (
+            request.forked and reasons - {"Cancelled", "AlreadyCancelled"} == {"RetriesExhausted"}
+        )
+        assert len(kinds) == 1 or mixed_ok, (_brief(request), reasons)
         if "complete" in kinds and request.kind != "missing":
             assert is_cancelled, f"completed without a cancel: {_brief(request)}"
         expected = _expected(request, is_cancelled)
         assert reasons <= expected, (_brief(request), reasons)
         for end in sorted(set(request.ends)):
             ends[f"{end[0]}:{end[1]}"] += 1
+        if len(kinds) > 1 and request.kind != "duplicate":
+            ends["(of which: forked copy exhausted its retries after the other cancelled)"] += 1
         if request.kind == "missing" and "complete" in kinds:
-            ends["(of which: missing event completed after a redelivery)"] += 1
+            ends["(of which: wrong event id completed after an unknown outcome)"] += 1
     return ends
 
 
@@ -320,10 +328,10 @@ def _expected(request: Request, is_cancelled: bool) -> set[str]:
             return {"GraphForbidden"} | broker
         case "not_organizer":
             return {"NotOrganizer"} | broker
-        case "bad_request":
-            return {"GraphBadRequest"} | broker
-        case "missing":  # a 404 on a redelivery counts as done (documented trade-off)
-            return {"EventNotFound"} | ({"AlreadyCancelled"} if request.redelivered else set())
+        case "bad_request":  # a refused dead-letter lets the redelivery past the scripted 400
+            return {"GraphBadRequest"} | broker | (done if request.redelivered else set())
+        case "missing":  # a 404 after a timeout or on a redelivery counts as done (trade-off)
+            return {"EventNotFound", "AlreadyCancelled"} | broker
         case "duplicate":
             return done | {"EventNotFound"} | broker
         case "long":
