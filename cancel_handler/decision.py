@@ -5,6 +5,7 @@ The settlement table of the README is this module; `tests/test_decision.py` chec
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -43,6 +44,7 @@ class Reason(StrEnum):
     CANCELLED = "Cancelled"
     ALREADY_CANCELLED = "AlreadyCancelled"
     TRANSIENT_FAILURE = "TransientFailure"
+    RETRY_SCHEDULED = "RetryScheduled"
 
 
 DEADLETTER_REASONS = frozenset(
@@ -147,7 +149,18 @@ def describe_graph_error(response: GraphResponse, hint: str = "") -> str:
         text += f"; error.message={response.error_message}"
     if hint:
         text += f"; likely cause: {hint}"
-    return clip(text)
+    return clip(redact(text))
+
+
+#: Bearer credentials and JWT-shaped strings: never copied from an answer into a description.
+_SECRET_LIKE = re.compile(
+    r"(?i:bearer)\s+[^\s;,\"']+|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+)
+
+
+def redact(text: str) -> str:
+    """`text` with bearer tokens and JWT-like strings replaced by `<redacted>`."""
+    return _SECRET_LIKE.sub("<redacted>", text)
 
 
 def clip(text: str, limit: int = MAX_DEADLETTER_FIELD) -> str:

@@ -53,15 +53,20 @@ class CancelHandler:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._clock = clock
 
-    async def handle(self, body: bytes, *, delivery_count: int | None) -> Outcome:
-        """Decide the fate of one message; `delivery_count > 1` marks a redelivery."""
+    async def handle(
+        self, body: bytes, *, delivery_count: int | None, retry_count: int = 0
+    ) -> Outcome:
+        """Decide the fate of one message; `delivery_count > 1` marks a redelivery and
+        `retry_count > 0` a delayed-retry copy: either way an earlier attempt may have cancelled."""
         started = self._clock()
         try:
             request = parse_cancel_request(body)
         except InvalidMessageError as exc:
             settlement = Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, clip(str(exc)))
             return Outcome(settlement, elapsed_ms=self._elapsed_ms(started))
-        return await self._cancel(request, started, redelivered=(delivery_count or 1) > 1)
+        return await self._cancel(
+            request, started, redelivered=(delivery_count or 1) > 1 or retry_count > 0
+        )
 
     async def _cancel(
         self, request: CancelRequest, started: float, *, redelivered: bool

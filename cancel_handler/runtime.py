@@ -11,11 +11,19 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from cancel_handler.decision import Action, Reason, Settlement
+from cancel_handler.delayed_retry import (
+    DelayedRetries,
+    RetrySender,
+    read_retry_count,
+    servicebus_sender_factory,
+)
 from cancel_handler.handler import CancelHandler, Outcome
 from cancel_handler.settings import Settings, load_settings
 from cancel_handler.settle import MessageActions, settle
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import httpx
 
     from cancel_handler.token import TokenSource
@@ -38,6 +46,7 @@ class Processor:
         *,
         credential: TokenSource | None = None,
         http_client: httpx.AsyncClient | None = None,
+        retry_sender_factory: Callable[[], RetrySender] | None = None,
         **handler_options: Any,
     ) -> None:
         self.settings = settings
@@ -45,6 +54,7 @@ class Processor:
         self._http_client = http_client
         self._handler_options = handler_options
         self._handler: CancelHandler | None = None
+        self.delayed_retries = self._delayed_retries(retry_sender_factory)
 
     @classmethod
     def from_environment(cls) -> Processor:
@@ -73,31 +83,70 @@ class Processor:
                 headers={"User-Agent": USER_AGENT},
                 follow_redirects=False,
             )
-        credential = self._credential or _managed_identity(
-            settings.managed_identity_client_id, settings.graph_timeout_seconds
-        )
         return CancelHandler(
             GraphClient(self._http_client, settings.graph_base_url),
-            TokenProvider(credential, settings.graph_scope),
+            TokenProvider(self.credential, settings.graph_scope),
             retry_budget_seconds=settings.retry_budget_seconds,
             limiter=MailboxLimiter(settings.mailbox_concurrency),
             **self._handler_options,
         )
 
+    @property
+    def credential(self) -> TokenSource:
+        """The managed identity credential (for Graph and for scheduling retries), built once."""
+        if self._credential is None:
+            self._credential = _managed_identity(
+                self.settings.managed_identity_client_id, self.settings.graph_timeout_seconds
+            )
+        return self._credential
+
+    def _delayed_retries(
+        self, sender_factory: Callable[[], RetrySender] | None
+    ) -> DelayedRetries | None:
+        """Delayed retries when DELAYED_RETRY_MAX_COUNT > 0 and a sender can be made (a test's
+        factory, or the queue's namespace); otherwise None: give-backs are abandoned."""
+        settings = self.settings
+        if settings.delayed_retry_max_count <= 0:
+            return None
+        if sender_factory is None:
+            if not (settings.servicebus_namespace and settings.queue_name):
+                return None
+            sender_factory = servicebus_sender_factory(
+                settings.servicebus_namespace, settings.queue_name, lambda: self.credential
+            )
+        return DelayedRetries(settings.delayed_retry_max_count, sender_factory)
+
     async def process(self, message: Any, actions: MessageActions) -> Outcome:
-        """Decide and settle one `ServiceBusReceivedMessage`; raises only when settling failed
-        (or the invocation was cancelled, after giving the message back)."""
+        """Decide and settle one `ServiceBusReceivedMessage`: exactly one settlement call.
+        Raises only when settling failed (the host then redelivers), or when the invocation was
+        cancelled, after giving the message back."""
+        try:
+            outcome = await self._decide(message)
+        except asyncio.CancelledError:
+            await settle(message, actions, _given_back("invocation cancelled (shutdown)"))
+            raise
+        await settle(message, actions, outcome)
+        return outcome
+
+    async def _decide(self, message: Any) -> Outcome:
         try:
             body = message_body(message)
         except ValueError as exc:
-            outcome = Outcome(Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, str(exc)))
-        else:
-            try:
-                outcome = await self.handler.handle(body, delivery_count=message.delivery_count)
-            except asyncio.CancelledError:
-                await settle(message, actions, _given_back("invocation cancelled (shutdown)"))
-                raise
-        await settle(message, actions, outcome)
+            return Outcome(Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, str(exc)))
+        try:
+            retry_count = read_retry_count(message)
+            outcome = await self.handler.handle(
+                body, delivery_count=message.delivery_count, retry_count=retry_count
+            )
+            if self.delayed_retries is not None:
+                outcome = await self.delayed_retries.apply(message, body, outcome)
+        except Exception as exc:
+            # A defect, not a Graph answer: give the message back (Service Bus dead-letters it
+            # after MaxDeliveryCount) rather than fail without settling.
+            logger.exception(
+                "unexpected %s while processing a message; giving it back", type(exc).__name__
+            )
+            return _given_back(f"unexpected error: {type(exc).__name__}")
         return outcome
 
     async def aclose(self) -> None:

@@ -12,7 +12,7 @@ from cancel_handler.devtools.graph_simulator import GraphSimulator
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
 from cancel_handler.runtime import Processor
 from cancel_handler.settings import load_settings
-from tests.helpers import RecordingActions, RecordingSleep
+from tests.helpers import RecordingActions, RecordingSender, RecordingSleep
 
 UPN = "adele.vance@contoso.com"
 
@@ -52,10 +52,19 @@ class Loopback:
     identity: IdentityEndpoint
     graph: GraphSimulator
 
-    def processor(self, sleep: RecordingSleep | None = None, **settings: str) -> Processor:
-        """A processor wired to these servers (real azure-identity credential and httpx)."""
+    def processor(
+        self,
+        sleep: RecordingSleep | None = None,
+        *,
+        sender: RecordingSender | None = None,
+        **settings: str,
+    ) -> Processor:
+        """A processor wired to these servers (real azure-identity credential and httpx);
+        `sender` receives the delayed-retry copies (set DELAYED_RETRY_MAX_COUNT too)."""
         env = {"GRAPH_BASE_URL": self.graph.graph_base_url, **settings}
-        options = {"sleep": sleep} if sleep is not None else {}
+        options: dict = {"sleep": sleep} if sleep is not None else {}
+        if sender is not None:
+            options["retry_sender_factory"] = lambda: sender
         return Processor(load_settings(env), **options)
 
 

@@ -113,3 +113,21 @@ class RecordingSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+
+@dataclass
+class RecordingSender:
+    """Has the one `ServiceBusSender` method delayed retries use; keeps the SDK's real
+    `ServiceBusMessage` objects it was given, or raises when told to fail."""
+
+    fail: bool = False
+    scheduled: list[tuple[Any, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def schedule_messages(self, messages: Any, schedule_time_utc: Any) -> list[int]:
+        if self.fail:
+            raise ConnectionError("amqp:unauthorized-access: Unauthorized access to the queue")
+        items = list(messages) if isinstance(messages, list) else [messages]
+        with self._lock:
+            self.scheduled.extend((m, schedule_time_utc) for m in items)
+            return list(range(len(self.scheduled) - len(items), len(self.scheduled)))

@@ -28,13 +28,17 @@ NOT_ORGANIZER_MESSAGE = (
 @dataclass
 class Fault:
     """A scripted answer: `status` with `headers`/`body`, or `reset` (close without answering),
-    after `delay` seconds."""
+    after `delay` seconds. `truncate` sends the status line, the headers and half the body, then
+    closes (a reset mid-response). `cancels` performs the cancel first, as Graph does when only
+    its answer is lost."""
 
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     reset: bool = False
     delay: float = 0.0
+    truncate: bool = False
+    cancels: bool = False
 
 
 @dataclass
@@ -116,6 +120,10 @@ class _GraphHandler(BaseHTTPRequestHandler):
                 else None
             )
         if fault is not None:
+            if fault.cancels:
+                with state.lock:
+                    if state.events.get((mailbox, event_id)):
+                        state.cancelled.add((mailbox, event_id))
             if fault.delay:
                 time.sleep(fault.delay)
             self._record(
@@ -130,16 +138,14 @@ class _GraphHandler(BaseHTTPRequestHandler):
                 if fault.body is not None
                 else _error_body(fault.status, "ServiceUnavailable", "Simulated fault.")
             )
-            return send_json(
-                self,
-                fault.status,
-                body,
-                {
-                    "Content-Type": "application/json",
-                    "request-id": str(uuid.uuid4()),
-                    **fault.headers,
-                },
-            )
+            headers = {
+                "Content-Type": "application/json",
+                "request-id": str(uuid.uuid4()),
+                **fault.headers,
+            }
+            if fault.truncate:
+                return _send_truncated(self, fault.status, body or b"{}", headers)
+            return send_json(self, fault.status, body, headers)
         status, body, headers = self._decide(state, mailbox, event_id, token)
         self._record(state, mailbox, event_id, comment, status, token)
         send_json(self, status, body, headers)
@@ -209,6 +215,21 @@ class _GraphHandler(BaseHTTPRequestHandler):
 
     def _error(self, status: int, code: str, message: str) -> None:
         send_json(self, *_answer(status, code, message))
+
+
+def _send_truncated(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict
+) -> None:
+    """Announce the whole body, send half of it, then close the connection."""
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body) + 16))
+    handler.end_headers()
+    handler.wfile.write(body[: len(body) // 2])
+    handler.wfile.flush()
+    handler.close_connection = True
+    handler.connection.shutdown(2)
 
 
 def _over_limits(state: GraphState, mailbox: str) -> str | None:
