@@ -21,6 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cancel_handler.decision import Action, Reason, Settlement, clip
+from cancel_handler.messages import (
+    ORIGINAL_ID_PROPERTY,
+    RETRY_COUNT_PROPERTY,
+    decoded_properties,
+    read_retry_count,
+)
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
@@ -29,8 +35,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("cancel_handler.delayed_retry")
 
-RETRY_COUNT_PROPERTY = "cancelHandlerRetryCount"
-ORIGINAL_ID_PROPERTY = "originalMessageId"
 #: Backoff of the n-th delayed retry when Graph named no wait: 30 s, 60 s, 120 s, … (jittered).
 DELAY_BASE_SECONDS = 30.0
 #: No copy is scheduled sooner than this or later than the cap (a Retry-After is clamped to it).
@@ -69,22 +73,12 @@ def plan(
     return Schedule(delay, retry_count + 1)
 
 
-def read_retry_count(message: Any) -> int:
-    """The message's delayed-retry number (0 for an original); keys and string values of
-    received application properties arrive as bytes."""
-    value = _properties(message).get(RETRY_COUNT_PROPERTY)
-    if isinstance(value, bytes | str):
-        value = value.decode("ascii", "replace") if isinstance(value, bytes) else value
-        value = int(value) if value.strip().isdigit() else 0
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
 def build_copy(message: Any, body: bytes, schedule: Schedule, when: datetime) -> ServiceBusMessage:
     """The copy to schedule: same body, content type, correlation id, subject and application
     properties, plus the retry number and original id, under a new MessageId."""
     from azure.servicebus import ServiceBusMessage
 
-    properties = _properties(message)
+    properties = decoded_properties(message.application_properties)
     original_id = properties.get(ORIGINAL_ID_PROPERTY) or _text(message.message_id)
     properties[RETRY_COUNT_PROPERTY] = schedule.retry_count
     properties[ORIGINAL_ID_PROPERTY] = original_id
@@ -98,14 +92,6 @@ def build_copy(message: Any, body: bytes, schedule: Schedule, when: datetime) ->
         message_id=str(uuid.uuid4()),
         scheduled_enqueue_time_utc=when,
     )
-
-
-def _properties(message: Any) -> dict[str, Any]:
-    raw = getattr(message, "application_properties", None) or {}
-    return {
-        _text(key): _text(value) if isinstance(value, bytes) else value
-        for key, value in raw.items()
-    }
 
 
 def _text(value: Any) -> Any:

@@ -54,10 +54,11 @@ class CancelHandler:
         self._clock = clock
 
     async def handle(
-        self, body: bytes, *, delivery_count: int | None, retry_count: int = 0
+        self, body: bytes, *, delivery_count: int | None, copy_of_earlier_attempt: bool = False
     ) -> Outcome:
-        """Decide the fate of one message; `delivery_count > 1` marks a redelivery and
-        `retry_count > 0` a delayed-retry copy: either way an earlier attempt may have cancelled."""
+        """Decide the fate of one message. A redelivery (`delivery_count > 1`) or a copy sent
+        after attempts whose outcome may be unknown (a delayed retry, an operator's resubmission
+        of an exhausted message) may find the event already cancelled."""
         started = self._clock()
         try:
             request = parse_cancel_request(body)
@@ -65,7 +66,7 @@ class CancelHandler:
             settlement = Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, clip(str(exc)))
             return Outcome(settlement, elapsed_ms=self._elapsed_ms(started))
         return await self._cancel(
-            request, started, redelivered=(delivery_count or 1) > 1 or retry_count > 0
+            request, started, redelivered=(delivery_count or 1) > 1 or copy_of_earlier_attempt
         )
 
     async def _cancel(

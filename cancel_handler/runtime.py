@@ -11,13 +11,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from cancel_handler.decision import Action, Reason, Settlement
-from cancel_handler.delayed_retry import (
-    DelayedRetries,
-    RetrySender,
-    read_retry_count,
-    servicebus_sender_factory,
-)
+from cancel_handler.delayed_retry import DelayedRetries, RetrySender, servicebus_sender_factory
 from cancel_handler.handler import CancelHandler, Outcome
+from cancel_handler.messages import (
+    message_body,
+    read_retry_count,
+    resubmitted_after_unknown_outcome,
+)
 from cancel_handler.settings import Settings, load_settings
 from cancel_handler.settle import MessageActions, settle
 
@@ -134,9 +134,13 @@ class Processor:
         except ValueError as exc:
             return Outcome(Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, str(exc)))
         try:
-            retry_count = read_retry_count(message)
+            copy_of_earlier_attempt = read_retry_count(
+                message
+            ) > 0 or resubmitted_after_unknown_outcome(message)
             outcome = await self.handler.handle(
-                body, delivery_count=message.delivery_count, retry_count=retry_count
+                body,
+                delivery_count=message.delivery_count,
+                copy_of_earlier_attempt=copy_of_earlier_attempt,
             )
             if self.delayed_retries is not None:
                 outcome = await self.delayed_retries.apply(message, body, outcome)
@@ -173,19 +177,3 @@ def _managed_identity(client_id: str | None, timeout: float) -> TokenSource:
     if client_id:
         options["client_id"] = client_id
     return ManagedIdentityCredential(**options)
-
-
-def message_body(message: Any) -> bytes:
-    """The body of a received message as bytes (the SDK yields it as a generator of chunks)."""
-    body = message.body
-    if isinstance(body, bytes | bytearray):
-        return bytes(body)
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    try:
-        chunks = list(body)
-    except TypeError:
-        raise ValueError("message body must be AMQP data (bytes) holding UTF-8 JSON") from None
-    if not all(isinstance(chunk, bytes | bytearray) for chunk in chunks):
-        raise ValueError("message body must be AMQP data (bytes) holding UTF-8 JSON")
-    return b"".join(chunks)

@@ -147,12 +147,17 @@ def test_resubmit_sends_then_completes_in_sequence_order() -> None:
 
 def test_resubmitted_copy_keeps_body_ids_and_properties() -> None:
     """The copy keeps body, correlation id, content type, subject and properties, drops
-    DeadLetter*, sets originalMessageId and increments resubmitCount."""
+    DeadLetter*, sets originalMessageId, increments resubmitCount, records the dead-letter
+    reason it came from and restarts the delayed-retry count."""
     original = dead_letter(
         4,
         correlation_id="c-4",
         subject="cancel",
-        application_properties={b"tenant": b"contoso", b"resubmitCount": 1},
+        application_properties={
+            b"tenant": b"contoso",
+            b"resubmitCount": 1,
+            b"cancelHandlerRetryCount": 3,
+        },
     )
     bus = bus_with(original)
     assert run(bus, "resubmit", "--sequence-number", "4").exit_code == 0
@@ -168,7 +173,9 @@ def test_resubmitted_copy_keeps_body_ids_and_properties() -> None:
         "tenant": "contoso",
         "resubmitCount": 2,
         "originalMessageId": "m-4",
+        "resubmittedFromReason": original.dead_letter_reason,
     }
+    assert original.dead_letter_reason
 
 
 def test_failed_send_leaves_the_dead_letters_uncompleted() -> None:

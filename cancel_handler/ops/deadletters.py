@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from cancel_handler.decision import DEADLETTER_REASONS
+from cancel_handler.messages import decoded_properties
+from cancel_handler.messages import message_body as received_body
 
 #: Reasons Service Bus itself gives when it dead-letters a message.
 SERVICE_BUS_REASONS = ("MaxDeliveryCountExceeded", "TTLExpiredException")
@@ -163,28 +164,11 @@ def peek_one(client: Any, queue_name: str, sequence_number: int) -> DeadLetter |
 
 
 def message_body(message: Any) -> bytes:
-    """The body as bytes (the SDK yields AMQP data as a generator of chunks)."""
-    body = message.body
-    if isinstance(body, bytes | bytearray):
-        return bytes(body)
-    if isinstance(body, str):
-        return body.encode("utf-8")
+    """The body as bytes; a non-data body is shown as its repr rather than hidden."""
     try:
-        return b"".join(bytes(chunk) for chunk in body)
-    except TypeError:
-        return repr(body).encode("utf-8")
-
-
-def decoded_properties(properties: dict | None) -> dict[str, Any]:
-    """Application properties with bytes keys and UTF-8 bytes values decoded to str."""
-    decoded: dict[str, Any] = {}
-    for key, value in (properties or {}).items():
-        name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
-        if isinstance(value, bytes):
-            with suppress(UnicodeDecodeError):
-                value = value.decode("utf-8")
-        decoded[name] = value
-    return decoded
+        return received_body(message)
+    except ValueError:
+        return repr(message.body).encode("utf-8")
 
 
 def _request_fields(body: bytes) -> dict[str, str]:

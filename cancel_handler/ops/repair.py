@@ -19,14 +19,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cancel_handler.ops.deadletters import (
-    DEADLETTER_PROPERTY_PREFIX,
+from cancel_handler.messages import (
+    ORIGINAL_ID_PROPERTY,
+    RESUBMIT_COUNT_PROPERTY,
+    RESUBMITTED_FROM_PROPERTY,
+    RETRY_COUNT_PROPERTY,
     decoded_properties,
-    message_body,
 )
+from cancel_handler.ops.deadletters import DEADLETTER_PROPERTY_PREFIX, message_body
 
-RESUBMIT_COUNT = "resubmitCount"
-ORIGINAL_MESSAGE_ID = "originalMessageId"
 #: Namespace of the derived ids (uuid5); fixed forever, or a crash-rerun would not dedupe.
 RESUBMIT_ID_NAMESPACE = uuid.UUID("6c1f3e0a-5d5e-4b8e-9a51-2f0e8f3c7a10")
 RECEIVE_BATCH = 100
@@ -60,20 +61,24 @@ def resubmitted_id(original_message_id: str | None, sequence_number: int) -> str
 def resubmit_copy(message: Any) -> Any:
     """The message to send back to the queue for a received dead-lettered `message`: body,
     correlation id, content type, subject and application properties kept (minus DeadLetter*),
-    `originalMessageId` set once, `resubmitCount` incremented, new MessageId."""
+    `originalMessageId` set once, `resubmitCount` incremented, new MessageId. The dead-letter
+    reason goes along as `resubmittedFromReason` (after an exhausted retry the function then
+    counts a 404 as done), and the delayed-retry count restarts."""
     from azure.servicebus import ServiceBusMessage
 
     properties = {
         key: value
         for key, value in decoded_properties(message.application_properties).items()
-        if not key.startswith(DEADLETTER_PROPERTY_PREFIX)
+        if not key.startswith(DEADLETTER_PROPERTY_PREFIX) and key != RETRY_COUNT_PROPERTY
     }
     try:
-        count = int(properties.get(RESUBMIT_COUNT, 0))
+        count = int(properties.get(RESUBMIT_COUNT_PROPERTY, 0))
     except (TypeError, ValueError):
         count = 0
-    properties[RESUBMIT_COUNT] = count + 1
-    properties.setdefault(ORIGINAL_MESSAGE_ID, message.message_id)
+    properties[RESUBMIT_COUNT_PROPERTY] = count + 1
+    properties.setdefault(ORIGINAL_ID_PROPERTY, message.message_id)
+    if message.dead_letter_reason:
+        properties[RESUBMITTED_FROM_PROPERTY] = message.dead_letter_reason
     return ServiceBusMessage(
         message_body(message),
         message_id=resubmitted_id(message.message_id, message.sequence_number),

@@ -179,3 +179,28 @@ def test_unexpected_error_gives_the_message_back_once(
     [outcome] = process_all(loopback.processor(), [received_message(cancel_body("R9"))], actions)
     assert actions.only.action == "abandon"
     assert outcome.settlement.description == "unexpected error: KeyError"
+
+
+@pytest.mark.parametrize(
+    ("resubmitted_from", "settlement"),
+    [
+        ("MaxDeliveryCountExceeded", ("complete", None)),
+        ("RetriesExhausted", ("complete", None)),
+        ("GraphForbidden", ("deadletter", "EventNotFound")),
+        (None, ("deadletter", "EventNotFound")),
+    ],
+)
+def test_resubmitted_copy_after_exhausted_retries_counts_404_as_done(
+    loopback: Loopback, resubmitted_from: str | None, settlement: tuple
+) -> None:
+    """An operator's resubmission of a message that ran out of retries may follow a cancel that
+    happened, so its 404 completes; after a definite failure (403) a 404 still dead-letters."""
+    properties = {b"resubmitCount": 1}
+    if resubmitted_from:
+        properties[b"resubmittedFromReason"] = resubmitted_from.encode()
+    message = received_message(
+        cancel_body("GONE-AFTER-RESUBMIT"), application_properties=properties
+    )
+    actions = RecordingActions()
+    process_all(loopback.processor(), [message], actions)
+    assert (actions.only.action, actions.only.reason) == settlement
