@@ -12,7 +12,7 @@ import pytest
 
 from cancel_handler.devtools.graph_simulator import Fault
 from cancel_handler.errors import SettlementError
-from tests.conftest import UPN, Loopback, cancel_body, process_all
+from tests.conftest import UPN, Loopback, cancel_body, process_all, process_concurrently
 from tests.helpers import RecordingActions, RecordingSleep, received_message
 
 GRAPH_ERROR_400 = json.dumps(
@@ -283,16 +283,9 @@ def test_concurrent_messages_respect_the_mailbox_limit(loopback: Loopback) -> No
     state.mailbox_concurrency = 4
     for i in range(12):
         state.add_event(UPN, f"M{i}")
-    processor = loopback.processor()
     actions = RecordingActions()
-
-    async def run() -> None:
-        await asyncio.gather(
-            *(processor.process(received_message(cancel_body(f"M{i}")), actions) for i in range(12))
-        )
-        await processor.aclose()
-
-    asyncio.run(run())
+    messages = [received_message(cancel_body(f"M{i}")) for i in range(12)]
+    process_concurrently(loopback.processor(), messages, actions)
     assert [s.action for s in actions.settled] == ["complete"] * 12
     assert all(c.status == 202 for c in state.calls), "no 429 MailboxConcurrency"
     assert state.peak_in_flight[UPN.lower()] == 4

@@ -11,7 +11,7 @@ import pytest
 from cancel_handler.devtools.graph_simulator import Fault
 from cancel_handler.errors import SettlementError
 from cancel_handler.runtime import Processor
-from tests.conftest import UPN, Loopback, cancel_body, process_all
+from tests.conftest import UPN, Loopback, cancel_body, process_all, process_concurrently
 from tests.helpers import RecordingActions, RecordingSleep, received_message
 
 
@@ -150,16 +150,9 @@ def test_concurrent_duplicates_cancel_once(loopback: Loopback) -> None:
     """Two copies processed at the same time: one cancels; the other completes or dead-letters
     as EventNotFound, never both cancelled, never lost."""
     loopback.graph.state.add_event(UPN, "R8")
-    processor = loopback.processor()
     actions = RecordingActions()
-
-    async def run() -> None:
-        await asyncio.gather(
-            *(processor.process(received_message(cancel_body("R8")), actions) for _ in range(2))
-        )
-        await processor.aclose()
-
-    asyncio.run(run())
+    messages = [received_message(cancel_body("R8")) for _ in range(2)]
+    process_concurrently(loopback.processor(), messages, actions)
     assert sorted(s.action for s in actions.settled) == ["complete", "deadletter"]
     assert [c.status for c in loopback.graph.state.calls].count(202) == 1
 
