@@ -5,11 +5,11 @@ The settlement table of the README is this module; `tests/test_decision.py` chec
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from cancel_handler.graph import GraphResponse
+from cancel_handler.redaction import redact
 
 #: Service Bus limits a dead-letter reason and description to 4096 characters each.
 MAX_DEADLETTER_FIELD = 4096
@@ -151,16 +151,6 @@ def describe_graph_error(response: GraphResponse, hint: str = "") -> str:
         text += f"; likely cause: {hint}"
     return clip(redact(text))
 
-
-#: Bearer credentials and JWT-shaped strings: never copied from an answer into a description.
-_SECRET_LIKE = re.compile(
-    r"(?i:bearer)\s+[^\s;,\"']+|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
-)
-
-
-def redact(text: str) -> str:
-    """`text` with bearer tokens and JWT-like strings replaced by `<redacted>`."""
-    return _SECRET_LIKE.sub("<redacted>", text)
 
 
 def clip(text: str, limit: int = MAX_DEADLETTER_FIELD) -> str:

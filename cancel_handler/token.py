@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 from cancel_handler.errors import TokenError
+from cancel_handler.redaction import redact
 
 #: Refresh this long before the token expires, so no request carries a token about to lapse.
 REFRESH_MARGIN_SECONDS = 300.0
@@ -79,10 +79,7 @@ class TokenProvider:
         self._expires_on = float(info.expires_on)
 
 
-_JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-
-
 def _describe(exc: Exception) -> str:
     """The exception's type and first line, without anything that looks like a token."""
     first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"{type(exc).__name__}: {_JWT_LIKE.sub('<redacted>', first_line)}"
+    return f"{type(exc).__name__}: {redact(first_line)}"
