@@ -25,7 +25,6 @@ from cancel_handler.messages import (
     ORIGINAL_ID_PROPERTY,
     RETRY_COUNT_PROPERTY,
     decoded_properties,
-    read_retry_count,
 )
 
 if TYPE_CHECKING:
@@ -125,10 +124,12 @@ class DelayedRetries:
         self._now = now
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
 
-    async def apply(self, message: Any, body: bytes, outcome: Outcome) -> Outcome:
-        """The outcome to settle: unchanged, a `RetriesExhausted` dead-letter, or a completion
-        after a copy was scheduled; unchanged (abandon) when scheduling fails."""
-        retry_count = read_retry_count(message)
+    async def apply(
+        self, message: Any, body: bytes, outcome: Outcome, retry_count: int
+    ) -> Outcome:
+        """The outcome to settle for a message that is delayed retry number `retry_count`:
+        unchanged, a `RetriesExhausted` dead-letter, or a completion after a copy was scheduled;
+        unchanged (abandon) when scheduling fails."""
         step = plan(
             outcome, retry_count=retry_count, max_count=self.max_count, jitter=self._rng.random()
         )

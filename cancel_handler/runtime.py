@@ -134,16 +134,15 @@ class Processor:
         except ValueError as exc:
             return Outcome(Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, str(exc)))
         try:
-            copy_of_earlier_attempt = read_retry_count(
-                message
-            ) > 0 or resubmitted_after_unknown_outcome(message)
+            retry_count = read_retry_count(message)
             outcome = await self.handler.handle(
                 body,
                 delivery_count=message.delivery_count,
-                copy_of_earlier_attempt=copy_of_earlier_attempt,
+                copy_of_earlier_attempt=retry_count > 0
+                or resubmitted_after_unknown_outcome(message),
             )
             if self.delayed_retries is not None:
-                outcome = await self.delayed_retries.apply(message, body, outcome)
+                outcome = await self.delayed_retries.apply(message, body, outcome, retry_count)
         except Exception as exc:
             # A defect, not a Graph answer: give the message back (Service Bus dead-letters it
             # after MaxDeliveryCount) rather than fail without settling.
