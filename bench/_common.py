@@ -9,7 +9,6 @@ import statistics
 import subprocess
 import sys
 import threading
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,19 +93,11 @@ def run_client(python: Path, args: dict[str, Any], env: dict[str, str] | None = 
 
 
 def received_message(body: bytes, *, delivery_count: int = 1) -> Any:
-    """A real `ServiceBusReceivedMessage` with a lock token, as the binding hands it over."""
-    from azure.servicebus import ServiceBusReceivedMessage
-    from azure.servicebus._pyamqp.message import Header, Message, Properties
+    """A real `ServiceBusReceivedMessage` with a lock token, built by the tests' one helper
+    (imported here, not at the top: the peer's environment has no azure-servicebus)."""
+    from tests.helpers import received_message as build
 
-    amqp = Message(
-        header=Header(delivery_count=delivery_count),
-        properties=Properties(message_id=str(uuid.uuid4()), content_type="application/json"),
-        application_properties={},
-        delivery_annotations={b"x-opt-lock-token": uuid.uuid4()},
-        message_annotations={b"x-opt-sequence-number": 1},
-        data=[body],
-    )
-    return ServiceBusReceivedMessage(amqp, receiver=None)
+    return build(body, delivery_count=delivery_count)
 
 
 def cancel_body(upn: str, event_id: str) -> bytes:
