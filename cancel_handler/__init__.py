@@ -10,8 +10,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cancel_handler.contract import CancelRequest
-    from cancel_handler.errors import (
+    from cancel_handler.core.contract import CancelRequest
+    from cancel_handler.core.errors import (
         CancelHandlerError,
         InvalidMessageError,
         InvalidRequestsError,
@@ -41,13 +41,13 @@ __all__ = [
 ]
 
 _HOMES = {
-    "CancelHandlerError": "cancel_handler.errors",
-    "CancelRequest": "cancel_handler.contract",
-    "InvalidMessageError": "cancel_handler.errors",
-    "InvalidRequestsError": "cancel_handler.errors",
+    "CancelHandlerError": "cancel_handler.core.errors",
+    "CancelRequest": "cancel_handler.core.contract",
+    "InvalidMessageError": "cancel_handler.core.errors",
+    "InvalidRequestsError": "cancel_handler.core.errors",
     "OutgoingRequest": "cancel_handler.ops.requests",
     "SendSummary": "cancel_handler.ops.send",
-    "TargetError": "cancel_handler.errors",
+    "TargetError": "cancel_handler.core.errors",
     "prepare_request": "cancel_handler.ops.requests",
     "read_requests": "cancel_handler.ops.requests",
     "send_cancel_request": "cancel_handler.ops.send",

@@ -7,28 +7,15 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-from cancel_handler.backoff import MAX_ATTEMPTS, WaitBudget, backoff_delay
-from cancel_handler.contract import CancelRequest, parse_cancel_request
-from cancel_handler.decision import Action, Reason, Retry, Settlement, clip, decide
-from cancel_handler.errors import InvalidMessageError, TransientError
-from cancel_handler.graph import GraphClient
-from cancel_handler.limiter import MailboxLimiter
-from cancel_handler.token import TokenProvider
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The decision for one message and how it was reached."""
-
-    settlement: Settlement
-    attempts: int = 0
-    graph_status: int | None = None
-    request_id: str | None = None
-    elapsed_ms: int = 0
-    #: When given back: the wait Graph asked for in its last answer, if any.
-    retry_after: float | None = None
+from cancel_handler.core.backoff import MAX_ATTEMPTS, WaitBudget, backoff_delay
+from cancel_handler.core.contract import CancelRequest, parse_cancel_request
+from cancel_handler.core.decision import Action, Reason, Retry, Settlement, clip, decide
+from cancel_handler.core.errors import InvalidMessageError, TransientError
+from cancel_handler.core.outcome import Outcome
+from cancel_handler.graph.client import GraphClient
+from cancel_handler.graph.limiter import MailboxLimiter
+from cancel_handler.graph.token import TokenProvider
 
 
 class CancelHandler:

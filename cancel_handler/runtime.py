@@ -10,23 +10,28 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from cancel_handler.decision import Action, Reason, Settlement
-from cancel_handler.delayed_retry import DelayedRetries, RetrySender, servicebus_sender_factory
-from cancel_handler.handler import CancelHandler, Outcome
-from cancel_handler.messages import (
+from cancel_handler.core.decision import Action, Reason, Settlement
+from cancel_handler.core.outcome import Outcome
+from cancel_handler.handler import CancelHandler
+from cancel_handler.servicebus.delayed_retry import (
+    DelayedRetries,
+    RetrySender,
+    servicebus_sender_factory,
+)
+from cancel_handler.servicebus.messages import (
     message_body,
     read_retry_count,
     resubmitted_after_unknown_outcome,
 )
+from cancel_handler.servicebus.settle import MessageActions, settle
 from cancel_handler.settings import Settings, load_settings
-from cancel_handler.settle import MessageActions, settle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import httpx
 
-    from cancel_handler.token import TokenSource
+    from cancel_handler.graph.token import TokenSource
 
 logger = logging.getLogger("cancel_handler")
 
@@ -71,9 +76,9 @@ class Processor:
     def _build_handler(self) -> CancelHandler:
         import httpx  # deferred: not needed to index the function
 
-        from cancel_handler.graph import GraphClient
-        from cancel_handler.limiter import MailboxLimiter
-        from cancel_handler.token import TokenProvider
+        from cancel_handler.graph.client import GraphClient
+        from cancel_handler.graph.limiter import MailboxLimiter
+        from cancel_handler.graph.token import TokenProvider
 
         settings = self.settings
         if self._http_client is None:

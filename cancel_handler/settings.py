@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from cancel_handler.errors import SettingsError
+from cancel_handler.core.errors import SettingsError
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_GRAPH_TIMEOUT_SECONDS = 30.0

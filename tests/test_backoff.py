@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cancel_handler.backoff import (
+from cancel_handler.core.backoff import (
     BACKOFF_CAP_SECONDS,
     WaitBudget,
     backoff_delay,

@@ -10,8 +10,8 @@ import logging
 
 import pytest
 
+from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.graph_simulator import Fault
-from cancel_handler.errors import SettlementError
 from tests.conftest import UPN, Loopback, cancel_body, process_all, process_concurrently
 from tests.helpers import RecordingActions, RecordingSleep, received_message
 

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cancel_handler.contract import (
+from cancel_handler.core.contract import (
     CancelRequest,
     load_schema,
     parse_cancel_request,
     validate_request,
 )
-from cancel_handler.errors import InvalidMessageError
+from cancel_handler.core.errors import InvalidMessageError
 
 SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(load_schema())
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from cancel_handler.decision import (
+from cancel_handler.core.decision import (
     MAX_DEADLETTER_FIELD,
     Action,
+    GraphResponse,
     Reason,
     Retry,
     Settlement,
     clip,
     decide,
 )
-from cancel_handler.graph import GraphResponse
 
 NOT_ORGANIZER_MESSAGE = (
     "Your request can't be completed. You need to be an organizer to cancel a meeting."

@@ -11,9 +11,9 @@ import azurefunctions.extensions.bindings.servicebus as servicebus
 import pytest
 
 import function_app
+from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.functions_host import host_delivered_message as host_delivered
 from cancel_handler.devtools.functions_host import settlement_host
-from cancel_handler.errors import SettlementError
 from tests.conftest import UPN, Loopback, cancel_body
 
 # azure-functions raises on a second get_functions() for the same app: index once.

@@ -9,8 +9,8 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from cancel_handler.contract import CancelRequest
-from cancel_handler.graph import GraphClient, cancel_path
+from cancel_handler.core.contract import CancelRequest
+from cancel_handler.graph.client import GraphClient, cancel_path
 from tests.conftest import Loopback, cancel_body, process_all
 from tests.helpers import RecordingActions, received_message
 

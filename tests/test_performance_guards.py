@@ -40,9 +40,9 @@ def test_settlement_line_is_not_built_when_its_level_is_off(caplog) -> None:
     """With INFO off, a completion logs nothing and builds nothing; WARNING lines still come."""
     import logging
 
-    from cancel_handler.decision import Action, Reason, Settlement
-    from cancel_handler.handler import Outcome
-    from cancel_handler.settle import log_settlement
+    from cancel_handler.core.decision import Action, Reason, Settlement
+    from cancel_handler.core.outcome import Outcome
+    from cancel_handler.servicebus.settle import log_settlement
 
     class Unreadable:
         @property

@@ -11,7 +11,7 @@ import pytest
 from azure.servicebus import ServiceBusMessageBatch
 
 import cancel_handler
-from cancel_handler.errors import InvalidMessageError, TargetError
+from cancel_handler.core.errors import InvalidMessageError, TargetError
 from cancel_handler.ops.target import normalize_namespace
 from tests.conftest import UPN
 from tests.fake_servicebus import FakeServiceBus

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cancel_handler.errors import SettingsError
+from cancel_handler.core.errors import SettingsError
 from cancel_handler.settings import load_settings
 
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from cancel_handler.errors import TargetError
+from cancel_handler.core.errors import TargetError
 from cancel_handler.ops.target import (
     NAMESPACE_ENV,
     QUEUE_ENV,

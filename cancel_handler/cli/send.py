@@ -14,7 +14,7 @@ from cancel_handler.cli.context import (
     target_from,
 )
 from cancel_handler.cli.output import progress
-from cancel_handler.errors import InvalidMessageError, InvalidRequestsError
+from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
 from cancel_handler.ops.requests import OutgoingRequest, prepare_request, read_requests
 from cancel_handler.ops.send import send_cancel_requests
 

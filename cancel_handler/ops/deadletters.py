@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cancel_handler.decision import DEADLETTER_REASONS
-from cancel_handler.messages import decoded_properties
-from cancel_handler.messages import message_body as received_body
+from cancel_handler.core.decision import DEADLETTER_REASONS
+from cancel_handler.servicebus.messages import decoded_properties
+from cancel_handler.servicebus.messages import message_body as received_body
 
 #: Reasons Service Bus itself gives when it dead-letters a message.
 SERVICE_BUS_REASONS = ("MaxDeliveryCountExceeded", "TTLExpiredException")

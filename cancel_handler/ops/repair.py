@@ -19,14 +19,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cancel_handler.messages import (
+from cancel_handler.ops.deadletters import DEADLETTER_PROPERTY_PREFIX, message_body
+from cancel_handler.servicebus.messages import (
     ORIGINAL_ID_PROPERTY,
     RESUBMIT_COUNT_PROPERTY,
     RESUBMITTED_FROM_PROPERTY,
     RETRY_COUNT_PROPERTY,
     decoded_properties,
 )
-from cancel_handler.ops.deadletters import DEADLETTER_PROPERTY_PREFIX, message_body
 
 #: Namespace of the derived ids (uuid5); fixed forever, or a crash-rerun would not dedupe.
 RESUBMIT_ID_NAMESPACE = uuid.UUID("6c1f3e0a-5d5e-4b8e-9a51-2f0e8f3c7a10")

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cancel_handler.contract import MAX_BODY_BYTES, CancelRequest, validate_request
-from cancel_handler.errors import InvalidMessageError, InvalidRequestsError
+from cancel_handler.core.contract import MAX_BODY_BYTES, CancelRequest, validate_request
+from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage

@@ -13,7 +13,7 @@ from typing import Any
 
 from azure.servicebus.exceptions import MessageSizeExceededError
 
-from cancel_handler.errors import TargetError
+from cancel_handler.core.errors import TargetError
 from cancel_handler.ops.requests import OutgoingRequest, prepare_request
 from cancel_handler.ops.target import ServiceBusTarget
 

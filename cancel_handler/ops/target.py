@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cancel_handler.errors import TargetError
+from cancel_handler.core.errors import TargetError
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusClient

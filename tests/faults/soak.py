@@ -20,11 +20,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-from cancel_handler.decision import DEADLETTER_REASONS, MAX_DEADLETTER_FIELD
+from cancel_handler.core.decision import DEADLETTER_REASONS, MAX_DEADLETTER_FIELD
+from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.graph_simulator import Fault
 from cancel_handler.devtools.identity_endpoint import IdentityFault
-from cancel_handler.errors import SettlementError
-from cancel_handler.messages import ORIGINAL_ID_PROPERTY, RETRY_COUNT_PROPERTY
+from cancel_handler.servicebus.messages import ORIGINAL_ID_PROPERTY, RETRY_COUNT_PROPERTY
 from tests.conftest import Loopback
 from tests.helpers import RecordingActions, RecordingSender, RecordingSleep, received_message
 

@@ -11,12 +11,16 @@ from typing import Any
 import pytest
 from azure.servicebus import ServiceBusMessage
 
-from cancel_handler.decision import Action, Reason, Settlement
-from cancel_handler.delayed_retry import DELAY_CAP_SECONDS, Schedule, plan
+from cancel_handler.core.decision import Action, Reason, Settlement
+from cancel_handler.core.errors import SettlementError
+from cancel_handler.core.outcome import Outcome
 from cancel_handler.devtools.graph_simulator import Fault
-from cancel_handler.errors import SettlementError
-from cancel_handler.handler import Outcome
-from cancel_handler.messages import ORIGINAL_ID_PROPERTY, RETRY_COUNT_PROPERTY, read_retry_count
+from cancel_handler.servicebus.delayed_retry import DELAY_CAP_SECONDS, Schedule, plan
+from cancel_handler.servicebus.messages import (
+    ORIGINAL_ID_PROPERTY,
+    RETRY_COUNT_PROPERTY,
+    read_retry_count,
+)
 from tests.conftest import UPN, Loopback, cancel_body, process_all
 from tests.helpers import RecordingActions, RecordingSender, RecordingSleep, received_message
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import pytest
 
+from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.graph_simulator import Fault
 from cancel_handler.devtools.identity_endpoint import IdentityFault
-from cancel_handler.errors import SettlementError
 from tests.conftest import UPN, Loopback, cancel_body
 from tests.helpers import (
     RecordingActions,

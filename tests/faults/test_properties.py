@@ -14,15 +14,15 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cancel_handler.contract import MAX_BODY_BYTES
-from cancel_handler.decision import (
+from cancel_handler.core.contract import MAX_BODY_BYTES
+from cancel_handler.core.decision import (
     DEADLETTER_REASONS,
     MAX_DEADLETTER_FIELD,
+    GraphResponse,
     Retry,
     Settlement,
     decide,
 )
-from cancel_handler.graph import GraphResponse
 from cancel_handler.runtime import Processor
 from cancel_handler.settings import load_settings
 from tests.helpers import RecordingActions, RecordingSleep, received_message

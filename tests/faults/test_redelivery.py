@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.graph_simulator import Fault
-from cancel_handler.errors import SettlementError
 from cancel_handler.runtime import Processor
 from tests.conftest import UPN, Loopback, cancel_body, process_all, process_concurrently
 from tests.helpers import RecordingActions, RecordingSleep, received_message
@@ -162,7 +162,7 @@ def test_unexpected_error_gives_the_message_back_once(
 ) -> None:
     """A defect (an exception no one planned for) is logged and the message abandoned with
     exactly one settlement call, instead of an unsettled failed invocation."""
-    from cancel_handler.graph import GraphClient
+    from cancel_handler.graph.client import GraphClient
 
     async def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("surprise")

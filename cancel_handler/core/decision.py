@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cancel_handler.graph import GraphResponse
-from cancel_handler.redaction import redact
+from cancel_handler.core.redaction import redact
 
 #: Service Bus limits a dead-letter reason and description to 4096 characters each.
 MAX_DEADLETTER_FIELD = 4096
@@ -20,6 +19,17 @@ NOT_ORGANIZER_CODES = frozenset({"ErrorCalendarIsNotOrganizer", "ErrorNotOrganiz
 
 #: 4xx answers that are worth another try (timeouts, conflicts, throttling).
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+
+
+@dataclass(frozen=True, slots=True)
+class GraphResponse:
+    """What Graph answered to one cancel call."""
+
+    status: int
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    retry_after: float | None = None
 
 
 class Action(StrEnum):

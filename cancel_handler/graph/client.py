@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from cancel_handler.backoff import parse_retry_after
-from cancel_handler.contract import CancelRequest
-from cancel_handler.errors import GraphTransportError
+from cancel_handler.core.backoff import parse_retry_after
+from cancel_handler.core.contract import CancelRequest
+from cancel_handler.core.decision import GraphResponse
+from cancel_handler.core.errors import GraphTransportError
 
 if TYPE_CHECKING:
     # httpx (with httpcore, anyio, h11) is imported on the first call, not when the function is
@@ -18,17 +18,6 @@ if TYPE_CHECKING:
 
 #: How much of an error body is read to find Graph's error code and message.
 MAX_ERROR_BODY_BYTES = 16 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class GraphResponse:
-    """What Graph answered to one cancel call."""
-
-    status: int
-    error_code: str | None = None
-    error_message: str | None = None
-    request_id: str | None = None
-    retry_after: float | None = None
 
 
 def cancel_path(request: CancelRequest) -> str:

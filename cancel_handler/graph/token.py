@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from cancel_handler.errors import TokenError
-from cancel_handler.redaction import redact
+from cancel_handler.core.errors import TokenError
+from cancel_handler.core.redaction import redact
 
 #: Refresh this long before the token expires, so no request carries a token about to lapse.
 REFRESH_MARGIN_SECONDS = 300.0

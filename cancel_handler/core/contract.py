@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from cancel_handler.errors import InvalidMessageError
+from cancel_handler.core.errors import InvalidMessageError
 
 SCHEMA_RESOURCE = "cancel-request.v1.schema.json"
 MAX_BODY_BYTES = 256 * 1024

@@ -6,9 +6,9 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from cancel_handler.decision import Action
-from cancel_handler.errors import SettlementError
-from cancel_handler.handler import Outcome
+from cancel_handler.core.decision import Action
+from cancel_handler.core.errors import SettlementError
+from cancel_handler.core.outcome import Outcome
 
 logger = logging.getLogger("cancel_handler.settlement")
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cancel_handler.decision import Action, Reason, Settlement, clip
-from cancel_handler.messages import (
+from cancel_handler.core.decision import Action, Reason, Settlement, clip
+from cancel_handler.servicebus.messages import (
     ORIGINAL_ID_PROPERTY,
     RETRY_COUNT_PROPERTY,
     decoded_properties,
@@ -30,9 +30,9 @@ from cancel_handler.messages import (
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
 
-    from cancel_handler.handler import Outcome
+    from cancel_handler.core.outcome import Outcome
 
-logger = logging.getLogger("cancel_handler.delayed_retry")
+logger = logging.getLogger("cancel_handler.servicebus.delayed_retry")
 
 #: Backoff of the n-th delayed retry when Graph named no wait: 30 s, 60 s, 120 s, … (jittered).
 DELAY_BASE_SECONDS = 30.0

@@ -1,0 +1,20 @@
+"""What the cancel path decided for one message, and how it got there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cancel_handler.core.decision import Settlement
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The decision for one message and how it was reached."""
+
+    settlement: Settlement
+    attempts: int = 0
+    graph_status: int | None = None
+    request_id: str | None = None
+    elapsed_ms: int = 0
+    #: When given back: the wait Graph asked for in its last answer, if any.
+    retry_after: float | None = None
