@@ -11,14 +11,16 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from cancel_handler.core.decision import Action, Reason, Settlement
-from cancel_handler.core.outcome import Outcome
+from cancel_handler.core.outcome import FanOutPlan, Outcome
 from cancel_handler.handler import CancelHandler
 from cancel_handler.servicebus.delayed_retry import (
     DelayedRetries,
     RetrySender,
     servicebus_sender_factory,
 )
+from cancel_handler.servicebus.fanout import FanOut, FanOutSender, log_range
 from cancel_handler.servicebus.messages import (
+    is_fan_out_child,
     message_body,
     read_retry_count,
     resubmitted_after_unknown_outcome,
@@ -52,6 +54,7 @@ class Processor:
         credential: TokenSource | None = None,
         http_client: httpx.AsyncClient | None = None,
         retry_sender_factory: Callable[[], RetrySender] | None = None,
+        fan_out_sender_factory: Callable[[], FanOutSender] | None = None,
         **handler_options: Any,
     ) -> None:
         self.settings = settings
@@ -60,6 +63,7 @@ class Processor:
         self._handler_options = handler_options
         self._handler: CancelHandler | None = None
         self.delayed_retries = self._delayed_retries(retry_sender_factory)
+        self.fan_out = self._fan_out(fan_out_sender_factory)
 
     @classmethod
     def from_environment(cls) -> Processor:
@@ -93,6 +97,9 @@ class Processor:
             TokenProvider(self.credential, settings.graph_scope),
             retry_budget_seconds=settings.retry_budget_seconds,
             limiter=MailboxLimiter(settings.mailbox_concurrency),
+            base_url=settings.graph_base_url,
+            range_max_days=settings.range_max_days,
+            range_max_events=settings.range_max_events,
             **self._handler_options,
         )
 
@@ -121,6 +128,18 @@ class Processor:
             )
         return DelayedRetries(settings.delayed_retry_max_count, sender_factory)
 
+    def _fan_out(self, sender_factory: Callable[[], FanOutSender] | None) -> FanOut | None:
+        """Date-range fan-out through a test's factory or the queue's namespace (its own
+        sender: the sync SDK sender is not shared across threads); None when neither is set."""
+        settings = self.settings
+        if sender_factory is None:
+            if not (settings.servicebus_namespace and settings.queue_name):
+                return None
+            sender_factory = servicebus_sender_factory(
+                settings.servicebus_namespace, settings.queue_name, lambda: self.credential
+            )
+        return FanOut(sender_factory)
+
     async def process(self, message: Any, actions: MessageActions) -> Outcome:
         """Decide and settle one `ServiceBusReceivedMessage`: exactly one settlement call.
         Raises only when settling failed (the host then redelivers), or when the invocation was
@@ -140,12 +159,15 @@ class Processor:
             return Outcome(Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, str(exc)))
         try:
             retry_count = read_retry_count(message)
-            outcome = await self.handler.handle(
+            result = await self.handler.handle(
                 body,
                 delivery_count=message.delivery_count,
                 copy_of_earlier_attempt=retry_count > 0
-                or resubmitted_after_unknown_outcome(message),
+                or resubmitted_after_unknown_outcome(message)
+                or is_fan_out_child(message),
             )
+            outcome = await self._send_children(message, result)
+            log_range(message, outcome)
             if self.delayed_retries is not None:
                 outcome = await self.delayed_retries.apply(message, body, outcome, retry_count)
         except Exception as exc:
@@ -156,6 +178,18 @@ class Processor:
             )
             return _given_back(f"unexpected error: {type(exc).__name__}")
         return outcome
+
+    async def _send_children(self, message: Any, result: Outcome | FanOutPlan) -> Outcome:
+        """The handler's outcome, or for a date range to cancel, the outcome of sending its
+        child requests (given back when there is no way to send them)."""
+        if not isinstance(result, FanOutPlan):
+            return result
+        if self.fan_out is None:
+            return _given_back(
+                "a date range needs ServiceBusConnection__fullyQualifiedNamespace and "
+                "CANCEL_QUEUE_NAME to send its child requests"
+            )
+        return await self.fan_out.send(message, result)
 
     async def aclose(self) -> None:
         """Close the HTTP client (tests and the demo; the Functions host never unloads)."""

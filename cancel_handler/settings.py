@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from cancel_handler.core.contract import DEFAULT_RANGE_MAX_DAYS, RANGE_MAX_DAYS_CEILING
 from cancel_handler.core.errors import SettingsError
+from cancel_handler.core.selection import DEFAULT_RANGE_MAX_EVENTS, RANGE_MAX_EVENTS_CEILING
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_GRAPH_TIMEOUT_SECONDS = 30.0
@@ -31,6 +33,8 @@ CODE_SETTINGS = (
     "CANCEL_RETRY_BUDGET_SECONDS",
     "GRAPH_MAILBOX_CONCURRENCY",
     "DELAYED_RETRY_MAX_COUNT",
+    "RANGE_MAX_DAYS",
+    "RANGE_MAX_EVENTS",
     "ServiceBusConnection__fullyQualifiedNamespace",
 )
 
@@ -56,6 +60,8 @@ class Settings:
     retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
     mailbox_concurrency: int = DEFAULT_MAILBOX_CONCURRENCY
     delayed_retry_max_count: int = DEFAULT_DELAYED_RETRY_MAX_COUNT
+    range_max_days: int = DEFAULT_RANGE_MAX_DAYS
+    range_max_events: int = DEFAULT_RANGE_MAX_EVENTS
     servicebus_namespace: str | None = None
 
     @property
@@ -99,6 +105,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             DEFAULT_DELAYED_RETRY_MAX_COUNT,
             low=0,
             high=100,
+        ),
+        range_max_days=_int_in_range(
+            "RANGE_MAX_DAYS",
+            text("RANGE_MAX_DAYS"),
+            DEFAULT_RANGE_MAX_DAYS,
+            low=1,
+            high=RANGE_MAX_DAYS_CEILING,
+        ),
+        range_max_events=_int_in_range(
+            "RANGE_MAX_EVENTS",
+            text("RANGE_MAX_EVENTS"),
+            DEFAULT_RANGE_MAX_EVENTS,
+            low=0,
+            high=RANGE_MAX_EVENTS_CEILING,
         ),
         servicebus_namespace=text("ServiceBusConnection__fullyQualifiedNamespace"),
     )

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cancel_handler.core.contract import CancelRequest
 from cancel_handler.core.decision import Settlement
+from cancel_handler.core.selection import RangeSelection
+
+
+@dataclass(frozen=True, slots=True)
+class RangeReport:
+    """What a date-range request found and did: the selection (events to cancel and skips by
+    cause), the Graph list calls it took and, once fanned out, the child requests' MessageIds
+    in the order of `selection.selected` and the send batches used."""
+
+    selection: RangeSelection
+    list_calls: int = 0
+    child_message_ids: tuple[str, ...] = ()
+    send_batches: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,3 +32,17 @@ class Outcome:
     elapsed_ms: int = 0
     #: When given back: the wait Graph asked for in its last answer, if any.
     retry_after: float | None = None
+    #: The event the cancel call named (for an iCalUId request: the id the lookup found).
+    event_id: str | None = None
+    #: Date-range requests only (Previewed, FannedOut, RangeTooLarge): what was selected and sent.
+    range_report: RangeReport | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutPlan:
+    """A date range ready to fan out: one child request per selected event still has to be
+    sent before the message may be completed. `outcome` carries the listing's attempts and
+    report; the sender turns the plan into the final outcome."""
+
+    request: CancelRequest
+    outcome: Outcome

@@ -11,11 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.servicebus.exceptions import MessageSizeExceededError
-
 from cancel_handler.core.errors import TargetError
 from cancel_handler.ops.requests import OutgoingRequest, prepare_request
 from cancel_handler.ops.target import ServiceBusTarget
+from cancel_handler.servicebus.batches import fill_batches
 
 
 @dataclass
@@ -26,24 +25,6 @@ class SendSummary:
     unsent: list[OutgoingRequest] = field(default_factory=list)
     batches: int = 0
     error: BaseException | None = None
-
-
-def _batches(requests: Sequence[OutgoingRequest], create: Callable[[], Any]):
-    """Yield `(batch, requests in it)` filled up to the batch size limit, in request order."""
-    batch, members = create(), []
-    for outgoing in requests:
-        message = outgoing.to_message()
-        try:
-            batch.add_message(message)
-        except MessageSizeExceededError:
-            if not members:
-                raise
-            yield batch, members
-            batch, members = create(), []
-            batch.add_message(message)
-        members.append(outgoing)
-    if members:
-        yield batch, members
 
 
 def send_cancel_requests(
@@ -58,7 +39,10 @@ def send_cancel_requests(
     summary = SendSummary()
     with client.get_queue_sender(queue_name) as sender:
         try:
-            for batch, members in _batches(requests, sender.create_message_batch):
+            batches = fill_batches(
+                requests, OutgoingRequest.to_message, sender.create_message_batch
+            )
+            for batch, members in batches:
                 sender.send_messages(batch)
                 summary.sent.extend(members)
                 summary.batches += 1

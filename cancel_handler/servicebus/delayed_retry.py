@@ -25,6 +25,7 @@ from cancel_handler.servicebus.messages import (
     ORIGINAL_ID_PROPERTY,
     RETRY_COUNT_PROPERTY,
     decoded_properties,
+    text_property,
 )
 
 if TYPE_CHECKING:
@@ -78,23 +79,19 @@ def build_copy(message: Any, body: bytes, schedule: Schedule, when: datetime) ->
     from azure.servicebus import ServiceBusMessage
 
     properties = decoded_properties(message.application_properties)
-    original_id = properties.get(ORIGINAL_ID_PROPERTY) or _text(message.message_id)
+    original_id = properties.get(ORIGINAL_ID_PROPERTY) or text_property(message.message_id)
     properties[RETRY_COUNT_PROPERTY] = schedule.retry_count
     properties[ORIGINAL_ID_PROPERTY] = original_id
     return ServiceBusMessage(
         body,
         application_properties=properties,
-        content_type=_text(message.content_type),
-        correlation_id=_text(message.correlation_id),
-        subject=_text(message.subject),
-        session_id=_text(message.session_id),
+        content_type=text_property(message.content_type),
+        correlation_id=text_property(message.correlation_id),
+        subject=text_property(message.subject),
+        session_id=text_property(message.session_id),
         message_id=str(uuid.uuid4()),
         scheduled_enqueue_time_utc=when,
     )
-
-
-def _text(value: Any) -> Any:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 class RetrySender(Protocol):
@@ -164,7 +161,7 @@ class DelayedRetries:
 
 def servicebus_sender_factory(
     namespace: str, queue_name: str, credential: Callable[[], Any]
-) -> Callable[[], RetrySender]:
+) -> Callable[[], Any]:
     """A factory of the real sender (sync SDK, AMQP over TLS), authenticated with
     `credential()`: the Function's identity needs *Azure Service Bus Data Sender* on the queue."""
 

@@ -15,6 +15,8 @@ ORIGINAL_ID_PROPERTY = "originalMessageId"
 RESUBMIT_COUNT_PROPERTY = "resubmitCount"
 #: The dead-letter reason of the message a resubmitted copy was made from.
 RESUBMITTED_FROM_PROPERTY = "resubmittedFromReason"
+#: On a date range's child request: the MessageId of the range request it was fanned out from.
+PARENT_ID_PROPERTY = "parentMessageId"
 #: Dead-letter reasons after which an earlier attempt may have cancelled the event.
 OUTCOME_MAY_BE_UNKNOWN = frozenset({"MaxDeliveryCountExceeded", "RetriesExhausted"})
 
@@ -34,6 +36,11 @@ def message_body(message: Any) -> bytes:
     if not all(isinstance(chunk, bytes | bytearray) for chunk in chunks):
         raise ValueError("message body must be AMQP data (bytes) holding UTF-8 JSON")
     return b"".join(chunks)
+
+
+def text_property(value: Any) -> Any:
+    """A message property as text when it arrived as UTF-8 bytes; anything else unchanged."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def decoded_properties(properties: dict | None) -> dict[str, Any]:
@@ -63,3 +70,10 @@ def resubmitted_after_unknown_outcome(message: Any) -> bool:
     outcome may be unknown (delivery count or delayed retries exhausted)."""
     properties = decoded_properties(getattr(message, "application_properties", None))
     return properties.get(RESUBMITTED_FROM_PROPERTY) in OUTCOME_MAY_BE_UNKNOWN
+
+
+def is_fan_out_child(message: Any) -> bool:
+    """True for a child request of a date range: its event was listed moments before, so a 404
+    means a duplicate child or the organizer cancelled it first."""
+    properties = decoded_properties(getattr(message, "application_properties", None))
+    return bool(properties.get(PARENT_ID_PROPERTY))

@@ -78,6 +78,12 @@ param mailboxConcurrency int
 @description('DELAYED_RETRY_MAX_COUNT')
 param delayedRetryMaxCount int
 
+@description('RANGE_MAX_DAYS')
+param rangeMaxDays int
+
+@description('RANGE_MAX_EVENTS')
+param rangeMaxEvents int
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: zone redundancy on Flex Consumption is limited to some regions; losing a zone only delays cancellations, which wait in Service Bus until an instance runs again.
   name: planName
@@ -165,6 +171,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DELAYED_RETRY_MAX_COUNT'
           value: string(delayedRetryMaxCount)
+        }
+        {
+          name: 'RANGE_MAX_DAYS'
+          value: string(rangeMaxDays)
+        }
+        {
+          name: 'RANGE_MAX_EVENTS'
+          value: string(rangeMaxEvents)
         }
         {
           name: 'ServiceBusConnection__fullyQualifiedNamespace'
