@@ -1,0 +1,376 @@
+"""Cancel by date range end to end: real received messages, the loopback identity endpoint and
+Graph simulator (paged calendarView), and a Service Bus sender double holding the SDK's real
+`ServiceBusMessage`/`ServiceBusMessageBatch` objects for the fanned-out child requests."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from cancel_handler.core.errors import SettlementError
+from cancel_handler.devtools.graph_simulator import Fault, Meeting
+from cancel_handler.runtime import Processor
+from cancel_handler.settings import load_settings
+from tests.conftest import UPN, Loopback, process_all
+from tests.fake_servicebus import FakeServiceBus
+from tests.helpers import RecordingActions, RecordingSleep, received_message
+
+NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+START, END = "2027-03-10T00:00:00Z", "2027-03-20T00:00:00Z"
+WINDOW_START = datetime(2027, 3, 10, tzinfo=UTC)
+QUEUE = "cancel-requests"
+
+
+def at(day: int, hour: int = 9, month: int = 3) -> datetime:
+    return datetime(2027, month, day, hour, tzinfo=UTC)
+
+
+def meeting(event_id: str, start: datetime, **options: object) -> Meeting:
+    return Meeting(event_id, start, start + timedelta(hours=1), ical_uid=f"U-{event_id}", **options)
+
+
+def range_body(start: str = START, end: str = END, **extra: object) -> dict:
+    return {"userPrincipalName": UPN, "startDateTime": start, "endDateTime": end, **extra}
+
+
+def processor(loopback: Loopback, bus: FakeServiceBus | None = None, *, now: datetime = NOW,
+              sleep: RecordingSleep | None = None, **settings: str) -> Processor:
+    """A processor wired to the loopback servers, sending children to `bus`."""
+    env = {"GRAPH_BASE_URL": loopback.graph.graph_base_url, **settings}
+    options: dict = {"sleep": sleep or RecordingSleep(), "now": lambda: now}
+    if bus is not None:
+        options["fan_out_sender_factory"] = lambda: bus.get_queue_sender(QUEUE)
+    return Processor(load_settings(env), **options)
+
+
+def run(loopback: Loopback, message, bus: FakeServiceBus | None = None,
+        actions: RecordingActions | None = None, **kwargs):
+    actions = actions or RecordingActions()
+    [outcome] = process_all(processor(loopback, bus, **kwargs), [message], actions)
+    return actions.only, outcome
+
+
+def views(loopback: Loopback) -> list:
+    return [c for c in loopback.graph.state.calls if c.method == "GET"]
+
+
+def posts(loopback: Loopback) -> list:
+    return [c for c in loopback.graph.state.calls if c.method == "POST"]
+
+
+def mixed_calendar(loopback: Loopback) -> None:
+    """One of each kind of event the rules tell apart, around the window 10 to 20 March."""
+    state = loopback.graph.state
+    state.add_meeting(UPN, meeting("SINGLE", at(11)))
+    state.add_meeting(UPN, meeting("ATTENDEE-COPY", at(12), organizer=False))
+    state.add_meeting(UPN, meeting("NO-ATTENDEES", at(12, 14), attendees=0))
+    state.add_meeting(UPN, meeting("CANCELLED", at(13), cancelled=True))
+    state.add_meeting(UPN, Meeting("ALL-DAY", at(14, 0), at(15, 0), all_day=True))
+    state.add_meeting(UPN, Meeting("STRADDLES", at(9, 20), at(10, 10)))  # began before window
+    state.add_meeting(UPN, meeting("BEFORE", at(5)))
+    state.add_meeting(UPN, meeting("AFTER", at(25)))
+    # daily at 09:00 from 8 March: occurrences 8th and 9th lie before the window, 10th to 19th in
+    # it, 20th+ after; the 12th was moved to 16:00 (an exception); the series master is never
+    # listed by calendarView.
+    state.add_series(UPN, "DAILY", at(8), 15, exceptions={4: timedelta(hours=7)})
+
+
+def test_preview_lists_the_selection_and_cancels_nothing(loopback: Loopback, caplog) -> None:
+    """preview: the selection and skips by cause are reported, the message completes as
+    Previewed, and Graph's cancel is never called and nothing is sent."""
+    caplog.set_level("INFO", logger="cancel_handler")
+    mixed_calendar(loopback)
+    bus = FakeServiceBus()
+    settled, outcome = run(loopback, received_message(range_body(preview=True)), bus)
+    assert settled.action == "complete"
+    assert outcome.settlement.reason == "Previewed"
+    report = outcome.range_report
+    selected = [e.id for e in report.selection.selected]
+    occurrences = [f"DAILY-OCC{i}" for i in range(2, 12)]
+    assert sorted(selected) == sorted(["SINGLE", "ALL-DAY", *occurrences])
+    assert selected[0] == "DAILY-OCC2"  # in start order
+    assert {k.value: v for k, v in report.selection.skipped.items()} == {
+        "notOrganizer": 1, "noAttendees": 1, "alreadyCancelled": 1, "startedBeforeWindow": 1,
+    }
+    assert posts(loopback) == [] and bus.sent == []
+    assert "range Previewed" in caplog.text and "selected=12" in caplog.text
+    assert UPN not in caplog.text
+
+
+def test_calendar_view_request_asks_for_utc_and_immutable_ids(loopback: Loopback) -> None:
+    """The listing sends the window in UTC, selects the rule's properties and carries both
+    Prefer headers the rules depend on."""
+    run(loopback, received_message(range_body("2027-03-10T01:00:00+01:00", END, preview=True)))
+    [view] = views(loopback)
+    query = dict(p.split("=", 1) for p in urlsplit(view.path).query.split("&"))
+    assert unquote(query["startDateTime"]) == "2027-03-10T00:00:00Z"
+    assert unquote(query["endDateTime"]) == "2027-03-20T00:00:00Z"
+    assert set(unquote(query["$select"]).split(",")) == {
+        "id", "type", "isOrganizer", "isCancelled", "start", "end", "attendees"}
+    assert set(view.prefer) == {'IdType="ImmutableId"', 'outlook.timezone="UTC"'}
+
+
+def test_events_already_begun_are_skipped(loopback: Loopback) -> None:
+    """With the window already open, a meeting that started an hour ago is skipped as begun
+    and the one an hour ahead is selected."""
+    loopback.graph.state.add_meeting(UPN, meeting("BEGUN", at(12, 8)))
+    loopback.graph.state.add_meeting(UPN, meeting("AHEAD", at(12, 10)))
+    _, outcome = run(loopback, received_message(range_body(preview=True)), now=at(12, 9))
+    assert [e.id for e in outcome.range_report.selection.selected] == ["AHEAD"]
+    assert {k.value: v for k, v in outcome.range_report.selection.skipped.items()} == {
+        "alreadyBegun": 1}
+
+
+def test_every_page_is_followed(loopback: Loopback) -> None:
+    """With pages of 10 events, 25 meetings take 3 calendarView calls and all are selected."""
+    loopback.graph.state.max_page_size = 10
+    for n in range(25):
+        loopback.graph.state.add_meeting(UPN, meeting(f"M{n:02}", at(11) + timedelta(hours=n)))
+    _, outcome = run(loopback, received_message(range_body(preview=True)))
+    assert len(views(loopback)) == 3 == outcome.range_report.list_calls
+    assert len(outcome.range_report.selection.selected) == 25
+    assert "%24skip=20" in views(loopback)[2].path or "$skip=20" in views(loopback)[2].path
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://127.0.0.2:1", "https://graph.microsoft.com.evil.example", "https://127.0.0.1"]
+)
+def test_next_link_to_another_host_is_never_followed(loopback: Loopback, origin: str) -> None:
+    """A next link whose scheme or host differs from GRAPH_BASE_URL's dead-letters
+    GraphBadRequest saying why; the token goes nowhere else and nothing is sent."""
+    state = loopback.graph.state
+    state.max_page_size = 2
+    state.next_link_origin = origin
+    for n in range(3):
+        state.add_meeting(UPN, meeting(f"M{n}", at(11 + n)))
+    bus = FakeServiceBus()
+    settled, _ = run(loopback, received_message(range_body()), bus)
+    assert (settled.action, settled.reason) == ("deadletter", "GraphBadRequest")
+    assert "nextLink" in settled.description and "not followed" in settled.description
+    assert len(views(loopback)) == 1
+    assert bus.sent == [] and posts(loopback) == []
+
+
+def test_too_many_events_is_range_too_large(loopback: Loopback) -> None:
+    """More selected events than RANGE_MAX_EVENTS: dead-letter RangeTooLarge with the count,
+    nothing cancelled, nothing sent."""
+    for n in range(4):
+        loopback.graph.state.add_meeting(UPN, meeting(f"M{n}", at(11 + n)))
+    bus = FakeServiceBus()
+    settled, _ = run(loopback, received_message(range_body()), bus, RANGE_MAX_EVENTS="3")
+    assert (settled.action, settled.reason) == ("deadletter", "RangeTooLarge")
+    assert settled.description.startswith("4 events to cancel; the limit is 3")
+    assert bus.sent == [] and posts(loopback) == []
+
+
+def test_window_longer_than_the_setting_is_invalid(loopback: Loopback) -> None:
+    """A window over RANGE_MAX_DAYS is dead-lettered InvalidMessage before Graph is called."""
+    body = range_body("2027-03-10T00:00:00Z", "2027-03-20T00:00:01Z")
+    settled, _ = run(loopback, received_message(body), RANGE_MAX_DAYS="10")
+    assert (settled.action, settled.reason) == ("deadletter", "InvalidMessage")
+    assert "limit is 10 days" in settled.description
+    assert loopback.graph.state.calls == []
+
+
+class ActionsSeeingTheBus(RecordingActions):
+    """Records how many children had been sent when the parent was completed."""
+
+    def __init__(self, bus: FakeServiceBus, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.bus = bus
+        self.sent_at_complete: int | None = None
+
+    def complete(self, message) -> None:
+        self.sent_at_complete = len(self.bus.sent)
+        super().complete(message)
+
+
+def test_fan_out_sends_one_child_per_event_then_completes(loopback: Loopback) -> None:
+    """Each selected event becomes a v1 child request (immutable id, comment), with the parent
+    id, correlation id and reply_to carried over; the parent completes after all were sent."""
+    state = loopback.graph.state
+    for n in range(3):
+        state.add_meeting(UPN, meeting(f"IMM{n}", at(11 + n)))
+    bus = FakeServiceBus()
+    actions = ActionsSeeingTheBus(bus)
+    parent = received_message(
+        range_body(comment="On leave; please rebook."), message_id="hr-leave-42",
+        correlation_id="case-7",
+    )
+    parent.reply_to = "hr-replies"
+    settled, outcome = run(loopback, parent, bus, actions)
+    assert (settled.action, outcome.settlement.reason) == ("complete", "FannedOut")
+    assert actions.sent_at_complete == 3
+    bodies = [json.loads(b"".join(m.body)) for m in bus.sent]
+    assert bodies == [
+        {"userPrincipalName": UPN, "eventId": f"IMM{n}", "comment": "On leave; please rebook."}
+        for n in range(3)
+    ]
+    for child in bus.sent:
+        assert child.application_properties == {"parentMessageId": "hr-leave-42"}
+        assert child.correlation_id == "case-7"
+        assert child.reply_to == "hr-replies"
+        assert child.content_type == "application/json"
+    ids = bus.sent_ids
+    assert len(set(ids)) == 3 and all(len(i) <= 128 for i in ids)
+    assert list(outcome.range_report.child_message_ids) == ids
+    assert posts(loopback) == [], "the parent cancels nothing itself"
+
+
+def test_correlation_id_defaults_to_the_parent_message_id(loopback: Loopback) -> None:
+    """Without a correlation id on the parent, children correlate on its MessageId."""
+    loopback.graph.state.add_meeting(UPN, meeting("IMM0", at(11)))
+    bus = FakeServiceBus()
+    run(loopback, received_message(range_body(), message_id="parent-1"), bus)
+    [child] = bus.sent
+    assert child.correlation_id == "parent-1"
+
+
+def test_child_ids_are_deterministic_per_parent_and_event(loopback: Loopback) -> None:
+    """The same parent MessageId gives the same child ids on a second run; another parent
+    gives other ids for the same events."""
+    for n in range(2):
+        loopback.graph.state.add_meeting(UPN, meeting(f"IMM{n}", at(11 + n)))
+    first, again, other = FakeServiceBus(), FakeServiceBus(), FakeServiceBus()
+    run(loopback, received_message(range_body(), message_id="p-1"), first)
+    run(loopback, received_message(range_body(), message_id="p-1", delivery_count=2), again)
+    run(loopback, received_message(range_body(), message_id="p-2"), other)
+    assert first.sent_ids == again.sent_ids
+    assert not set(first.sent_ids) & set(other.sent_ids)
+
+
+def test_parent_redelivered_after_its_children_were_sent_sends_the_same_ids(
+    loopback: Loopback,
+) -> None:
+    """The children were sent but completing the parent failed: the invocation fails, and the
+    redelivered parent sends the very same MessageIds (duplicate detection drops them)."""
+    for n in range(3):
+        loopback.graph.state.add_meeting(UPN, meeting(f"IMM{n}", at(11 + n)))
+    bus = FakeServiceBus()
+    refusing = RecordingActions(fail_on={"complete"})
+    with pytest.raises(SettlementError):
+        process_all(processor(loopback, bus), [received_message(
+            range_body(), message_id="p-9")], refusing)
+    first_ids = list(bus.sent_ids)
+    settled, _ = run(loopback, received_message(range_body(), message_id="p-9",
+                                                delivery_count=2), bus)
+    assert settled.action == "complete"
+    assert bus.sent_ids == first_ids + first_ids
+
+
+def test_delayed_retry_copy_of_a_parent_keeps_the_child_ids(loopback: Loopback) -> None:
+    """A scheduled retry copy has a new MessageId but carries originalMessageId: its children
+    get the ids the original would have sent."""
+    loopback.graph.state.add_meeting(UPN, meeting("IMM0", at(11)))
+    original, copy = FakeServiceBus(), FakeServiceBus()
+    run(loopback, received_message(range_body(), message_id="p-5"), original)
+    run(loopback, received_message(range_body(), message_id="copy-xyz", application_properties={
+        b"originalMessageId": b"p-5", b"cancelHandlerRetryCount": 1}), copy)
+    assert copy.sent_ids == original.sent_ids
+    assert copy.sent[0].application_properties == {"parentMessageId": "p-5"}
+
+
+def test_a_failed_send_gives_the_parent_back(loopback: Loopback) -> None:
+    """Children go out in several batches; when the second batch fails the parent is given
+    back (never completed) and its redelivery sends every child under the same ids."""
+    for n in range(40):
+        loopback.graph.state.add_meeting(UPN, meeting(f"IMM{n:02}", at(11) + timedelta(hours=n)))
+    bus = FakeServiceBus(batch_max_bytes=4096, fail_sends={2})
+    settled, outcome = run(loopback, received_message(range_body(), message_id="p-3"), bus)
+    assert settled.action == "abandon"
+    sent_first = list(bus.sent_ids)
+    assert 0 < len(sent_first) < 40
+    assert f"sent {len(sent_first)} of 40" in outcome.settlement.description
+    settled, outcome = run(
+        loopback, received_message(range_body(), message_id="p-3", delivery_count=2), bus)
+    assert (settled.action, outcome.settlement.reason) == ("complete", "FannedOut")
+    assert bus.sent_ids[: len(sent_first)] == sent_first
+    assert bus.sent_ids[len(sent_first):][: len(sent_first)] == sent_first
+    assert outcome.range_report.send_batches > 1
+
+
+def test_without_a_sender_the_parent_is_given_back(loopback: Loopback) -> None:
+    """With no Service Bus namespace to send children to, a range is never completed."""
+    loopback.graph.state.add_meeting(UPN, meeting("IMM0", at(11)))
+    settled, _ = run(loopback, received_message(range_body()))
+    assert settled.action == "abandon"
+
+
+def test_empty_range_completes_with_no_children(loopback: Loopback) -> None:
+    """Nothing to cancel in the window: the parent completes as FannedOut with no children."""
+    bus = FakeServiceBus()
+    settled, outcome = run(loopback, received_message(range_body()), bus)
+    assert (settled.action, outcome.settlement.reason) == ("complete", "FannedOut")
+    assert bus.sent == []
+
+
+def _as_received(child, delivery_count: int = 1):
+    """The child message as the function receives it from the queue."""
+    return received_message(
+        b"".join(child.body), message_id=child.message_id,
+        application_properties={k.encode(): v.encode()
+                                for k, v in child.application_properties.items()},
+        delivery_count=delivery_count,
+    )
+
+
+def test_children_cancel_their_events_and_a_404_is_already_cancelled(loopback: Loopback) -> None:
+    """Each child cancels its event with the comment; a child whose event is gone (a duplicate,
+    or the organizer was first) completes as AlreadyCancelled, even on its first delivery."""
+    state = loopback.graph.state
+    for n in range(2):
+        state.add_meeting(UPN, meeting(f"IMM{n}", at(11 + n)))
+    bus = FakeServiceBus()
+    run(loopback, received_message(range_body(comment="Leave.")), bus)
+    state.cancelled.add((UPN, "IMM1"))  # the organizer cancelled it meanwhile
+    actions = RecordingActions()
+    outcomes = process_all(processor(loopback), [_as_received(c) for c in bus.sent], actions)
+    assert [s.action for s in actions.settled] == ["complete", "complete"]
+    assert [o.settlement.reason for o in outcomes] == ["Cancelled", "AlreadyCancelled"]
+    assert [(c.event_id, c.comment) for c in posts(loopback)] == [
+        ("IMM0", "Leave."), ("IMM1", "Leave.")]
+
+
+def test_window_across_a_dst_change(loopback: Loopback) -> None:
+    """Amsterdam's 28 March 2027 has 23 hours: 00:00+01:00 to 00:00+02:00 the next day.
+    Graph gets those instants in UTC, and the meetings at 00:30 and 23:30 local time that day
+    are selected while 00:30 the next day is not."""
+    state = loopback.graph.state
+    state.add_meeting(UPN, meeting("EARLY", datetime(2027, 3, 27, 23, 30, tzinfo=UTC)))
+    state.add_meeting(UPN, meeting("LATE", datetime(2027, 3, 28, 21, 30, tzinfo=UTC)))
+    state.add_meeting(UPN, meeting("NEXT-DAY", datetime(2027, 3, 28, 22, 30, tzinfo=UTC)))
+    body = range_body("2027-03-28T00:00:00+01:00", "2027-03-29T00:00:00+02:00", preview=True)
+    _, outcome = run(loopback, received_message(body))
+    [view] = views(loopback)
+    query = dict(p.split("=", 1) for p in urlsplit(view.path).query.split("&"))
+    assert unquote(query["startDateTime"]) == "2027-03-27T23:00:00Z"
+    assert unquote(query["endDateTime"]) == "2027-03-28T22:00:00Z"
+    assert [e.id for e in outcome.range_report.selection.selected] == ["EARLY", "LATE"]
+
+
+def test_throttled_listing_honours_retry_after_in_the_budget(loopback: Loopback) -> None:
+    """A 429 with Retry-After on the listing is waited out exactly and the listing resumes;
+    a 503 asking for more than the budget left gives the message back, nothing sent."""
+    state = loopback.graph.state
+    state.max_page_size = 2
+    for n in range(3):
+        state.add_meeting(UPN, meeting(f"M{n}", at(11 + n)))
+    state.script(UPN, "calendarView", Fault(429, {"Retry-After": "1.5"}))
+    sleep = RecordingSleep()
+    proc = processor(loopback, FakeServiceBus(), sleep=sleep)
+    actions = RecordingActions()
+    [outcome] = process_all(proc, [received_message(range_body(preview=True))], actions)
+    assert outcome.settlement.reason == "Previewed"
+    assert sleep.waits == [1.5]
+    assert (len(views(loopback)), outcome.range_report.list_calls) == (3, 2)
+
+    state.script(UPN, "calendarView", Fault(503, {"Retry-After": "90"}))
+    bus = FakeServiceBus()
+    settled, outcome = run(loopback, received_message(range_body()), bus,
+                           CANCEL_RETRY_BUDGET_SECONDS="60")
+    assert settled.action == "abandon"
+    assert outcome.retry_after == 90
+    assert bus.sent == []
