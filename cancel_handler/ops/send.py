@@ -56,7 +56,7 @@ def send_cancel_requests(
 
 def send_cancel_request(
     user_principal_name: str,
-    event_id: str,
+    event_id: str | None = None,
     comment: str | None = None,
     *,
     queue_name: str,
@@ -66,8 +66,13 @@ def send_cancel_request(
     message_id: str | None = None,
     correlation_id: str | None = None,
     client: Any = None,
+    **target: Any,
 ) -> OutgoingRequest:
     """Validate and send one cancel request; return it with the ids it was sent under.
+
+    The target is `event_id`, or one of the keyword targets of :func:`prepare_request`
+    (`ical_uid=`, or `start_date_time=` with `end_date_time=` and optional `preview=`;
+    `max_range_days=` for the window check).
 
     Reach the queue with `client` (an open `ServiceBusClient`, left open), or with
     `fully_qualified_namespace` and `credential` (default `DefaultAzureCredential`), or with
@@ -80,6 +85,7 @@ def send_cancel_request(
         comment,
         message_id=message_id,
         correlation_id=correlation_id,
+        **target,
     )
     if client is None:
         target = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
@@ -97,7 +103,7 @@ def _send_one(client: Any, queue_name: str, outgoing: OutgoingRequest) -> Outgoi
 
 async def send_cancel_request_async(
     user_principal_name: str,
-    event_id: str,
+    event_id: str | None = None,
     comment: str | None = None,
     *,
     queue_name: str,
@@ -107,8 +113,10 @@ async def send_cancel_request_async(
     message_id: str | None = None,
     correlation_id: str | None = None,
     client: Any = None,
+    **target: Any,
 ) -> OutgoingRequest:
-    """The asyncio variant of :func:`send_cancel_request` (`azure.servicebus.aio`).
+    """The asyncio variant of :func:`send_cancel_request` (`azure.servicebus.aio`), with the
+    same targets.
 
     `credential` is any async token credential (`azure.identity.aio.*`, which needs `aiohttp`,
     or your own). Without one and without a connection string, `azure.identity.aio`'s
@@ -121,6 +129,7 @@ async def send_cancel_request_async(
         comment,
         message_id=message_id,
         correlation_id=correlation_id,
+        **target,
     )
     if client is not None:
         await _send_one_async(client, queue_name, outgoing)
