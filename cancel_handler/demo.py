@@ -10,18 +10,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import logging
 import os
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from cancel_handler.devtools.functions_host import host_delivered_message, settlement_host
-from cancel_handler.devtools.graph_simulator import Fault, GraphSimulator
+from cancel_handler.devtools.functions_host import (
+    LoopbackQueue,
+    host_delivered_message,
+    settlement_host,
+)
+from cancel_handler.devtools.graph_simulator import Fault, GraphSimulator, Meeting
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
+from cancel_handler.servicebus.fanout import FanOut
 
 ORGANIZER = "adele.vance@contoso.com"
 ATTENDEE = "megan.bowen@contoso.com"
 OUTSIDER = "ceo@contoso.com"
+LEAVER = "alex.wilber@contoso.com"
+#: A room-booking tool's UID for one of Adele's meetings (quotes are legal in a UID).
+ROOM_BOOKING_UID = "room-booking-4711-'Board room'@contoso.com"
+TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+LEAVE = {
+    "userPrincipalName": LEAVER,
+    "startDateTime": (TODAY + timedelta(days=7)).isoformat(),
+    "endDateTime": (TODAY + timedelta(days=21)).isoformat(),
+    "comment": "Alex is on leave; Adele will rebook.",
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,12 @@ SCENARIOS = [
         {"userPrincipalName": OUTSIDER, "eventId": "AAMkEvt-007="},
         "AAMkEvt-007=",
     ),
+    Scenario(
+        "by iCalUId (a room-booking tool's UID, quotes and all)",
+        {"userPrincipalName": ORGANIZER, "iCalUId": ROOM_BOOKING_UID, "comment": "Room closed."},
+    ),
+    Scenario("leave, previewed: what would be cancelled", {**LEAVE, "preview": True}),
+    Scenario("leave: fanned out, one child request per meeting", LEAVE),
 ]
 
 
@@ -79,26 +102,65 @@ def _seed(graph: GraphSimulator) -> None:
     state.add_event(ORGANIZER, "AAMkEvt-006=")
     state.cancelled.add((ORGANIZER, "AAMkEvt-006="))
     state.forbidden_mailboxes.add(OUTSIDER)
+    soon = TODAY + timedelta(days=3, hours=9)
+    state.add_meeting(ORGANIZER, Meeting("AAMkEvt-008=", soon, soon + timedelta(hours=1),
+                                         ical_uid=ROOM_BOOKING_UID))
+    # Alex's calendar around the leave (days 7 to 21): a weekly series whose occurrences on
+    # days 8, 15 fall inside (days 1 and 22 stay), a one-off meeting, and three that are skipped.
+    start = TODAY + timedelta(days=1, hours=10)
+    state.add_series(LEAVER, "AAMkWeekly=", start, 4, every=timedelta(days=7))
+    one_off = TODAY + timedelta(days=10, hours=14)
+    state.add_meeting(LEAVER, Meeting("AAMkReview=", one_off, one_off + timedelta(hours=1)))
+    state.add_meeting(LEAVER, Meeting("AAMkInvited=", one_off, one_off + timedelta(hours=1),
+                                      organizer=False))
+    state.add_meeting(LEAVER, Meeting("AAMkFocus=", one_off - timedelta(hours=3),
+                                      one_off - timedelta(hours=1), attendees=0))
+    state.add_meeting(LEAVER, Meeting("AAMkOld=", one_off + timedelta(days=1),
+                                      one_off + timedelta(days=1, hours=1), cancelled=True))
 
 
-async def _invoke_all(function_app, service, actions) -> list[tuple]:
+async def _invoke_all(function_app, actions, graph: GraphSimulator) -> list[tuple]:
     [function] = function_app.app.get_functions()
     user_function = function.get_user_function()
-    rows = []
-    for scenario in SCENARIOS:
-        message = host_delivered_message(
-            scenario.body,
-            delivery_count=scenario.delivery_count,
-            message_id=f"demo-{len(rows) + 1}",
-        )
+    # The function's own queue: a date range's child requests come back as new deliveries.
+    queue = LoopbackQueue()
+    function_app.processor.fan_out = FanOut(lambda: queue)
+    rows: list[tuple] = []
+    pending = [(scenario, None) for scenario in SCENARIOS]
+    while pending:
+        scenario, message = pending.pop(0)
+        if message is None:
+            message = host_delivered_message(
+                scenario.body,
+                delivery_count=scenario.delivery_count,
+                message_id=f"demo-{len(rows) + 1}",
+            )
+        first_call = len(graph.state.calls)
         try:
             await user_function(message, actions)
+            failure = None
         except Exception as exc:  # shown in the table; the host would redeliver
-            rows.append((scenario, message, f"invocation failed: {type(exc).__name__}"))
-            continue
-        rows.append((scenario, message, None))
+            failure = f"invocation failed: {type(exc).__name__}"
+        rows.append((scenario, message, failure, graph.state.calls[first_call:]))
+        children = [(_child_scenario(child), _delivered(child)) for child in queue.take()]
+        pending[:0] = children
     await function_app.processor.aclose()
     return rows
+
+
+def _child_scenario(child) -> Scenario:
+    body = json.loads(b"".join(child.body))
+    return Scenario(f"  child request: {body['eventId']}", body)
+
+
+def _delivered(child):
+    """A child request as the host delivers it from the queue."""
+    return host_delivered_message(
+        b"".join(child.body),
+        message_id=child.message_id,
+        correlation_id=child.correlation_id,
+        application_properties=child.application_properties,
+    )
 
 
 class _SettlementLog(logging.Handler):
@@ -123,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.ERROR)
     logging.getLogger("azure").setLevel(logging.ERROR)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    settlement_log = _SettlementLog()
+    settlement_log, range_log = _SettlementLog(), _SettlementLog()
     logging.getLogger("cancel_handler.settlement").addHandler(settlement_log)
+    logging.getLogger("cancel_handler.servicebus.fanout").addHandler(range_log)
 
     authority = TokenAuthority()
     with IdentityEndpoint(authority) as identity, GraphSimulator(authority) as graph:
@@ -140,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, os.getcwd())
         function_app = importlib.import_module("function_app")
         with settlement_host() as (service, actions):
-            rows = asyncio.run(_invoke_all(function_app, service, actions))
-        _print_table(rows, service, graph, settlement_log.by_message)
+            rows = asyncio.run(_invoke_all(function_app, actions, graph))
+        _print_table(rows, service, settlement_log.by_message)
+        _print_ranges(rows, range_log.by_message)
         print(
             f"\nidentity endpoint: {identity.requests} token request(s) for {len(rows)} messages; "
             f"Graph simulator: {len(graph.state.calls)} call(s) on "
@@ -150,13 +214,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _print_table(rows: list[tuple], service, graph: GraphSimulator, logged: dict) -> None:
+def _print_ranges(rows: list[tuple], logged: dict) -> None:
+    print("\nDate ranges (the function's log line for each):")
+    for number, (_, message, _, _) in enumerate(rows, start=1):
+        fields = logged.get(message.message_id)
+        if fields:
+            skipped = ", ".join(f"{k}={v}" for k, v in fields["skipped"].items()) or "none"
+            print(
+                f"  #{number} {fields['reason']}: listed {fields['listed']}, selected "
+                f"{fields['selected']} ({', '.join(fields['event_ids'])}); skipped {skipped}; "
+                f"{len(fields['child_message_ids'])} child request(s) sent"
+            )
+
+
+def _print_table(rows: list[tuple], service, logged: dict) -> None:
     header = ("#", "scenario", "Graph answered", "settlement", "reason", "attempts")
     table = [header]
     descriptions = []
-    for number, (scenario, message, failure) in enumerate(rows, start=1):
-        statuses = [str(c.status) for c in graph.state.calls if c.event_id == scenario.event_id]
-        graph_text = " → ".join(statuses) if statuses and scenario.event_id else "(not called)"
+    for number, (scenario, message, failure, calls) in enumerate(rows, start=1):
+        statuses = [str(c.status) for c in calls]
+        graph_text = " → ".join(statuses) if statuses else "(not called)"
         settled = service.settled(message)
         action, _, description = settled if settled else ("none", None, failure)
         fields = logged.get(message.message_id, {})

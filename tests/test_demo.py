@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_demo_settles_every_sample_message_as_documented() -> None:
-    """Each sample ends in the documented settlement, with one token for all messages."""
+    """Each sample ends in the documented settlement, a fanned-out range's children are
+    delivered and cancelled, and one token serves all messages."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "MSI_", "GRAPH_"))}
     result = subprocess.run(
         [sys.executable, "-m", "cancel_handler.demo"],
@@ -35,6 +36,12 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
         5: ("429 → 202", "complete", "Cancelled"),
         6: ("404", "complete", "AlreadyCancelled"),
         7: ("403", "deadletter", "GraphForbidden"),
+        8: ("200 → 202", "complete", "Cancelled"),
+        9: ("200", "complete", "Previewed"),
+        10: ("200", "complete", "FannedOut"),
+        11: ("202", "complete", "Cancelled"),
+        12: ("202", "complete", "Cancelled"),
+        13: ("202", "complete", "Cancelled"),
     }
     assert sorted(rows) == sorted(expected)
     for number, parts in expected.items():
@@ -43,5 +50,9 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
                 part,
                 rows[number],
             )
-    assert "1 token request(s) for 7 messages" in result.stdout
+    assert "child request: AAMkWeekly=-OCC1" in rows[11]
+    assert "#9 Previewed: listed 6, selected 3" in result.stdout
+    assert "#10 FannedOut: listed 6, selected 3" in result.stdout
+    assert "3 child request(s) sent" in result.stdout
+    assert "1 token request(s) for 13 messages" in result.stdout
     assert "on 1 connection(s)" in result.stdout

@@ -31,6 +31,7 @@ def host_delivered_message(
     delivery_count: int = 1,
     message_id: str | None = None,
     correlation_id: str | None = None,
+    application_properties: dict[str, str] | None = None,
 ) -> Any:
     """An `azure.servicebus.ServiceBusReceivedMessage` produced by the extension's own
     ServiceBusConverter from host-format bytes, as in a real invocation."""
@@ -45,6 +46,7 @@ def host_delivered_message(
             correlation_id=correlation_id,
             content_type="application/json",
         ),
+        application_properties=application_properties,
     )
     content = uuid.uuid4().bytes_le + b"x-opt-lock-token" + amqp.encode_message()
     data = types.SimpleNamespace(
@@ -122,3 +124,26 @@ def settlement_host() -> Iterator[tuple[SettlementService, ServiceBusMessageActi
         yield service, actions
     finally:
         server.stop(grace=None)
+
+
+@dataclass
+class LoopbackQueue:
+    """Stands in for the `ServiceBusSender` the function uses to put a date range's child
+    requests on its own queue: the SDK's real `ServiceBusMessageBatch`, messages kept in order
+    until `take()` hands them over for delivery."""
+
+    sent: list[Any] = field(default_factory=list)
+
+    def create_message_batch(self) -> Any:
+        from azure.servicebus import ServiceBusMessageBatch
+
+        return ServiceBusMessageBatch()
+
+    def send_messages(self, batch: Any) -> None:
+        # The batch keeps its messages privately; only this stand-in reads them back.
+        self.sent.extend(batch._messages)
+
+    def take(self) -> list[Any]:
+        """The messages sent since the last call, oldest first."""
+        taken, self.sent = self.sent, []
+        return taken

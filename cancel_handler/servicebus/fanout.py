@@ -38,6 +38,8 @@ logger = logging.getLogger("cancel_handler.servicebus.fanout")
 #: Namespace of the child MessageIds (UUID version 5 of `parent id | event id`).
 CHILD_ID_NAMESPACE = uuid.UUID("3b0c2f3e-8a8e-4f4f-9d0b-6f3f4e2a9c71")
 CONTENT_TYPE = "application/json"
+#: Event ids written into the text of a range's log line (all of them are in its fields).
+MAX_IDS_LOGGED = 50
 
 
 def request_id_of(message: Any) -> str:
@@ -167,13 +169,18 @@ def log_range(message: Any, outcome: Outcome) -> None:
         "event_ids": [event.id for event in selection.selected],
         "child_message_ids": list(report.child_message_ids),
     }
+    ids = fields["event_ids"]
+    shown = ",".join(ids[:MAX_IDS_LOGGED]) + (
+        f",…+{len(ids) - MAX_IDS_LOGGED}" if len(ids) > MAX_IDS_LOGGED else ""
+    )
     logger.info(
-        "range %s listed=%d selected=%d skipped=%s list_calls=%d children=%d",
+        "range %s listed=%d selected=%d skipped=%s list_calls=%d children=%d events=%s",
         fields["reason"],
         selection.listed,
         len(selection.selected),
         selection.describe_skipped(),
         report.list_calls,
         len(report.child_message_ids),
+        shown or "-",
         extra={"cancel_handler": fields},
     )
