@@ -280,6 +280,8 @@ class _GraphHandler(BaseHTTPRequestHandler):
                 m for m in state.calendars.get(mailbox, [])
                 if (mailbox, m.id) not in state.cancelled
             ]
+        if state.latency:
+            time.sleep(state.latency)
         if kind == "events":
             return self._events(live, query)
         return self._calendar_view(state, mailbox, live, query)
