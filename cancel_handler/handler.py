@@ -236,8 +236,10 @@ class CancelHandler:
         Only a cancel call's unknown outcome may mean an event was cancelled."""
         rejected_token: str | None = None
         refreshed = False
+        tries = 0  # MAX_ATTEMPTS limits the attempts of one call, not a listing's pages
         while True:
             run.attempts += 1
+            tries += 1
             token: str | None = None
             value: T | None = None
             try:
@@ -265,7 +267,7 @@ class CancelHandler:
                 if verdict.retry_after is not None
                 else backoff_delay(run.waits, self._rng)
             )
-            if run.attempts >= MAX_ATTEMPTS or not run.budget.allows(delay):
+            if tries >= MAX_ATTEMPTS or not run.budget.allows(delay):
                 description = (
                     f"{verdict.detail}; gave up after {run.attempts} attempt(s) and "
                     f"{run.budget.spent:.1f}s of waiting (budget {run.budget.seconds:g}s)"

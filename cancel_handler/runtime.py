@@ -128,13 +128,12 @@ class Processor:
             )
         return DelayedRetries(settings.delayed_retry_max_count, sender_factory)
 
-    def _fan_out(self, sender_factory: Callable[[], FanOutSender] | None) -> FanOut | None:
+    def _fan_out(self, sender_factory: Callable[[], FanOutSender] | None) -> FanOut:
         """Date-range fan-out through a test's factory or the queue's namespace (its own
-        sender: the sync SDK sender is not shared across threads); None when neither is set."""
+        sender: the sync SDK sender is not shared across threads); without either, ranges with
+        meetings to cancel are given back."""
         settings = self.settings
-        if sender_factory is None:
-            if not (settings.servicebus_namespace and settings.queue_name):
-                return None
+        if sender_factory is None and settings.servicebus_namespace and settings.queue_name:
             sender_factory = servicebus_sender_factory(
                 settings.servicebus_namespace, settings.queue_name, lambda: self.credential
             )
@@ -181,14 +180,9 @@ class Processor:
 
     async def _send_children(self, message: Any, result: Outcome | FanOutPlan) -> Outcome:
         """The handler's outcome, or for a date range to cancel, the outcome of sending its
-        child requests (given back when there is no way to send them)."""
+        child requests."""
         if not isinstance(result, FanOutPlan):
             return result
-        if self.fan_out is None:
-            return _given_back(
-                "a date range needs ServiceBusConnection__fullyQualifiedNamespace and "
-                "CANCEL_QUEUE_NAME to send its child requests"
-            )
         return await self.fan_out.send(message, result)
 
     async def aclose(self) -> None:

@@ -293,10 +293,43 @@ def test_a_failed_send_gives_the_parent_back(loopback: Loopback) -> None:
 
 
 def test_without_a_sender_the_parent_is_given_back(loopback: Loopback) -> None:
-    """With no Service Bus namespace to send children to, a range is never completed."""
-    loopback.graph.state.add_meeting(UPN, meeting("IMM0", at(11)))
+    """With no Service Bus namespace to send children to, a range with meetings is never
+    completed (the description names the missing settings); an empty one still completes."""
     settled, _ = run(loopback, received_message(range_body()))
+    assert settled.action == "complete"
+    loopback.graph.state.add_meeting(UPN, meeting("IMM0", at(11)))
+    settled, outcome = run(loopback, received_message(range_body()))
     assert settled.action == "abandon"
+    assert "ServiceBusConnection__fullyQualifiedNamespace" in outcome.settlement.description
+
+
+def test_range_max_events_zero_turns_ranges_off(loopback: Loopback) -> None:
+    """RANGE_MAX_EVENTS=0: a range with a meeting to cancel is RangeTooLarge, saying ranges
+    are off, and nothing is sent."""
+    loopback.graph.state.add_meeting(UPN, meeting("IMM0", at(11)))
+    bus = FakeServiceBus()
+    settled, _ = run(loopback, received_message(range_body()), bus, RANGE_MAX_EVENTS="0")
+    assert (settled.action, settled.reason) == ("deadletter", "RangeTooLarge")
+    assert "turned off (RANGE_MAX_EVENTS=0)" in settled.description
+    assert bus.sent == []
+
+
+def test_a_late_page_gets_its_own_retries(loopback: Loopback) -> None:
+    """Throttled on the 12th page of a listing, the page is still retried after Retry-After:
+    the attempt limit counts one call's attempts, not the pages before it."""
+    state = loopback.graph.state
+    state.max_page_size = 1
+    for n in range(12):
+        state.add_meeting(UPN, meeting(f"M{n:02}", at(11) + timedelta(hours=n)))
+    state.script(UPN, "calendarView", *[Fault(passthrough=True)] * 11,
+                 Fault(429, {"Retry-After": "1"}))
+    sleep = RecordingSleep()
+    proc = processor(loopback, sleep=sleep)
+    [outcome] = process_all(proc, [received_message(range_body(preview=True))],
+                            RecordingActions())
+    assert outcome.settlement.reason == "Previewed"
+    assert sleep.waits == [1]
+    assert len(outcome.range_report.selection.selected) == 12
 
 
 def test_empty_range_completes_with_no_children(loopback: Loopback) -> None:

@@ -6,7 +6,8 @@ It answers like Graph (202 on success; 400/403/404 error bodies with `error.code
 `innerError.request-id`; 401 for a bad token), can enforce Graph's per-mailbox limits
 (4 concurrent requests → 429 `ApplicationThrottled`; a request count per window) and plays
 scripted faults per event (or per list: key `"events"` or `"calendarView"`): status codes with
-`Retry-After`, resets, slow answers, odd bodies. Lists follow Graph's documented shapes: a
+`Retry-After`, resets, slow answers, odd bodies (`passthrough` answers a list call normally, to
+reach a later page). Lists follow Graph's documented shapes: a
 `value` array, `@odata.nextLink` with `$skip` for the next page (default page 10, `$top` up to
 `max_page_size`), `dateTimeTimeZone` start/end in UTC, series masters only in `/events` and
 occurrences and exceptions only in `calendarView`. A cancelled event leaves both lists, as Graph
@@ -49,6 +50,8 @@ class Fault:
     delay: float = 0.0
     truncate: bool = False
     cancels: bool = False
+    #: Answer this call normally (lets a script reach a later page of a list).
+    passthrough: bool = False
 
 
 @dataclass
@@ -250,7 +253,7 @@ class _GraphHandler(BaseHTTPRequestHandler):
         with state.lock:
             queued = state.faults.get((mailbox, kind))
             fault = queued.popleft() if queued else None
-        if fault is not None:
+        if fault is not None and not fault.passthrough:
             self._record(state, mailbox, "", None, 0 if fault.reset else fault.status, token,
                          "GET", prefer)
             return self._play(fault)

@@ -42,6 +42,10 @@ CONTENT_TYPE = "application/json"
 MAX_IDS_LOGGED = 50
 
 
+class MissingSenderError(RuntimeError):
+    """Raised when a range has children to send but no sender can be made."""
+
+
 def request_id_of(message: Any) -> str:
     """The MessageId a request was first sent under: `originalMessageId` on a delayed-retry
     copy or a resubmission, else the message's own MessageId."""
@@ -82,9 +86,10 @@ class FanOutSender(Protocol):
 
 class FanOut:
     """Sends a :class:`FanOutPlan`'s children through a sender made on first use by
-    `sender_factory` (the sync SDK sender, called off the event loop)."""
+    `sender_factory` (the sync SDK sender, called off the event loop). Without a factory (no
+    namespace configured) a range with children is given back; an empty one still completes."""
 
-    def __init__(self, sender_factory: Callable[[], FanOutSender]) -> None:
+    def __init__(self, sender_factory: Callable[[], FanOutSender] | None) -> None:
         self._factory = sender_factory
         self._sender: FanOutSender | None = None
         self._lock = threading.Lock()  # the sync sender is not thread-safe
@@ -115,7 +120,10 @@ class FanOut:
             )
             detail = (
                 f"sent {len(sent)} of {len(children)} child request(s), then sending failed "
-                f"({type(exc).__name__}); a redelivery sends the same MessageIds"
+                f"({type(exc).__name__}: {exc}); a redelivery sends the same MessageIds"
+                if isinstance(exc, MissingSenderError)
+                else f"sent {len(sent)} of {len(children)} child request(s), then sending "
+                f"failed ({type(exc).__name__}); a redelivery sends the same MessageIds"
             )
             settlement = Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, clip(detail))
             return replace(
@@ -139,6 +147,11 @@ class FanOut:
 
     def _send_all(self, children: list[ServiceBusMessage], sent: list[str]) -> int:
         with self._lock:
+            if self._factory is None:
+                raise MissingSenderError(
+                    "no Service Bus sender: set ServiceBusConnection__fullyQualifiedNamespace "
+                    "and CANCEL_QUEUE_NAME"
+                )
             if self._sender is None:
                 self._sender = self._factory()
             sender = self._sender
