@@ -67,6 +67,14 @@ class Loopback:
             options["retry_sender_factory"] = lambda: sender
         return Processor(load_settings(env), **options)
 
+    def reads(self) -> list:
+        """The GET calls Graph received (iCalUId lookups, calendar pages), in order."""
+        return [call for call in self.graph.state.calls if call.method == "GET"]
+
+    def cancels(self) -> list:
+        """The cancel calls Graph received, in order."""
+        return [call for call in self.graph.state.calls if call.method == "POST"]
+
 
 @pytest.fixture
 def loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loopback]:

@@ -53,14 +53,6 @@ def run(loopback: Loopback, message, bus: FakeServiceBus | None = None,
     return actions.only, outcome
 
 
-def views(loopback: Loopback) -> list:
-    return [c for c in loopback.graph.state.calls if c.method == "GET"]
-
-
-def posts(loopback: Loopback) -> list:
-    return [c for c in loopback.graph.state.calls if c.method == "POST"]
-
-
 def mixed_calendar(loopback: Loopback) -> None:
     """One of each kind of event the rules tell apart, around the window 10 to 20 March."""
     state = loopback.graph.state
@@ -95,7 +87,7 @@ def test_preview_lists_the_selection_and_cancels_nothing(loopback: Loopback, cap
     assert {k.value: v for k, v in report.selection.skipped.items()} == {
         "notOrganizer": 1, "noAttendees": 1, "alreadyCancelled": 1, "startedBeforeWindow": 1,
     }
-    assert posts(loopback) == [] and bus.sent == []
+    assert loopback.cancels() == [] and bus.sent == []
     assert "range Previewed" in caplog.text and "selected=12" in caplog.text
     assert UPN not in caplog.text
 
@@ -104,7 +96,7 @@ def test_calendar_view_request_asks_for_utc_and_immutable_ids(loopback: Loopback
     """The listing sends the window in UTC, selects the rule's properties and carries both
     Prefer headers the rules depend on."""
     run(loopback, received_message(range_body("2027-03-10T01:00:00+01:00", END, preview=True)))
-    [view] = views(loopback)
+    [view] = loopback.reads()
     query = dict(p.split("=", 1) for p in urlsplit(view.path).query.split("&"))
     assert unquote(query["startDateTime"]) == "2027-03-10T00:00:00Z"
     assert unquote(query["endDateTime"]) == "2027-03-20T00:00:00Z"
@@ -130,9 +122,9 @@ def test_every_page_is_followed(loopback: Loopback) -> None:
     for n in range(25):
         loopback.graph.state.add_meeting(UPN, meeting(f"M{n:02}", at(11) + timedelta(hours=n)))
     _, outcome = run(loopback, received_message(range_body(preview=True)))
-    assert len(views(loopback)) == 3 == outcome.range_report.list_calls
+    assert len(loopback.reads()) == 3 == outcome.range_report.list_calls
     assert len(outcome.range_report.selection.selected) == 25
-    assert "%24skip=20" in views(loopback)[2].path or "$skip=20" in views(loopback)[2].path
+    assert "%24skip=20" in loopback.reads()[2].path or "$skip=20" in loopback.reads()[2].path
 
 
 @pytest.mark.parametrize(
@@ -150,8 +142,8 @@ def test_next_link_to_another_host_is_never_followed(loopback: Loopback, origin:
     settled, _ = run(loopback, received_message(range_body()), bus)
     assert (settled.action, settled.reason) == ("deadletter", "GraphBadRequest")
     assert "nextLink" in settled.description and "not followed" in settled.description
-    assert len(views(loopback)) == 1
-    assert bus.sent == [] and posts(loopback) == []
+    assert len(loopback.reads()) == 1
+    assert bus.sent == [] and loopback.cancels() == []
 
 
 def test_too_many_events_is_range_too_large(loopback: Loopback) -> None:
@@ -163,7 +155,7 @@ def test_too_many_events_is_range_too_large(loopback: Loopback) -> None:
     settled, _ = run(loopback, received_message(range_body()), bus, RANGE_MAX_EVENTS="3")
     assert (settled.action, settled.reason) == ("deadletter", "RangeTooLarge")
     assert settled.description.startswith("4 events to cancel; the limit is 3")
-    assert bus.sent == [] and posts(loopback) == []
+    assert bus.sent == [] and loopback.cancels() == []
 
 
 def test_window_longer_than_the_setting_is_invalid(loopback: Loopback) -> None:
@@ -217,7 +209,7 @@ def test_fan_out_sends_one_child_per_event_then_completes(loopback: Loopback) ->
     ids = bus.sent_ids
     assert len(set(ids)) == 3 and all(len(i) <= 128 for i in ids)
     assert list(outcome.range_report.child_message_ids) == ids
-    assert posts(loopback) == [], "the parent cancels nothing itself"
+    assert loopback.cancels() == [], "the parent cancels nothing itself"
 
 
 def test_correlation_id_defaults_to_the_parent_message_id(loopback: Loopback) -> None:
@@ -363,7 +355,7 @@ def test_children_cancel_their_events_and_a_404_is_already_cancelled(loopback: L
     outcomes = process_all(processor(loopback), [_as_received(c) for c in bus.sent], actions)
     assert [s.action for s in actions.settled] == ["complete", "complete"]
     assert [o.settlement.reason for o in outcomes] == ["Cancelled", "AlreadyCancelled"]
-    assert [(c.event_id, c.comment) for c in posts(loopback)] == [
+    assert [(c.event_id, c.comment) for c in loopback.cancels()] == [
         ("IMM0", "Leave."), ("IMM1", "Leave.")]
 
 
@@ -377,7 +369,7 @@ def test_window_across_a_dst_change(loopback: Loopback) -> None:
     state.add_meeting(UPN, meeting("NEXT-DAY", datetime(2027, 3, 28, 22, 30, tzinfo=UTC)))
     body = range_body("2027-03-28T00:00:00+01:00", "2027-03-29T00:00:00+02:00", preview=True)
     _, outcome = run(loopback, received_message(body))
-    [view] = views(loopback)
+    [view] = loopback.reads()
     query = dict(p.split("=", 1) for p in urlsplit(view.path).query.split("&"))
     assert unquote(query["startDateTime"]) == "2027-03-27T23:00:00Z"
     assert unquote(query["endDateTime"]) == "2027-03-28T22:00:00Z"
@@ -398,7 +390,7 @@ def test_throttled_listing_honours_retry_after_in_the_budget(loopback: Loopback)
     [outcome] = process_all(proc, [received_message(range_body(preview=True))], actions)
     assert outcome.settlement.reason == "Previewed"
     assert sleep.waits == [1.5]
-    assert (len(views(loopback)), outcome.range_report.list_calls) == (3, 2)
+    assert (len(loopback.reads()), outcome.range_report.list_calls) == (3, 2)
 
     state.script(UPN, "calendarView", Fault(503, {"Retry-After": "90"}))
     bus = FakeServiceBus()

@@ -37,14 +37,6 @@ def run(loopback: Loopback, body: dict, *, sleep: RecordingSleep | None = None,
     return actions.only, outcome
 
 
-def gets(loopback: Loopback) -> list:
-    return [c for c in loopback.graph.state.calls if c.method == "GET"]
-
-
-def posts(loopback: Loopback) -> list:
-    return [c for c in loopback.graph.state.calls if c.method == "POST"]
-
-
 def test_one_organizer_match_is_cancelled_through_the_cancel_call(loopback: Loopback) -> None:
     """The lookup asks for immutable ids and four properties, then the found id is cancelled
     with the comment and the message completes."""
@@ -52,11 +44,11 @@ def test_one_organizer_match_is_cancelled_through_the_cancel_call(loopback: Loop
     settled, outcome = run(loopback, by_uid("UID-1", comment="Room closed."))
     assert settled.action == "complete"
     assert outcome.event_id == "IMM-1"
-    [lookup] = gets(loopback)
+    [lookup] = loopback.reads()
     assert 'IdType="ImmutableId"' in lookup.prefer
     query = urlsplit(lookup.path).query
     assert "$select=id%2CisOrganizer%2CisCancelled%2Ctype" in query
-    [cancel] = posts(loopback)
+    [cancel] = loopback.cancels()
     assert (cancel.event_id, cancel.comment) == ("IMM-1", "Room closed.")
 
 
@@ -69,14 +61,14 @@ def test_quotes_in_an_icaluid_are_doubled_and_the_query_percent_encoded(
     loopback.graph.state.add_meeting(UPN, meeting("IMM-Q", uid))
     settled, _ = run(loopback, by_uid(uid))
     assert settled.action == "complete"
-    [lookup] = gets(loopback)
+    [lookup] = loopback.reads()
     raw_filter = urlsplit(lookup.path).query.split("&")[0]
     assert raw_filter.startswith("$filter=")
     assert not re.search(r"['\" &#+]", raw_filter.removeprefix("$filter="))
     assert unquote(raw_filter.removeprefix("$filter=")) == (
         "iCalUId eq 'O''Brien''s \"party\" & co #1 + ''x'''"
     )
-    assert [c.event_id for c in posts(loopback)] == ["IMM-Q"]
+    assert [c.event_id for c in loopback.cancels()] == ["IMM-Q"]
 
 
 def test_no_value_widens_the_filter(loopback: Loopback) -> None:
@@ -86,7 +78,7 @@ def test_no_value_widens_the_filter(loopback: Loopback) -> None:
     loopback.graph.state.add_meeting(UPN, meeting("IMM-B", "B"))
     settled, _ = run(loopback, by_uid("A' or iCalUId ne 'A"))
     assert (settled.action, settled.reason) == ("deadletter", "EventNotFound")
-    assert posts(loopback) == []
+    assert loopback.cancels() == []
 
 
 @given(st.text(min_size=1, max_size=60))
@@ -106,7 +98,7 @@ def test_no_match_on_a_first_delivery_is_event_not_found(loopback: Loopback) -> 
     settled, _ = run(loopback, by_uid("UNKNOWN"))
     assert (settled.action, settled.reason) == ("deadletter", "EventNotFound")
     assert "iCalUId" in settled.description
-    assert posts(loopback) == []
+    assert loopback.cancels() == []
 
 
 def test_no_match_on_a_redelivery_is_already_cancelled(loopback: Loopback, caplog) -> None:
@@ -131,7 +123,7 @@ def test_cancelled_match_completes_without_a_cancel_call(loopback: Loopback) -> 
     loopback.graph.state.add_meeting(UPN, meeting("IMM-C", "UID-C", cancelled=True))
     settled, outcome = run(loopback, by_uid("UID-C"))
     assert (settled.action, outcome.settlement.reason) == ("complete", "AlreadyCancelled")
-    assert posts(loopback) == []
+    assert loopback.cancels() == []
 
 
 def test_attendee_copy_is_not_organizer_without_a_cancel_call(loopback: Loopback) -> None:
@@ -140,7 +132,7 @@ def test_attendee_copy_is_not_organizer_without_a_cancel_call(loopback: Loopback
     settled, _ = run(loopback, by_uid("UID-N"))
     assert (settled.action, settled.reason) == ("deadletter", "NotOrganizer")
     assert "IMM-N" in settled.description
-    assert posts(loopback) == []
+    assert loopback.cancels() == []
 
 
 def test_several_matches_are_ambiguous_and_nothing_is_cancelled(loopback: Loopback) -> None:
@@ -151,7 +143,7 @@ def test_several_matches_are_ambiguous_and_nothing_is_cancelled(loopback: Loopba
     assert (settled.action, settled.reason) == ("deadletter", "AmbiguousEvent")
     assert settled.description.startswith("2 events share that iCalUId")
     assert "IMM-D1" in settled.description and "IMM-D2" in settled.description
-    assert posts(loopback) == []
+    assert loopback.cancels() == []
 
 
 def test_series_master_uid_cancels_the_series(loopback: Loopback) -> None:
@@ -160,7 +152,7 @@ def test_series_master_uid_cancels_the_series(loopback: Loopback) -> None:
     loopback.graph.state.add_series(UPN, "SERIES", SOON, 3)
     settled, outcome = run(loopback, by_uid("UID-SERIES"))
     assert settled.action == "complete"
-    assert [c.event_id for c in posts(loopback)] == ["SERIES"] == [outcome.event_id]
+    assert [c.event_id for c in loopback.cancels()] == ["SERIES"] == [outcome.event_id]
 
 
 def test_unknown_mailbox_is_mailbox_not_found(loopback: Loopback) -> None:
@@ -183,7 +175,7 @@ def test_bad_request_lookup_is_graph_bad_request(loopback: Loopback) -> None:
     loopback.graph.state.script(UPN, "events", Fault(400))
     settled, _ = run(loopback, by_uid("UID-1"))
     assert (settled.action, settled.reason) == ("deadletter", "GraphBadRequest")
-    assert len(gets(loopback)) == 1
+    assert len(loopback.reads()) == 1
 
 
 def test_throttled_lookup_honours_retry_after_then_cancels(loopback: Loopback) -> None:

@@ -265,16 +265,9 @@ class _GraphHandler(BaseHTTPRequestHandler):
     def _list(
         self, state: GraphState, mailbox: str, kind: str, query: dict[str, str], token: str
     ) -> tuple[int, bytes, dict]:
-        if not state.authority.is_valid(token):
-            return _answer(
-                401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid."
-            )
-        if mailbox in state.missing_mailboxes:
-            return _answer(404, "ErrorInvalidUser", "The requested user is invalid.")
-        if mailbox in state.forbidden_mailboxes:
-            return _answer(
-                403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-            )
+        refused = _refusal(state, mailbox, token)
+        if refused is not None:
+            return refused
         with state.lock:
             throttled = _over_limits(state, mailbox)
             if throttled:
@@ -354,14 +347,9 @@ class _GraphHandler(BaseHTTPRequestHandler):
     def _decide(
         self, state: GraphState, mailbox: str, event_id: str, token: str
     ) -> tuple[int, bytes, dict]:
-        if not state.authority.is_valid(token):
-            return _answer(
-                401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid."
-            )
-        if mailbox in state.forbidden_mailboxes:
-            return _answer(
-                403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-            )
+        refused = _refusal(state, mailbox, token)
+        if refused is not None:
+            return refused
         with state.lock:
             throttled = _over_limits(state, mailbox)
             if throttled:
@@ -434,6 +422,22 @@ def _send_truncated(
     handler.wfile.flush()
     handler.close_connection = True
     handler.connection.shutdown(2)
+
+
+def _refusal(state: GraphState, mailbox: str, token: str) -> tuple[int, bytes, dict] | None:
+    """Graph's answer before it looks at the resource: a bad token (401), an unknown user
+    (404), a mailbox outside the app's scope (403); None when none applies."""
+    if not state.authority.is_valid(token):
+        return _answer(
+            401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid."
+        )
+    if mailbox in state.missing_mailboxes:
+        return _answer(404, "ErrorInvalidUser", "The requested user is invalid.")
+    if mailbox in state.forbidden_mailboxes:
+        return _answer(
+            403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+        )
+    return None
 
 
 def _over_limits(state: GraphState, mailbox: str) -> str | None:
