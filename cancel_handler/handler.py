@@ -148,8 +148,10 @@ class CancelHandler:
         answer = await self._with_retries(run, self._reader(request, url, LOOKUP_PREFER, run))
         if isinstance(answer, Outcome):
             return answer
-        matches, _ = event_list(answer.document)
-        found = decide_ical_matches(matches, cancel_may_have_happened=run.may_have_happened)
+        matches, next_link = event_list(answer.document)
+        found = decide_ical_matches(
+            matches, cancel_may_have_happened=run.may_have_happened, more=next_link is not None
+        )
         if isinstance(found, Settlement):
             event_id = matches[0].id if len(matches) == 1 else None
             return self._outcome(run, found, event_id=event_id)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from cancel_handler.core.contract import TimeWindow
-from cancel_handler.core.selection import CalendarEvent, Skip, select_range
+from cancel_handler.core.decision import Settlement
+from cancel_handler.core.selection import CalendarEvent, Skip, decide_ical_matches, select_range
 from cancel_handler.graph.events import calendar_event, event_list
 
 START = datetime(2027, 5, 1, tzinfo=UTC)
@@ -65,3 +66,12 @@ def test_a_list_without_value_is_refused() -> None:
         except ValueError:
             continue
         raise AssertionError(f"accepted {document!r}")
+
+
+def test_a_paged_lookup_is_ambiguous_even_with_one_match_on_the_page() -> None:
+    """Graph saying there are more pages of matches means several events share the UID."""
+    found = decide_ical_matches([event("E1", None)], cancel_may_have_happened=False, more=True)
+    assert isinstance(found, Settlement)
+    assert found.reason == "AmbiguousEvent"
+    assert found.description.startswith("at least 1 events share that iCalUId")
+    assert decide_ical_matches([event("E1", None)], cancel_may_have_happened=False) == "E1"

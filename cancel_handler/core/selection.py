@@ -124,11 +124,12 @@ def range_too_large(selection: RangeSelection, max_events: int) -> Settlement | 
 
 
 def decide_ical_matches(
-    matches: list[CalendarEvent], *, cancel_may_have_happened: bool
+    matches: list[CalendarEvent], *, cancel_may_have_happened: bool, more: bool = False
 ) -> Settlement | str:
     """The event id to cancel for an iCalUId lookup's matches, or the settlement when there is
     nothing to cancel: no match is a 404 (done if an earlier attempt may have cancelled it), a
-    cancelled match is done, an attendee's copy or several matches are dead-lettered."""
+    cancelled match is done, an attendee's copy or several matches (`more`: Graph has further
+    pages of them) are dead-lettered."""
     if not matches:
         if cancel_may_have_happened:
             return Settlement(
@@ -144,15 +145,16 @@ def decide_ical_matches(
             "organizer's, the event was deleted, or the UID is an occurrence's (occurrences are "
             "not found by iCalUId: send eventId or a date range)",
         )
-    if len(matches) > 1:
+    if len(matches) > 1 or (matches and more):
         ids = ", ".join(match.id for match in matches[:MAX_IDS_DESCRIBED])
-        more = len(matches) - MAX_IDS_DESCRIBED
-        tail = f" and {more} more" if more > 0 else ""
+        unlisted = len(matches) - MAX_IDS_DESCRIBED
+        tail = f" and {unlisted} more" if unlisted > 0 else ""
         return Settlement(
             Action.DEADLETTER,
             Reason.AMBIGUOUS_EVENT,
             clip(
-                f"{len(matches)} events share that iCalUId in the mailbox; nothing was "
+                f"{'at least ' if more else ''}{len(matches)} events share that iCalUId in the "
+                "mailbox; nothing was "
                 f"cancelled; send the eventId of the one to cancel: {ids}{tail}"
             ),
         )
