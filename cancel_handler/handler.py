@@ -69,10 +69,12 @@ class _Run:
 
 @dataclass(frozen=True, slots=True)
 class _Listed:
-    """Events read from Graph and the number of list calls that took."""
+    """Events read from Graph and the number of list calls that took; `complete` is False when
+    the listing stopped early because more events qualified than may be cancelled."""
 
     events: list[CalendarEvent]
     calls: int
+    complete: bool = True
 
 
 class CancelHandler:
@@ -160,12 +162,15 @@ class CancelHandler:
     async def _range(
         self, request: CancelRequest, window: TimeWindow, run: _Run
     ) -> Outcome | FanOutPlan:
-        listed = await self._list_calendar(request, window, run)
+        now = self._now()
+        listed = await self._list_calendar(request, window, now, run)
         if isinstance(listed, Outcome):
             return listed
-        selection = select_range(listed.events, window, self._now())
+        selection = select_range(listed.events, window, now)
         report = RangeReport(selection, list_calls=listed.calls)
-        too_large = range_too_large(selection, self._range_max_events)
+        too_large = range_too_large(
+            selection, self._range_max_events, listed_all=listed.complete
+        )
         if too_large is not None:
             return self._outcome(run, too_large, range_report=report)
         count = len(selection.selected)
@@ -183,11 +188,14 @@ class CancelHandler:
         return FanOutPlan(request, self._outcome(run, planned, range_report=report))
 
     async def _list_calendar(
-        self, request: CancelRequest, window: TimeWindow, run: _Run
+        self, request: CancelRequest, window: TimeWindow, now: datetime, run: _Run
     ) -> _Listed | Outcome:
+        """Every page of the window, or the pages up to the one where more events qualify than
+        RANGE_MAX_EVENTS allows (the answer is RangeTooLarge either way: no need to read on)."""
         url: str | None = first_page_url(self._base_url, request.user_principal_name, window)
         events: list[CalendarEvent] = []
-        calls = 0
+        seen: set[str] = set()
+        qualifying = calls = 0
         while url is not None:
             answer = await self._with_retries(
                 run, self._reader(request, url, CALENDAR_VIEW_PREFER, run)
@@ -197,6 +205,11 @@ class CancelHandler:
             calls += 1
             page, url = event_list(answer.document)
             events.extend(page)
+            fresh = [event for event in page if event.id not in seen]
+            seen.update(event.id for event in fresh)
+            qualifying += len(select_range(fresh, window, now).selected)
+            if url is not None and qualifying > self._range_max_events:
+                return _Listed(events, calls, complete=False)
             problem = next_link_problem(self._base_url, url) if url is not None else None
             if problem is not None:
                 settlement = Settlement(Action.DEADLETTER, Reason.GRAPH_BAD_REQUEST, problem)

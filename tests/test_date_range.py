@@ -158,6 +158,19 @@ def test_too_many_events_is_range_too_large(loopback: Loopback) -> None:
     assert bus.sent == [] and loopback.cancels() == []
 
 
+def test_listing_stops_once_the_limit_is_passed(loopback: Loopback) -> None:
+    """Pages of 2, 7 meetings, RANGE_MAX_EVENTS=3: after the second page 4 qualify, so the
+    listing stops there and the count is given as a lower bound."""
+    loopback.graph.state.max_page_size = 2
+    for n in range(7):
+        loopback.graph.state.add_meeting(UPN, meeting(f"M{n}", at(11 + n)))
+    settled, _ = run(loopback, received_message(range_body()), FakeServiceBus(),
+                     RANGE_MAX_EVENTS="3")
+    assert (settled.action, settled.reason) == ("deadletter", "RangeTooLarge")
+    assert settled.description.startswith("at least 4 events to cancel; the limit is 3")
+    assert len(loopback.reads()) == 2
+
+
 def test_window_longer_than_the_setting_is_invalid(loopback: Loopback) -> None:
     """A window over RANGE_MAX_DAYS is dead-lettered InvalidMessage before Graph is called."""
     body = range_body("2027-03-10T00:00:00Z", "2027-03-20T00:00:01Z")
@@ -302,7 +315,7 @@ def test_range_max_events_zero_turns_ranges_off(loopback: Loopback) -> None:
     bus = FakeServiceBus()
     settled, _ = run(loopback, received_message(range_body()), bus, RANGE_MAX_EVENTS="0")
     assert (settled.action, settled.reason) == ("deadletter", "RangeTooLarge")
-    assert "turned off (RANGE_MAX_EVENTS=0)" in settled.description
+    assert "date ranges are off (RANGE_MAX_EVENTS=0)" in settled.description
     assert bus.sent == []
 
 
