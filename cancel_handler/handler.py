@@ -88,7 +88,6 @@ class CancelHandler:
         *,
         retry_budget_seconds: float,
         limiter: MailboxLimiter,
-        base_url: str = "",
         range_max_days: int = DEFAULT_RANGE_MAX_DAYS,
         range_max_events: int = DEFAULT_RANGE_MAX_EVENTS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -100,7 +99,6 @@ class CancelHandler:
         self._tokens = tokens
         self._budget_seconds = retry_budget_seconds
         self._limiter = limiter
-        self._base_url = base_url.rstrip("/")
         self._range_max_days = range_max_days
         self._range_max_events = range_max_events
         self._sleep = sleep
@@ -146,7 +144,7 @@ class CancelHandler:
         return replace(result, event_id=request.event_id)
 
     async def _by_ical_uid(self, request: CancelRequest, ical_uid: str, run: _Run) -> Outcome:
-        url = lookup_url(self._base_url, request.user_principal_name, ical_uid)
+        url = lookup_url(self._graph.base_url, request.user_principal_name, ical_uid)
         answer = await self._with_retries(run, self._reader(request, url, LOOKUP_PREFER, run))
         if isinstance(answer, Outcome):
             return answer
@@ -192,7 +190,7 @@ class CancelHandler:
     ) -> _Listed | Outcome:
         """Every page of the window, or the pages up to the one where more events qualify than
         RANGE_MAX_EVENTS allows (the answer is RangeTooLarge either way: no need to read on)."""
-        url: str | None = first_page_url(self._base_url, request.user_principal_name, window)
+        url: str | None = first_page_url(self._graph.base_url, request.user_principal_name, window)
         events: list[CalendarEvent] = []
         seen: set[str] = set()
         qualifying = calls = 0
@@ -210,7 +208,7 @@ class CancelHandler:
             qualifying += len(select_range(fresh, window, now).selected)
             if url is not None and qualifying > self._range_max_events:
                 return _Listed(events, calls, complete=False)
-            problem = next_link_problem(self._base_url, url) if url is not None else None
+            problem = next_link_problem(self._graph.base_url, url) if url is not None else None
             if problem is not None:
                 settlement = Settlement(Action.DEADLETTER, Reason.GRAPH_BAD_REQUEST, problem)
                 return self._outcome(run, settlement)

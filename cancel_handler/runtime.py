@@ -97,7 +97,6 @@ class Processor:
             TokenProvider(self.credential, settings.graph_scope),
             retry_budget_seconds=settings.retry_budget_seconds,
             limiter=MailboxLimiter(settings.mailbox_concurrency),
-            base_url=settings.graph_base_url,
             range_max_days=settings.range_max_days,
             range_max_events=settings.range_max_events,
             **self._handler_options,

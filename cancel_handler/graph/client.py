@@ -50,6 +50,11 @@ class GraphClient:
         self._http = http
         self._base_url = base_url.rstrip("/")
 
+    @property
+    def base_url(self) -> str:
+        """GRAPH_BASE_URL without a trailing slash: the root of every URL this client calls."""
+        return self._base_url
+
     async def cancel(
         self, request: CancelRequest, *, token: str, client_request_id: str
     ) -> GraphResponse:
