@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote, urlsplit
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -203,3 +204,29 @@ def test_lookup_and_cancel_share_one_wait_budget(loopback: Loopback) -> None:
     assert settled.action == "abandon"
     assert sleep.waits == [40]
     assert outcome.retry_after == 30
+
+
+def test_rejected_token_on_the_lookup_is_refreshed_once(loopback: Loopback) -> None:
+    """A 401 on the lookup fetches a genuinely new token from the identity endpoint and the
+    lookup is repeated without waiting; then the event is cancelled."""
+    loopback.graph.state.add_meeting(UPN, meeting("IMM-R", "UID-R"))
+    loopback.graph.state.script(UPN, "events", Fault(401))
+    sleep = RecordingSleep()
+    settled, _ = run(loopback, by_uid("UID-R"), sleep=sleep)
+    assert settled.action == "complete"
+    assert sleep.waits == []
+    first, second = (call.token for call in loopback.reads())
+    assert first != second
+    assert loopback.cancels()[0].token == second
+
+
+@pytest.mark.parametrize("status", [408, 500, 502, 503, 504])
+def test_transient_lookup_answers_are_retried(loopback: Loopback, status: int) -> None:
+    """408 and 5xx on the lookup are retried with backoff, then the event is cancelled."""
+    loopback.graph.state.add_meeting(UPN, meeting("IMM-5", "UID-5"))
+    loopback.graph.state.script(UPN, "events", Fault(status))
+    sleep = RecordingSleep()
+    settled, _ = run(loopback, by_uid("UID-5"), sleep=sleep)
+    assert settled.action == "complete"
+    assert len(sleep.waits) == 1 and 0.25 <= sleep.waits[0] <= 0.5
+    assert [c.status for c in loopback.reads()] == [status, 200]
