@@ -31,6 +31,8 @@ _AMBIENT = (
     "CANCEL_RETRY_BUDGET_SECONDS",
     "GRAPH_MAILBOX_CONCURRENCY",
     "DELAYED_RETRY_MAX_COUNT",
+    "RANGE_MAX_DAYS",
+    "RANGE_MAX_EVENTS",
     "SERVICEBUS_NAMESPACE",
     "ServiceBusConnection__fullyQualifiedNamespace",
     "CANCEL_QUEUE_NAME",
