@@ -289,6 +289,8 @@ def test_a_failed_send_gives_the_parent_back(loopback: Loopback) -> None:
     sent_first = list(bus.sent_ids)
     assert 0 < len(sent_first) < 40
     assert f"sent {len(sent_first)} of 40" in outcome.settlement.description
+    assert outcome.range_report.send_batches == 1
+    assert list(outcome.range_report.child_message_ids) == sent_first
     settled, outcome = run(
         loopback, received_message(range_body(), message_id="p-3", delivery_count=2), bus)
     assert (settled.action, outcome.settlement.reason) == ("complete", "FannedOut")

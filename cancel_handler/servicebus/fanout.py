@@ -105,11 +105,11 @@ class FanOut:
             build_child(message, parent_id, replace(plan.request, event_id=e.id, window=None))
             for e in report.selection.selected
         ]
-        sent: list[str] = []
-        batches = 0
+        sent: list[str] = []  # filled batch by batch, so a failure knows how far it got
+        batches: list[int] = []
         try:
             if children:
-                batches = await asyncio.to_thread(self._send_all, children, sent)
+                await asyncio.to_thread(self._send_all, children, sent, batches)
         except Exception as exc:
             logger.warning(
                 "fan-out stopped after %d of %d child request(s) (%s); giving the parent back",
@@ -118,21 +118,22 @@ class FanOut:
                 type(exc).__name__,
                 extra={"cancel_handler": {"error": type(exc).__name__, "sent": len(sent)}},
             )
+            # Our own error says which settings are missing; the SDK's may name the namespace.
+            cause = f": {exc}" if isinstance(exc, MissingSenderError) else ""
             detail = (
                 f"sent {len(sent)} of {len(children)} child request(s), then sending failed "
-                f"({type(exc).__name__}: {exc}); a redelivery sends the same MessageIds"
-                if isinstance(exc, MissingSenderError)
-                else f"sent {len(sent)} of {len(children)} child request(s), then sending "
-                f"failed ({type(exc).__name__}); a redelivery sends the same MessageIds"
+                f"({type(exc).__name__}{cause}); a redelivery sends the same MessageIds"
             )
             settlement = Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, clip(detail))
             return replace(
                 plan.outcome,
                 settlement=settlement,
-                range_report=replace(report, child_message_ids=tuple(sent), send_batches=batches),
+                range_report=replace(
+                    report, child_message_ids=tuple(sent), send_batches=len(batches)
+                ),
             )
         detail = (
-            f"sent {len(children)} child request(s) in {batches} batch(es); skipped: "
+            f"sent {len(children)} child request(s) in {len(batches)} batch(es); skipped: "
             f"{report.selection.describe_skipped()}"
         )
         return replace(
@@ -141,11 +142,15 @@ class FanOut:
             range_report=replace(
                 report,
                 child_message_ids=tuple(child.message_id for child in children),
-                send_batches=batches,
+                send_batches=len(batches),
             ),
         )
 
-    def _send_all(self, children: list[ServiceBusMessage], sent: list[str]) -> int:
+    def _send_all(
+        self, children: list[ServiceBusMessage], sent: list[str], batches: list[int]
+    ) -> None:
+        """Send `children` in as few batches as fit, recording each sent batch's ids in `sent`
+        and its size in `batches`."""
         with self._lock:
             if self._factory is None:
                 raise MissingSenderError(
@@ -155,14 +160,12 @@ class FanOut:
             if self._sender is None:
                 self._sender = self._factory()
             sender = self._sender
-            batches = 0
             for batch, members in fill_batches(
                 children, lambda child: child, sender.create_message_batch
             ):
                 sender.send_messages(batch)
-                batches += 1
+                batches.append(len(members))
                 sent.extend(child.message_id for child in members)
-            return batches
 
 
 def log_range(message: Any, outcome: Outcome) -> None:
