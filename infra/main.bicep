@@ -43,8 +43,8 @@ param serviceBusPremiumMessagingUnits int = 1
 @maxLength(260)
 param queueName string = 'meeting-cancellations'
 
-@description('Object ids of upstream service principals / managed identities that may send requests (Data Sender on the queue). JSON array of strings.')
-param senderPrincipalIds array = []
+@description('Object ids of upstream service principals / managed identities that may send requests (Data Sender on the queue), comma-separated. A string on purpose: azd releases before February 2026 pass an array parameter through as text, which Azure rejects.')
+param senderPrincipalIds string = ''
 
 @description('Object id of the deployer; azd passes AZURE_PRINCIPAL_ID. Used only when grantDeployerQueueAccess is true.')
 param deployerPrincipalId string = ''
@@ -141,6 +141,10 @@ var tags = {
 var serviceName = 'cancel-handler'
 var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+// CANCEL_SENDER_PRINCIPAL_IDS split into object ids: commas separate, spaces are trimmed, empty
+// entries dropped; the text of a JSON array ('["id1","id2"]', the format documented before) gives
+// the same list, since object ids never contain brackets or quotes.
+var senderPrincipalIdList = filter(map(split(replace(replace(replace(senderPrincipalIds, '[', ''), ']', ''), '"', ''), ','), id => trim(id)), id => !empty(id))
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -206,7 +210,7 @@ module queueAccess './app/queue-access.bicep' = {
     queueName: serviceBus.outputs.queueName
     functionPrincipalId: identity.outputs.principalId
     delayedRetryMaxCount: delayedRetryMaxCount
-    senderPrincipalIds: senderPrincipalIds
+    senderPrincipalIds: senderPrincipalIdList
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
     grantDeployerQueueAccess: grantDeployerQueueAccess

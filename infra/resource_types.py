@@ -14,8 +14,10 @@ reports:
   writes out.
 
 Modules are checked against the module file: the file exists, every parameter passed is declared
-there and every parameter without a default is passed. Values known only at deployment time
-(parameters, function calls, operators) are not judged; both branches of `a ? b : c` are.
+there, every parameter without a default is passed, and a literal or a parameter of the calling
+file passed to it has the declared type (string, int, bool, array, object). Values known only at
+deployment time (parameters, function calls, operators) are not judged; both branches of
+`a ? b : c` are.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from bicep_syntax import (
     ModuleDecl,
     Node,
     ObjectNode,
+    ParamDecl,
     ResourceDecl,
     StringExpr,
     Template,
@@ -51,6 +54,7 @@ RESOURCE_READ_ONLY = 1
 # Keys that Bicep itself adds to every resource body (they are not in the type definitions).
 LANGUAGE_KEYS = ("parent", "scope", "dependsOn")
 MODULE_KEYS = ("name", "params", "scope", "dependsOn")
+SIMPLE_TYPES = ("string", "int", "bool", "array", "object")
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ def check_template(path: Path, text: str, index: TypeIndex, root: Path) -> list[
         return [Finding(name, 0, f"cannot read the file: {exc}")]
     checker = _Checker(name, index)
     checker.symbols = {r.symbol: r.type_ref.partition("@")[0] for r in template.resources}
+    checker.caller_params = template.params
     for resource in template.resources:
         checker.resource(resource, parent_type=None, parent_version=None)
     for module in template.modules:
@@ -135,6 +140,7 @@ class _Checker:
         self.index = index
         self.findings: list[Finding] = []
         self.symbols: dict[str, str] = {}  # top-level resource symbol -> type name
+        self.caller_params: dict[str, ParamDecl] = {}  # the checked file's own parameters
 
     def report(self, line: int, message: str) -> None:
         self.findings.append(Finding(self.path, line, message))
@@ -220,11 +226,16 @@ class _Checker:
                         + (f" (did you mean {hint[0]}?)" if hint else ""))
             return
         expected = params[name].type_name
+        if expected not in SIMPLE_TYPES:
+            return
         actual = _literal_kind(value)
-        if actual and expected in ("string", "int", "bool", "array", "object") and (
-                actual != expected):
+        if actual and actual != expected:
             self.report(line, f"module {decl.symbol}: parameter {name} is {expected}, "
-                        f"given {actual} {_show(value)}")
+                        f"given {actual} {_show(value)}".rstrip())
+        passed = self.caller_params.get(value.symbol) if isinstance(value, Expr) else None
+        if passed and passed.type_name in SIMPLE_TYPES and passed.type_name != expected:
+            self.report(line, f"module {decl.symbol}: parameter {name} is {expected}, given "
+                        f"{passed.type_name} parameter {passed.name}")
 
 
 def _literal_kind(node: Node) -> str | None:

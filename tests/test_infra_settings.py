@@ -277,3 +277,42 @@ def test_function_sends_only_with_delayed_retries():
     assert len(scopes) == 4
     assert set(scopes) == {"serviceBusNamespace::queue"}, "roles belong on the queue only"
 
+
+
+# --- parameters azd fills from the environment -----------------------------------------------
+
+
+def bicep_param_types(text: str) -> dict[str, str]:
+    """Map each `param` of a Bicep file to its declared type."""
+    return dict(re.findall(r"^param\s+(\w+)\s+(\w+)", text, re.MULTILINE))
+
+
+def test_azd_fills_only_scalar_parameters():
+    """Every parameter azd fills from an environment variable is a string, int or bool.
+
+    azd releases before February 2026 (azure-dev PR #6694) pass an array or object parameter
+    through as the variable's text, and Azure rejects the deployment.
+    """
+    types = bicep_param_types(MAIN_BICEP.read_text())
+    from_environment = [name for name, value in azd_parameters().items() if "${" in value]
+    assert from_environment
+    assert {name: types[name] for name in from_environment
+            if types[name] not in ("string", "int", "bool")} == {}
+
+
+def test_sender_ids_are_split_from_one_string():
+    """CANCEL_SENDER_PRINCIPAL_IDS is text (empty by default) that main.bicep splits into the list
+    of object ids the queue module grants Data Sender to; JSON-array text is tolerated."""
+    assert azd_parameters()["senderPrincipalIds"] == "${CANCEL_SENDER_PRINCIPAL_IDS}"
+    main = MAIN_BICEP.read_text()
+    assert bicep_param_types(main)["senderPrincipalIds"] == "string"
+    assert bicep_params(main)["senderPrincipalIds"] == "''"
+    split = re.search(r"^var senderPrincipalIdList = (.+)$", main, re.MULTILINE)
+    assert split, "main.bicep needs `var senderPrincipalIdList = ...`"
+    expression = split.group(1)
+    for step in ("split(", "','", "trim(", "!empty(", "'['", "']'", "'\"'"):
+        assert step in expression, f"the split misses {step}"
+    assert re.search(r"^\s+senderPrincipalIds: senderPrincipalIdList$", main, re.MULTILINE)
+    access = (INFRA / "app" / "queue-access.bicep").read_text()
+    assert bicep_param_types(access)["senderPrincipalIds"] == "array"
+

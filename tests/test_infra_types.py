@@ -140,6 +140,11 @@ MUTATIONS = {
     "module parameter with a literal of the wrong type": (
         "main.bicep", "    retentionInDays: logRetentionInDays\n", "    retentionInDays: '30'\n",
         "module monitoring: parameter retentionInDays is int, given string \"30\""),
+    "module parameter fed from a parameter of another type": (
+        "main.bicep", "    senderPrincipalIds: senderPrincipalIdList\n",
+        "    senderPrincipalIds: senderPrincipalIds\n",
+        "module queueAccess: parameter senderPrincipalIds is array, given string parameter "
+        "senderPrincipalIds"),
 }
 
 
