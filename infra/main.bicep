@@ -60,6 +60,9 @@ param deployerPrincipalType string = 'User'
 @description('Give the deployer Azure Service Bus Data Owner on the queue (operator tooling: send, peek, DLQ resubmit, counts). Off by default.')
 param grantDeployerQueueAccess bool = false
 
+@description('Give the function identity Azure Service Bus Data Owner on the queue so that Flex Consumption scales on the queue length (target-based). false = Data Receiver only (least privilege); scaling then falls back to incremental. See docs/deploy.md.')
+param serviceBusScaleByQueueLength bool = true
+
 // ---------------------------------------------------------------------------------------------
 // Function App (Flex Consumption)
 // ---------------------------------------------------------------------------------------------
@@ -214,6 +217,7 @@ module queueAccess './app/queue-access.bicep' = {
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
     grantDeployerQueueAccess: grantDeployerQueueAccess
+    scaleByQueueLength: serviceBusScaleByQueueLength
   }
 }
 
