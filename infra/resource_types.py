@@ -11,7 +11,9 @@ reports:
 - a literal value that does not fit the property's type (string, string literal / enum, integer
   with its range, boolean, object, array; string lengths and patterns);
 - a required property that is missing, at the top and in every nested object the template
-  writes out.
+  writes out;
+- a resource declared at a scope (the file's targetScope, or `scope: <resource>` for an
+  extension resource) where its type cannot be deployed (or, when `existing`, read).
 
 Modules are checked against the module file: the file exists, every parameter passed is declared
 there, every parameter without a default is passed, and a literal or a parameter of the calling
@@ -54,6 +56,9 @@ RESOURCE_READ_ONLY = 1
 # Keys that Bicep itself adds to every resource body (they are not in the type definitions).
 LANGUAGE_KEYS = ("parent", "scope", "dependsOn")
 MODULE_KEYS = ("name", "params", "scope", "dependsOn")
+# Scope bits of bicep-types (ScopeType); an extension resource is one with `scope: <resource>`.
+SCOPES = {"tenant": 1, "managementGroup": 2, "subscription": 4, "resourceGroup": 8,
+          "extension": 16}
 SIMPLE_TYPES = ("string", "int", "bool", "array", "object")
 
 
@@ -127,6 +132,7 @@ def check_template(path: Path, text: str, index: TypeIndex, root: Path) -> list[
     checker = _Checker(name, index)
     checker.symbols = {r.symbol: r.type_ref.partition("@")[0] for r in template.resources}
     checker.caller_params = template.params
+    checker.target_scope = template.target_scope
     for resource in template.resources:
         checker.resource(resource, parent_type=None, parent_version=None)
     for module in template.modules:
@@ -141,6 +147,7 @@ class _Checker:
         self.findings: list[Finding] = []
         self.symbols: dict[str, str] = {}  # top-level resource symbol -> type name
         self.caller_params: dict[str, ParamDecl] = {}  # the checked file's own parameters
+        self.target_scope = "resourceGroup"
 
     def report(self, line: int, message: str) -> None:
         self.findings.append(Finding(self.path, line, message))
@@ -166,6 +173,8 @@ class _Checker:
             if entry.get("flags", 0) & RESOURCE_READ_ONLY and not decl.existing:
                 self.report(decl.line, f"resource {decl.symbol}: {type_name}@{version} is "
                             "read-only; it can only be declared `existing`")
+            if parent_type is None and body is not None:
+                self.scope(decl, f"{type_name}@{version}", entry, body)
             if body is not None:
                 where = f"{decl.symbol} ({type_name}@{version})"
                 for finding in _TypeCheck(types, decl.existing).object(
@@ -173,6 +182,24 @@ class _Checker:
                     self.report(*finding)
         for child in body.children if body else []:
             self.resource(child, type_name, version)
+
+    def scope(self, decl: ResourceDecl, name: str, entry: dict, body: ObjectNode) -> None:
+        """The type can be deployed (or, when `existing`, read) at the scope it is declared at."""
+        allowed = entry.get("readableScopes" if decl.existing else "writableScopes")
+        if allowed is None:
+            return  # an extension's type without scope information (Microsoft Graph)
+        value = next((e.value for e in body.entries if e.key == "scope"), None)
+        if value is None:
+            scope = self.target_scope
+        elif isinstance(value, Expr) and value.symbol in self.symbols:
+            scope = "extension"
+        else:
+            return  # scope: resourceGroup(...), subscription(), ...: known at deployment only
+        if scope in SCOPES and not allowed & SCOPES[scope]:
+            where = [n for n, bit in SCOPES.items() if allowed & bit]
+            action = "read" if decl.existing else "deployed"
+            self.report(decl.line, f"resource {decl.symbol}: {name} cannot be {action} at "
+                        f"{scope} scope (only at: {', '.join(where) or 'no scope'})")
 
     def parent(self, decl: ResourceDecl, type_name: str, body: ObjectNode) -> None:
         """`parent: p` must name a resource whose type is this type minus its last segment."""

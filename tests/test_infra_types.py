@@ -140,6 +140,16 @@ MUTATIONS = {
     "module parameter with a literal of the wrong type": (
         "main.bicep", "    retentionInDays: logRetentionInDays\n", "    retentionInDays: '30'\n",
         "module monitoring: parameter retentionInDays is int, given string \"30\""),
+    "resource at a scope its type does not allow": (
+        "main.bicep", "targetScope = 'subscription'", "targetScope = 'resourceGroup'",
+        "resource rg: Microsoft.Resources/resourceGroups@2022-09-01 cannot be deployed at "
+        "resourceGroup scope (only at: subscription)"),
+    "extension resource whose type cannot extend": (
+        "core/monitoring.bicep", "resource applicationInsights 'Microsoft.Insights/components@"
+        "2020-02-02' = {\n", "resource applicationInsights 'Microsoft.Insights/components@"
+        "2020-02-02' = {\n  scope: logAnalytics\n",
+        "resource applicationInsights: Microsoft.Insights/components@2020-02-02 cannot be "
+        "deployed at extension scope (only at: resourceGroup)"),
     "module parameter fed from a parameter of another type": (
         "main.bicep", "    senderPrincipalIds: senderPrincipalIdList\n",
         "    senderPrincipalIds: senderPrincipalIds\n",
