@@ -144,10 +144,12 @@ var tags = {
 var serviceName = 'cancel-handler'
 var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
-// CANCEL_SENDER_PRINCIPAL_IDS split into object ids: commas separate, spaces are trimmed, empty
-// entries dropped; the text of a JSON array ('["id1","id2"]', the format documented before) gives
-// the same list, since object ids never contain brackets or quotes.
-var senderPrincipalIdList = filter(map(split(replace(replace(replace(senderPrincipalIds, '[', ''), ']', ''), '"', ''), ','), id => trim(id)), id => !empty(id))
+// CANCEL_SENDER_PRINCIPAL_IDS split into object ids: commas separate and spaces are dropped; the
+// text of a JSON array ('["id1","id2"]', the format documented before) gives the same list, since
+// object ids never contain brackets, quotes or spaces. Empty entries (a trailing comma) are
+// skipped by the loop in app/queue-access.bicep. (No lambdas: checkov's parser cannot read them.)
+var senderPrincipalIdText = replace(replace(replace(replace(senderPrincipalIds, '[', ''), ']', ''), '"', ''), ' ', '')
+var senderPrincipalIdList = empty(senderPrincipalIdText) ? [] : split(senderPrincipalIdText, ',')
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'

@@ -307,14 +307,17 @@ def test_sender_ids_are_split_from_one_string():
     main = MAIN_BICEP.read_text()
     assert bicep_param_types(main)["senderPrincipalIds"] == "string"
     assert bicep_params(main)["senderPrincipalIds"] == "''"
+    text = re.search(r"^var senderPrincipalIdText = (.+)$", main, re.MULTILINE)
     split = re.search(r"^var senderPrincipalIdList = (.+)$", main, re.MULTILINE)
-    assert split, "main.bicep needs `var senderPrincipalIdList = ...`"
-    expression = split.group(1)
-    for step in ("split(", "','", "trim(", "!empty(", "'['", "']'", "'\"'"):
-        assert step in expression, f"the split misses {step}"
+    assert text and split, "main.bicep needs senderPrincipalIdText and senderPrincipalIdList"
+    for removed in ("'['", "']'", "'\"'", "' '"):
+        assert f"{removed}, '')" in text.group(1), f"the cleaning misses {removed}"
+    assert split.group(1) == (
+        "empty(senderPrincipalIdText) ? [] : split(senderPrincipalIdText, ',')")
     assert re.search(r"^\s+senderPrincipalIds: senderPrincipalIdList$", main, re.MULTILINE)
     access = (INFRA / "app" / "queue-access.bicep").read_text()
     assert bicep_param_types(access)["senderPrincipalIds"] == "array"
+    assert "[for senderId in senderPrincipalIds: if (!empty(senderId)) {" in access
 
 
 

@@ -83,8 +83,8 @@ resource functionSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
   }
 }
 
-// Upstream systems that put cancellation requests on the queue.
-resource upstreamSenders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for senderId in senderPrincipalIds: {
+// Upstream systems that put cancellation requests on the queue (empty entries are skipped).
+resource upstreamSenders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for senderId in senderPrincipalIds: if (!empty(senderId)) {
   name: guid(serviceBusNamespace::queue.id, senderId, dataSenderRoleId)
   scope: serviceBusNamespace::queue
   properties: {
