@@ -32,7 +32,8 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Parses every infra/*.bicep file and scans it with checkov (no Bicep compiler needed).
+# Parses every infra/*.bicep file, scans it with checkov and checks every resource against Azure's
+# published resource types in infra/types/ (no Bicep compiler needed).
 infra-check: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/python infra/check.py
 

@@ -43,8 +43,8 @@ param serviceBusPremiumMessagingUnits int = 1
 @maxLength(260)
 param queueName string = 'meeting-cancellations'
 
-@description('Object ids of upstream service principals / managed identities that may send requests (Data Sender on the queue). JSON array of strings.')
-param senderPrincipalIds array = []
+@description('Object ids of upstream service principals / managed identities that may send requests (Data Sender on the queue), comma-separated. A string on purpose: azd releases before February 2026 pass an array parameter through as text, which Azure rejects.')
+param senderPrincipalIds string = ''
 
 @description('Object id of the deployer; azd passes AZURE_PRINCIPAL_ID. Used only when grantDeployerQueueAccess is true.')
 param deployerPrincipalId string = ''
@@ -59,6 +59,9 @@ param deployerPrincipalType string = 'User'
 
 @description('Give the deployer Azure Service Bus Data Owner on the queue (operator tooling: send, peek, DLQ resubmit, counts). Off by default.')
 param grantDeployerQueueAccess bool = false
+
+@description('Give the function identity Azure Service Bus Data Owner on the queue so that Flex Consumption scales on the queue length (target-based). false = Data Receiver only (least privilege); scaling then falls back to incremental. See docs/deploy.md.')
+param serviceBusScaleByQueueLength bool = true
 
 // ---------------------------------------------------------------------------------------------
 // Function App (Flex Consumption)
@@ -141,6 +144,12 @@ var tags = {
 var serviceName = 'cancel-handler'
 var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+// CANCEL_SENDER_PRINCIPAL_IDS split into object ids: commas separate and spaces are dropped; the
+// text of a JSON array ('["id1","id2"]', the format documented before) gives the same list, since
+// object ids never contain brackets, quotes or spaces. Empty entries (a trailing comma) are
+// skipped by the loop in app/queue-access.bicep. (No lambdas: checkov's parser cannot read them.)
+var senderPrincipalIdText = replace(replace(replace(replace(senderPrincipalIds, '[', ''), ']', ''), '"', ''), ' ', '')
+var senderPrincipalIdList = empty(senderPrincipalIdText) ? [] : split(senderPrincipalIdText, ',')
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -206,10 +215,11 @@ module queueAccess './app/queue-access.bicep' = {
     queueName: serviceBus.outputs.queueName
     functionPrincipalId: identity.outputs.principalId
     delayedRetryMaxCount: delayedRetryMaxCount
-    senderPrincipalIds: senderPrincipalIds
+    senderPrincipalIds: senderPrincipalIdList
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
     grantDeployerQueueAccess: grantDeployerQueueAccess
+    scaleByQueueLength: serviceBusScaleByQueueLength
   }
 }
 

@@ -274,6 +274,106 @@ def test_function_sends_only_with_delayed_retries():
     access = (INFRA / "app" / "queue-access.bicep").read_text()
     assert re.search(r"resource functionSender \S+ = if \(delayedRetryMaxCount > 0\)", access)
     scopes = re.findall(r"^\s*scope:\s*(\S+)", access, re.MULTILINE)
-    assert len(scopes) == 4
+    assert len(scopes) == 5
     assert set(scopes) == {"serviceBusNamespace::queue"}, "roles belong on the queue only"
 
+
+
+# --- parameters azd fills from the environment -----------------------------------------------
+
+
+def bicep_param_types(text: str) -> dict[str, str]:
+    """Map each `param` of a Bicep file to its declared type."""
+    return dict(re.findall(r"^param\s+(\w+)\s+(\w+)", text, re.MULTILINE))
+
+
+def test_azd_fills_only_scalar_parameters():
+    """Every parameter azd fills from an environment variable is a string, int or bool.
+
+    azd releases before February 2026 (azure-dev PR #6694) pass an array or object parameter
+    through as the variable's text, and Azure rejects the deployment.
+    """
+    types = bicep_param_types(MAIN_BICEP.read_text())
+    from_environment = [name for name, value in azd_parameters().items() if "${" in value]
+    assert from_environment
+    assert {name: types[name] for name in from_environment
+            if types[name] not in ("string", "int", "bool")} == {}
+
+
+def test_sender_ids_are_split_from_one_string():
+    """CANCEL_SENDER_PRINCIPAL_IDS is text (empty by default) that main.bicep splits into the list
+    of object ids the queue module grants Data Sender to; JSON-array text is tolerated."""
+    assert azd_parameters()["senderPrincipalIds"] == "${CANCEL_SENDER_PRINCIPAL_IDS}"
+    main = MAIN_BICEP.read_text()
+    assert bicep_param_types(main)["senderPrincipalIds"] == "string"
+    assert bicep_params(main)["senderPrincipalIds"] == "''"
+    text = re.search(r"^var senderPrincipalIdText = (.+)$", main, re.MULTILINE)
+    split = re.search(r"^var senderPrincipalIdList = (.+)$", main, re.MULTILINE)
+    assert text and split, "main.bicep needs senderPrincipalIdText and senderPrincipalIdList"
+    for removed in ("'['", "']'", "'\"'", "' '"):
+        assert f"{removed}, '')" in text.group(1), f"the cleaning misses {removed}"
+    assert split.group(1) == (
+        "empty(senderPrincipalIdText) ? [] : split(senderPrincipalIdText, ',')")
+    assert re.search(r"^\s+senderPrincipalIds: senderPrincipalIdList$", main, re.MULTILINE)
+    access = (INFRA / "app" / "queue-access.bicep").read_text()
+    assert bicep_param_types(access)["senderPrincipalIds"] == "array"
+    assert "[for senderId in senderPrincipalIds: if (!empty(senderId)) {" in access
+
+
+
+# --- role assignments ------------------------------------------------------------------------
+
+#: Built-in role ids, from Microsoft's "Azure built-in roles" reference.
+SERVICE_BUS_DATA_OWNER = "090c5cfd-751d-490a-894a-3ce6f1109419"
+SERVICE_BUS_DATA_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
+
+
+def role_assignments(text: str) -> list[dict[str, str]]:
+    """Each roleAssignments resource: its condition, role id (resolved), principal and scope."""
+    variables = dict(re.findall(r"^var\s+(\w+)\s*=\s*'([0-9a-f-]{36})'", text, re.MULTILINE))
+    found = []
+    pattern = re.compile(
+        r"^resource (\w+) 'Microsoft\.Authorization/roleAssignments@[^']+' = "
+        r"(?:if \(([^\n]*)\) )?(?:\[for [^\n]*?: )?\{\n(.*?)\n\}", re.MULTILINE | re.DOTALL)
+    for symbol, condition, body in pattern.findall(text):
+        role = re.search(r"roleDefinitionId: .*?, (\w+)\)", body).group(1)
+        found.append({
+            "symbol": symbol,
+            "condition": condition,
+            "role": variables.get(role, role),
+            "principal": re.search(r"principalId: (\S+)", body).group(1),
+            "scope": re.search(r"scope: (\S+)", body).group(1),
+        })
+    return found
+
+
+def test_function_may_read_the_queue_length_for_scaling():
+    """By default the function identity holds Service Bus Data Owner on the queue (the Manage right
+    the scaler needs to read the queue length); switched off, only Data Receiver remains."""
+    access = (INFRA / "app" / "queue-access.bicep").read_text()
+    grants = {(g["role"], g["principal"]): g for g in role_assignments(access)}
+    owner = grants[(SERVICE_BUS_DATA_OWNER, "functionPrincipalId")]
+    assert owner["condition"] == "scaleByQueueLength"
+    assert owner["scope"] == "serviceBusNamespace::queue"
+    receiver = grants[(SERVICE_BUS_DATA_RECEIVER, "functionPrincipalId")]
+    assert receiver["condition"] == ""
+    main = MAIN_BICEP.read_text()
+    assert bicep_params(main)["serviceBusScaleByQueueLength"] == "true"
+    assert re.search(r"^\s+scaleByQueueLength: serviceBusScaleByQueueLength$", main, re.M)
+    assert azd_parameters()["serviceBusScaleByQueueLength"] == (
+        "${SERVICE_BUS_SCALE_BY_QUEUE_LENGTH=true}")
+
+
+def test_host_storage_roles_are_blob_owner_and_table_contributor():
+    """On its storage account the function identity gets exactly Storage Blob Data Owner (host
+    locks, keys, deployment package) and Storage Table Data Contributor (diagnostic events)."""
+    storage = (INFRA / "core" / "storage.bicep").read_text()
+    grants = [g for g in role_assignments(storage) if g["principal"] == "functionPrincipalId"]
+    assert sorted(g["role"] for g in grants) == sorted(
+        [STORAGE_BLOB_DATA_OWNER, STORAGE_TABLE_DATA_CONTRIBUTOR])
+    assert {g["scope"] for g in grants} == {"storage"}
+    assert {g["condition"] for g in grants} == {""}
+    assert STORAGE_QUEUE_DATA_CONTRIBUTOR not in storage
