@@ -10,11 +10,18 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
+# Microsoft's library worker (azure-functions-runtime) runs only on Python 3.13+, the version the
+# Function App runs on: the worker-contract test gets its own environment from a Python 3.13 of
+# this machine (WORKER_PYTHON, else python3.13 on PATH, else pyenv's 3.13.x).
+WORKER_VENV   := .venv-worker
+WORKER_STAMP  := $(WORKER_VENV)/.installed
+WORKER_PYTHON ?=
+
 # The peer's environment for the benchmarks: msgraph-sdk as pip resolves it (+ sniffio aside).
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test lint infra-check bench clean
+.PHONY: demo test lint infra-check worker-test bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +33,27 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
+$(WORKER_STAMP): requirements.txt requirements-worker.txt
+	@py="$(WORKER_PYTHON)"; \
+	if [ -z "$$py" ]; then \
+		for candidate in python3.13 \
+			$$(ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.13*/bin/python3.13 2>/dev/null); do \
+			if "$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' \
+				>/dev/null 2>&1; then py="$$candidate"; break; fi; \
+		done; \
+	fi; \
+	if [ -z "$$py" ]; then \
+		echo "make worker-test needs Python 3.13 (Microsoft's worker, azure-functions-runtime," >&2; \
+		echo "runs only there) and found none: not python3.13 on PATH, not in pyenv." >&2; \
+		echo "Install one (pyenv install 3.13, or apt-get install python3.13 on Debian 13 /" >&2; \
+		echo "Ubuntu 24.04+), or name it: make test WORKER_PYTHON=/path/to/python3.13" >&2; \
+		exit 1; \
+	fi; \
+	echo "worker-test: $$py"; \
+	"$$py" -m venv $(WORKER_VENV)
+	$(WORKER_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-worker.txt
+	touch $(WORKER_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python -m cancel_handler.demo
 
@@ -36,7 +64,11 @@ lint: $(STAMP)
 infra-check: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/python infra/check.py
 
-test: lint infra-check
+# Microsoft's library worker indexes, loads and invokes function_app.py (tests_worker/).
+worker-test: $(WORKER_STAMP)
+	$(WORKER_VENV)/bin/python -m pytest tests_worker
+
+test: lint infra-check worker-test
 	$(BIN)/python -m pytest
 
 $(BENCH_STAMP): bench/requirements-peers.txt
@@ -51,4 +83,4 @@ bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(WORKER_VENV) $(BENCH_VENV) .pytest_cache .ruff_cache
