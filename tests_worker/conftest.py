@@ -59,6 +59,7 @@ class Platform:
     driver: WorkerDriver
     init_response: Any
     metadata_response: Any
+    load_responses: list[Any]
     graph: GraphSimulator
     identity: IdentityEndpoint
     settlement: SettlementService
@@ -114,7 +115,19 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         try:
             init_response = driver.init()
             metadata_response = driver.metadata()
-            yield Platform(driver, init_response, metadata_response, graph, identity, settlement)
+            # The host loads every function the worker indexed before invoking any.
+            load_responses = [
+                driver.load(function) for function in metadata_response.function_metadata_results
+            ]
+            yield Platform(
+                driver,
+                init_response,
+                metadata_response,
+                load_responses,
+                graph,
+                identity,
+                settlement,
+            )
         finally:
             app = sys.modules.get("function_app")
             if app is not None:  # the function's HTTP client lives on the worker's loop

@@ -59,7 +59,7 @@ def test_loading_detects_the_settlement_client_and_the_async_function(platform: 
     argument, the message as a deferred (SDK-type) input and the function as a coroutine."""
     protos = platform.driver.protos
     function = _only_function(platform)
-    response = platform.driver.load(function)
+    [response] = platform.load_responses
     assert response.result.status == protos.StatusResult.Success
     assert response.function_id == function.function_id
     info = worker_state._functions.get_function(function.function_id)

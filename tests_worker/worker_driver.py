@@ -19,13 +19,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-PROTO = Path(__file__).with_name("function_rpc.proto")
+from cancel_handler.devtools.host_message import ModelBindingData
 
-#: How the Service Bus extension (≥ 5.x) describes a received message to an SDK-type binding:
-#: the ParameterBindingData it sends as model_binding_data.
-SERVICEBUS_SOURCE = "AzureServiceBusReceivedMessage"
-SERVICEBUS_CONTENT_TYPE = "application/octet-stream"
-MODEL_BINDING_DATA_VERSION = "1.0"
+PROTO = Path(__file__).with_name("function_rpc.proto")
 
 
 def compile_protos(out_dir: Path) -> ModuleType:
@@ -107,16 +103,15 @@ class WorkerDriver:
             ),
         )
 
-    def invoke_with_servicebus_message(
-        self, function_id: str, parameter: str, content: bytes
-    ) -> Any:
-        """InvocationRequest carrying one Service Bus message as model binding data."""
+    def invoke(self, function_id: str, parameter: str, data: ModelBindingData) -> Any:
+        """InvocationRequest with model binding data (an SDK-type trigger's input) for
+        `parameter`; like the host, no trigger metadata the SDK-type converter would read."""
         protos = self.protos
         binding_data = protos.ModelBindingData(
-            version=MODEL_BINDING_DATA_VERSION,
-            source=SERVICEBUS_SOURCE,
-            content_type=SERVICEBUS_CONTENT_TYPE,
-            content=content,
+            version=data.version,
+            source=data.source,
+            content_type=data.content_type,
+            content=data.content,
         )
         return self._send(
             "FunctionInvocationRequest",
