@@ -10,9 +10,11 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-# Microsoft's library worker (azure-functions-runtime) runs only on Python 3.13+, the version the
-# Function App runs on: the worker-contract test gets its own environment from a Python 3.13 of
-# this machine (WORKER_PYTHON, else python3.13 on PATH, else pyenv's 3.13.x).
+# The Python the Function App runs on (infra/app/function.bicep; docs/deploy.md says why).
+# Microsoft's library worker (azure-functions-runtime) runs only there, so the worker-contract
+# test gets its own environment from that Python of this machine: WORKER_PYTHON if given, else
+# python3.13 on PATH, else pyenv's 3.13.x.
+APP_PYTHON_VERSION := 3.13
 WORKER_VENV   := .venv-worker
 WORKER_STAMP  := $(WORKER_VENV)/.installed
 WORKER_PYTHON ?=
@@ -34,22 +36,24 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
 $(WORKER_STAMP): requirements.txt requirements-worker.txt
-	@py="$(WORKER_PYTHON)"; \
-	if [ -z "$$py" ]; then \
-		for candidate in python3.13 \
-			$$(ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.13*/bin/python3.13 2>/dev/null); do \
-			if "$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' \
-				>/dev/null 2>&1; then py="$$candidate"; break; fi; \
-		done; \
+	@want=$(APP_PYTHON_VERSION); candidates="$(WORKER_PYTHON)"; py=; \
+	if [ -z "$$candidates" ]; then \
+		candidates="python$$want $$(ls -d \
+			"$${PYENV_ROOT:-$${HOME:-/root}/.pyenv}"/versions/$$want*/bin/python$$want \
+			"$$(pyenv root 2>/dev/null)"/versions/$$want*/bin/python$$want 2>/dev/null)"; \
 	fi; \
+	for candidate in $$candidates; do \
+		if "$$candidate" -c "import sys; sys.exit(sys.version[:len('$$want.')] != '$$want.')" \
+			>/dev/null 2>&1; then py="$$candidate"; break; fi; \
+	done; \
 	if [ -z "$$py" ]; then \
-		echo "make worker-test needs Python 3.13 (Microsoft's worker, azure-functions-runtime," >&2; \
-		echo "runs only there) and found none: not python3.13 on PATH, not in pyenv." >&2; \
-		echo "Install one (pyenv install 3.13, or apt-get install python3.13 on Debian 13 /" >&2; \
-		echo "Ubuntu 24.04+), or name it: make test WORKER_PYTHON=/path/to/python3.13" >&2; \
+		echo "make worker-test needs Python $$want, the Function App's Python, where Microsoft's" >&2; \
+		echo "worker (azure-functions-runtime) runs; found none (python$$want on PATH, pyenv)." >&2; \
+		echo "Install one (pyenv install $$want, or apt-get install python$$want where the" >&2; \
+		echo "distribution has it), or name it: make test WORKER_PYTHON=/path/to/python$$want" >&2; \
 		exit 1; \
 	fi; \
-	echo "worker-test: $$py"; \
+	echo "worker-test uses $$py"; \
 	"$$py" -m venv $(WORKER_VENV)
 	$(WORKER_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-worker.txt
 	touch $(WORKER_STAMP)
