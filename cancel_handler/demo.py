@@ -15,8 +15,9 @@ import os
 import sys
 from dataclasses import dataclass
 
-from cancel_handler.devtools.functions_host import host_delivered_message, settlement_host
+from cancel_handler.devtools.functions_host import settlement_host
 from cancel_handler.devtools.graph_simulator import Fault, GraphSimulator
+from cancel_handler.devtools.host_message import host_delivered_message
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
 
 ORGANIZER = "adele.vance@contoso.com"

@@ -10,7 +10,15 @@ from collections.abc import Awaitable, Callable
 
 from cancel_handler.core.backoff import MAX_ATTEMPTS, WaitBudget, backoff_delay
 from cancel_handler.core.contract import CancelRequest, parse_cancel_request
-from cancel_handler.core.decision import Action, Reason, Retry, Settlement, clip, decide
+from cancel_handler.core.decision import (
+    Action,
+    Reason,
+    Retry,
+    Settlement,
+    clip,
+    decide,
+    is_redelivery,
+)
 from cancel_handler.core.errors import InvalidMessageError, TransientError
 from cancel_handler.core.outcome import Outcome
 from cancel_handler.graph.client import GraphClient
@@ -43,9 +51,10 @@ class CancelHandler:
     async def handle(
         self, body: bytes, *, delivery_count: int | None, copy_of_earlier_attempt: bool = False
     ) -> Outcome:
-        """Decide the fate of one message. A redelivery (`delivery_count > 1`) or a copy sent
-        after attempts whose outcome may be unknown (a delayed retry, an operator's resubmission
-        of an exhausted message) may find the event already cancelled."""
+        """Decide the fate of one message. A redelivery (`delivery_count > 1`; a missing count is
+        a first delivery) or a copy sent after attempts whose outcome may be unknown (a delayed
+        retry, an operator's resubmission of an exhausted message) may find the event already
+        cancelled."""
         started = self._clock()
         try:
             request = parse_cancel_request(body)
@@ -53,7 +62,7 @@ class CancelHandler:
             settlement = Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, clip(str(exc)))
             return Outcome(settlement, elapsed_ms=self._elapsed_ms(started))
         return await self._cancel(
-            request, started, redelivered=(delivery_count or 1) > 1 or copy_of_earlier_attempt
+            request, started, redelivered=is_redelivery(delivery_count) or copy_of_earlier_attempt
         )
 
     async def _cancel(

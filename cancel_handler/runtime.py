@@ -18,6 +18,7 @@ from cancel_handler.servicebus.delayed_retry import (
     RetrySender,
     servicebus_sender_factory,
 )
+from cancel_handler.servicebus.delivery_count import keep_delivery_count
 from cancel_handler.servicebus.messages import (
     message_body,
     read_retry_count,
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("cancel_handler")
 
 USER_AGENT = "cancel-handler/0.1"
+
+# Binding extension 1.0.0b2 drops every message's delivery count; this runs before the worker
+# decodes the first message (function_app imports this module at indexing).
+keep_delivery_count()
 
 
 class Processor:

@@ -1,22 +1,22 @@
-"""Test building blocks: real Service Bus received messages and a recording settlement double."""
+"""Test building blocks: Service Bus messages as the function receives them (host bytes decoded
+by the binding extension) and recording settlement doubles."""
 
 from __future__ import annotations
 
-import json
 import threading
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus._pyamqp.message import Header, Message, Properties
+
+from cancel_handler.devtools.host_message import host_delivered_message
 
 
 def received_message(
     body: bytes | dict,
     *,
-    delivery_count: int = 1,
+    delivery_count: int | None = 1,
     message_id: str | None = None,
     correlation_id: str | None = None,
     application_properties: dict | None = None,
@@ -26,36 +26,31 @@ def received_message(
     dead_letter_reason: str | None = None,
     dead_letter_error_description: str | None = None,
 ) -> ServiceBusReceivedMessage:
-    """A real `azure.servicebus.ServiceBusReceivedMessage` with a lock token, as the binding
-    hands it to the function. (Built through the SDK's private AMQP types, only here.)
+    """A real `azure.servicebus.ServiceBusReceivedMessage` as the function receives it: the
+    host's bytes (lock token + whole AMQP message) decoded by the binding extension.
 
-    Dead-lettered messages carry `DeadLetterReason`/`DeadLetterErrorDescription` as application
-    properties (bytes, as on the wire); the enqueued time is the `x-opt-enqueued-time`
-    annotation in milliseconds since the epoch."""
-    if isinstance(body, dict):
-        body = json.dumps(body).encode()
-    properties = dict(application_properties or {})
+    Application properties may be given as received (bytes keys and values); they are sent as
+    the strings a sender sets. Dead-lettered messages carry `DeadLetterReason` and
+    `DeadLetterErrorDescription` as application properties, as on the wire."""
+    properties = {_text(key): _text(value) for key, value in (application_properties or {}).items()}
     if dead_letter_reason is not None:
-        properties[b"DeadLetterReason"] = dead_letter_reason.encode()
+        properties["DeadLetterReason"] = dead_letter_reason
     if dead_letter_error_description is not None:
-        properties[b"DeadLetterErrorDescription"] = dead_letter_error_description.encode()
-    annotations: dict = {b"x-opt-sequence-number": sequence_number}
-    if enqueued_time is not None:
-        annotations[b"x-opt-enqueued-time"] = int(enqueued_time.timestamp() * 1000)
-    amqp = Message(
-        header=Header(delivery_count=delivery_count),
-        properties=Properties(
-            message_id=message_id or str(uuid.uuid4()),
-            correlation_id=correlation_id,
-            content_type="application/json",
-            subject=subject.encode() if subject is not None else None,
-        ),
+        properties["DeadLetterErrorDescription"] = dead_letter_error_description
+    return host_delivered_message(
+        body,
+        message_id=message_id,
+        delivery_count=delivery_count,
+        sequence_number=sequence_number,
+        enqueued_time=enqueued_time,
+        correlation_id=correlation_id,
+        subject=subject,
         application_properties=properties,
-        delivery_annotations={b"x-opt-lock-token": uuid.uuid4()},
-        message_annotations=annotations,
-        data=[body],
     )
-    return ServiceBusReceivedMessage(amqp, receiver=None)
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 @dataclass

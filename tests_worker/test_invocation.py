@@ -90,11 +90,6 @@ def test_unknown_event_on_first_delivery_is_dead_lettered(platform: Platform) ->
     assert _graph_statuses(platform, "W-MISSING-FIRST") == [404]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="binding extension 1.0.0b2 decodes only the bytes after x-opt-lock-token, so on the "
-    "host's real bytes delivery_count is None and a redelivery looks like a first delivery",
-)
 def test_unknown_event_on_redelivery_is_completed(platform: Platform) -> None:
     """Graph's 404 on a redelivery (header delivery-count 2) completes the message: the first
     attempt most likely cancelled the meeting and its settlement was lost."""
