@@ -27,29 +27,11 @@ from azurefunctions.extensions.bindings.servicebus import ServiceBusMessageActio
 from cancel_handler.devtools.functions_host import SettlementService
 from cancel_handler.devtools.graph_simulator import GraphSimulator
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
+from tests.helpers import AMBIENT_SETTINGS
 from tests_worker.worker_driver import WorkerDriver, compile_protos
 
 APP_DIRECTORY = Path(__file__).resolve().parent.parent
 QUEUE = "cancel-requests"
-
-# Settings the test controls; anything of the machine's that azure-identity or the app would read
-# is removed first.
-_AMBIENT = (
-    "IDENTITY_ENDPOINT",
-    "IDENTITY_HEADER",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "AZURE_CLIENT_ID",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "IMDS_ENDPOINT",
-    "GRAPH_TIMEOUT_SECONDS",
-    "CANCEL_RETRY_BUDGET_SECONDS",
-    "GRAPH_MAILBOX_CONCURRENCY",
-    "DELAYED_RETRY_MAX_COUNT",
-    "ServiceBusConnection__fullyQualifiedNamespace",
-)
 
 
 @dataclass
@@ -104,7 +86,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         GraphSimulator(authority) as graph,
         pytest.MonkeyPatch.context() as patch,
     ):
-        for name in _AMBIENT:
+        for name in AMBIENT_SETTINGS:
             patch.delenv(name, raising=False)
         for name, value in identity.environment.items():
             patch.setenv(name, value)
