@@ -16,11 +16,13 @@ from tests_worker.conftest import Platform
 UPN = "adele.vance@contoso.com"
 
 
-def _invoke(platform: Platform, body: bytes, *, delivery_count: int) -> tuple[uuid.UUID, object]:
+def _invoke(
+    platform: Platform, body: bytes, *, delivery_count: int, lock_token: uuid.UUID | None = None
+) -> tuple[uuid.UUID, object]:
     """Send one message in the host's layout to the indexed function; return its lock token and
     the worker's InvocationResponse."""
     [function] = platform.metadata_response.function_metadata_results
-    lock_token = uuid.uuid4()
+    lock_token = lock_token or uuid.uuid4()
     content = host_message_content(
         body,
         lock_token=lock_token,
@@ -109,3 +111,19 @@ def test_every_invocation_settles_exactly_once(platform: Platform, delivery_coun
     )
     _assert_succeeded(platform, response)
     assert len(_settlements(platform, lock_token)) == 1
+
+
+def test_refused_settlement_fails_the_invocation(platform: Platform) -> None:
+    """When the host no longer knows the lock token, the worker reports the invocation as failed
+    with the settlement error, so the host gives the message back instead of counting it handled."""
+    platform.graph.state.add_event(UPN, "W-LOCK-LOST")
+    lost = uuid.uuid4()
+    platform.settlement.unknown_locks.add(str(lost))
+    _, response = _invoke(platform, _body("W-LOCK-LOST"), delivery_count=1, lock_token=lost)
+    protos = platform.driver.protos
+    assert response.result.status == protos.StatusResult.Failure
+    exception = response.result.exception
+    assert exception.message == "SettlementError: settlement 'complete' failed: SettlementError"
+    # The host logs the trace, whose cause chain names the lost lock.
+    assert f"LockToken {lost} not found" in exception.stack_trace
+    assert _settlements(platform, lost) == []
