@@ -68,9 +68,43 @@ def test_message_without_header_has_no_count() -> None:
     assert host_delivered_message(b"{}", delivery_count=None).delivery_count is None
 
 
-def test_header_of_unreadable_amqp_is_none() -> None:
-    """Bytes after the lock token that are not an AMQP message yield no header, not an error."""
-    assert delivery_count.header_of(uuid.uuid4().bytes_le + b"not amqp") is None
+def test_unreadable_content_is_left_to_the_extension() -> None:
+    """Bytes after the lock token that are not AMQP fail exactly as the extension alone fails
+    on them (the worker then reports the invocation as failed and the host redelivers)."""
+    content = uuid.uuid4().bytes_le + b"x-opt-lock-token" + b"not amqp"
+    with pytest.raises(ValueError, match="Failed to decode ServiceBus content"):
+        decode_as_worker(content)
+
+
+def test_workaround_changes_nothing_but_the_header() -> None:
+    """Every other field the product reads is what the extension alone decodes."""
+    content = host_message_content(
+        b'{"eventId": "AAMk="}',
+        lock_token=uuid.uuid4(),
+        message_id="req-9",
+        delivery_count=4,
+        sequence_number=77,
+        enqueued_time=datetime(2026, 2, 3, 4, 5, 6, 789000, tzinfo=UTC),
+        correlation_id="corr-9",
+        subject="cancel",
+        application_properties={"resubmitCount": 1, "DeadLetterReason": "EventNotFound"},
+    )
+    alone, kept = _extension_alone(content), decode_as_worker(content)
+    assert b"".join(alone.body) == b"".join(kept.body)
+    for field in (
+        "message_id",
+        "correlation_id",
+        "content_type",
+        "subject",
+        "application_properties",
+        "dead_letter_reason",
+        "enqueued_time_utc",
+        "sequence_number",
+        "locked_until_utc",
+        "lock_token",
+    ):
+        assert getattr(alone, field) == getattr(kept, field), field
+    assert (alone.delivery_count, kept.delivery_count) == (None, 4)
 
 
 def test_workaround_is_applied_once() -> None:

@@ -6,16 +6,19 @@ bytes after the `x-opt-lock-token` symbol, so the header is lost and `message.de
 None in Azure: a redelivery would look like a first delivery. Microsoft's Node.js extension had
 the same code and now decodes from byte 16 (`serviceBusMessageDecoder.ts`, `content.subarray(16)`).
 
-Until the Python extension does the same, `keep_delivery_count()` wraps its decoder: when the
-message it decoded has no header, the header is taken from the whole AMQP message after byte 16,
-so the message the function receives carries the host's delivery count. Only for the exact
-version pinned in requirements.txt; tests/test_delivery_count.py fails once the extension's own
-decoder returns the count, and this module is then deleted.
+Until the Python extension does the same, `keep_delivery_count()` replaces its decoder with one
+that does: the whole AMQP message after byte 16 is decoded with uamqp (the extension's own AMQP
+library), and the lock token is set from the first 16 bytes exactly as the extension sets it. So
+the message the function receives is the extension's, plus the header it dropped; when those
+bytes cannot be decoded, the extension's own decoder runs (the count is then unknown). Only for
+the exact version pinned in requirements.txt; tests/test_delivery_count.py fails once the
+extension's own decoder returns the count, and this module is then deleted.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from importlib.metadata import version
 from typing import Any
 
@@ -24,24 +27,14 @@ PINNED_EXTENSION_VERSION = "1.0.0b2"
 EXTENSION_DISTRIBUTION = "azurefunctions-extensions-bindings-servicebus"
 #: The host's content starts with the lock token (.NET Guid bytes); the AMQP message follows.
 LOCK_TOKEN_BYTES = 16
+LOCK_TOKEN_ANNOTATION = b"x-opt-lock-token"
 
 logger = logging.getLogger(__name__)
 
 
-def header_of(content: bytes) -> Any:
-    """The AMQP header of the host's content (lock token, then the whole AMQP message), as a
-    `uamqp.message.MessageHeader`; None when the message has none or cannot be decoded."""
-    import uamqp  # the extension's own AMQP decoder
-
-    try:
-        return uamqp.Message.decode_from_bytes(content[LOCK_TOKEN_BYTES:]).header
-    except ValueError:
-        return None
-
-
 def keep_delivery_count() -> bool:
-    """Make the extension's decoder keep the AMQP header (and with it the delivery count) of the
-    messages it decodes. Idempotent; False, and nothing changed, on any other extension
+    """Make the binding extension decode the whole AMQP message, header (and with it the
+    delivery count) included. Idempotent; False, and nothing changed, on any other extension
     version than the pinned one."""
     from azurefunctions.extensions.bindings.servicebus import (
         serviceBusReceivedMessage as extension,
@@ -56,16 +49,31 @@ def keep_delivery_count() -> bool:
             PINNED_EXTENSION_VERSION,
         )
         return False
-    decode = extension.get_decoded_message
-    if getattr(decode, "keeps_header", False):
+    extension_decode = extension.get_decoded_message
+    if getattr(extension_decode, "keeps_header", False):
         return True
 
-    def decode_keeping_header(content: bytes) -> Any:
-        message = decode(content)
-        if message is not None and message.header is None:
-            message.header = header_of(content)
-        return message
+    def decode_from_byte_16(content: bytes) -> Any:
+        message = _whole_message(content)
+        return extension_decode(content) if message is None else message
 
-    decode_keeping_header.keeps_header = True  # type: ignore[attr-defined]
-    extension.get_decoded_message = decode_keeping_header
+    decode_from_byte_16.keeps_header = True  # type: ignore[attr-defined]
+    extension.get_decoded_message = decode_from_byte_16
     return True
+
+
+def _whole_message(content: bytes) -> Any:
+    """The uamqp message after the lock token, with the lock token set as the extension sets it;
+    None when the content is empty or not an AMQP message."""
+    import uamqp
+
+    if not content or len(content) <= LOCK_TOKEN_BYTES:
+        return None
+    try:
+        message = uamqp.Message.decode_from_bytes(content[LOCK_TOKEN_BYTES:])
+    except Exception:  # whatever uamqp raises, the extension's own decoder then decides
+        logger.warning("message after the lock token is not AMQP; its delivery count is unknown")
+        return None
+    lock_token = uuid.UUID(bytes_le=bytes(content[:LOCK_TOKEN_BYTES]))
+    message.delivery_annotations = {LOCK_TOKEN_ANNOTATION: lock_token}
+    return message
