@@ -61,12 +61,17 @@ def _body(event_id: str) -> bytes:
 
 def test_accepted_cancel_is_completed_with_the_hosts_lock_token(platform: Platform) -> None:
     """Graph's 202 ends in exactly one complete, sent for the lock token in the first 16 bytes
-    of the host's message, and the worker reports the invocation as a success."""
+    of the host's message, and the worker reports the invocation as a success; the cancel went
+    to Graph with a token from the managed-identity endpoint."""
     platform.graph.state.add_event(UPN, "W-ACCEPTED")
     lock_token, response = _invoke(platform, _body("W-ACCEPTED"), delivery_count=1)
     _assert_succeeded(platform, response)
     assert _settlements(platform, lock_token) == [("complete", None, None)]
-    assert _graph_statuses(platform, "W-ACCEPTED") == [202]
+    [call] = [c for c in platform.graph.state.calls if c.event_id == "W-ACCEPTED"]
+    assert call.status == 202
+    assert call.mailbox == UPN
+    assert platform.identity.requests >= 1
+    assert platform.identity.authority.is_valid(call.token)
     assert (UPN, "W-ACCEPTED") in platform.graph.state.cancelled
 
 
