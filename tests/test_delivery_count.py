@@ -87,6 +87,7 @@ def test_workaround_changes_nothing_but_the_header() -> None:
         enqueued_time=datetime(2026, 2, 3, 4, 5, 6, 789000, tzinfo=UTC),
         correlation_id="corr-9",
         subject="cancel",
+        session_id="room-9",
         application_properties={"resubmitCount": 1, "DeadLetterReason": "EventNotFound"},
     )
     alone, kept = _extension_alone(content), decode_as_worker(content)
@@ -96,6 +97,7 @@ def test_workaround_changes_nothing_but_the_header() -> None:
         "correlation_id",
         "content_type",
         "subject",
+        "session_id",
         "application_properties",
         "dead_letter_reason",
         "enqueued_time_utc",

@@ -75,9 +75,9 @@ def test_sample_decodes_like_the_rebuilt_bytes() -> None:
 
 
 def test_every_field_the_product_reads_survives_the_extension() -> None:
-    """Body, message id, correlation id, content type, subject, application properties,
-    enqueued time, sequence number, lock token and dead-letter reason come out of the
-    extension as they went into the host's bytes."""
+    """Body, message id, correlation id, content type, subject, session id, application
+    properties, enqueued time, sequence number, lock token and dead-letter reason come out of
+    the extension as they went into the host's bytes."""
     token = uuid.uuid4()
     enqueued = datetime(2026, 3, 1, 9, 30, 15, 250000, tzinfo=UTC)
     message = host_delivered_message(
@@ -88,11 +88,13 @@ def test_every_field_the_product_reads_survives_the_extension() -> None:
         enqueued_time=enqueued,
         correlation_id="corr-17",
         subject="cancel",
+        session_id="room-4",
         application_properties={"tenant": "contoso", "resubmitCount": 2, "DeadLetterReason": "X"},
     )
     assert b"".join(message.body) == b'{"eventId": "AAMk="}'
     assert (message.message_id, message.correlation_id) == ("req-17", "corr-17")
     assert (message.content_type, message.subject) == ("application/json", "cancel")
+    assert message.session_id == "room-4"
     assert message.application_properties == {
         b"tenant": b"contoso",
         b"resubmitCount": 2,

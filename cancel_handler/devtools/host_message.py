@@ -30,7 +30,10 @@ from azure.servicebus._pyamqp._encode import encode_payload
 from azure.servicebus._pyamqp.message import Header, Message, Properties
 from azure.servicebus._pyamqp.types import AMQPTypes
 from azurefunctions.extensions.base import Datum
-from azurefunctions.extensions.bindings.servicebus import ServiceBusConverter
+from azurefunctions.extensions.bindings.servicebus import (
+    ServiceBusConverter,
+    ServiceBusReceivedMessage,
+)
 
 #: Service Bus's default lock duration: `x-opt-locked-until` is this long after delivery.
 DEFAULT_LOCK_DURATION = timedelta(minutes=1)
@@ -61,6 +64,7 @@ def host_message_content(
     correlation_id: str | None = None,
     content_type: str | None = "application/json",
     subject: str | None = None,
+    session_id: str | None = None,
     application_properties: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The model binding content the host sends for one received message: the 16-byte
@@ -94,6 +98,7 @@ def host_message_content(
                 subject=subject,
                 correlation_id=correlation_id,
                 content_type=content_type,
+                group_id=session_id,
                 absolute_expiry_time=created + ttl_ms if created is not None else None,
                 creation_time=created,
             )
@@ -110,7 +115,9 @@ def decode_as_worker(content: bytes) -> Any:
     """What the function receives for `content`: model binding data decoded by the binding
     extension's own `ServiceBusConverter`, as the worker calls it."""
     datum = Datum(value=ModelBindingData(content), type="model_binding_data")
-    return ServiceBusConverter.decode(datum, trigger_metadata=None, pytype=None)
+    return ServiceBusConverter.decode(
+        datum, trigger_metadata=None, pytype=ServiceBusReceivedMessage
+    )
 
 
 def host_delivered_message(
