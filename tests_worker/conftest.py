@@ -56,9 +56,11 @@ def _settlement_server(service: SettlementService) -> tuple[grpc.Server, int]:
 
 
 def _host_command_line(port: int) -> list[str]:
-    """The arguments the host starts the worker with; the binding extension's
-    ServiceBusMessageActions reads --host, --port and --functions-grpc-max-message-length from
-    them (grpc_utils.parse_grpc_args) to reach the settlement service the host serves."""
+    """The arguments the host starts the worker with (those workers/proxy_worker/start_worker.py
+    in Azure/azure-functions-python-worker parses): the host's own gRPC address. The binding
+    extension's ServiceBusMessageActions reads --host, --port and
+    --functions-grpc-max-message-length from the same command line (grpc_utils.parse_grpc_args)
+    and calls the settlement service the host serves there."""
     worker_id = request_id = "00000000-0000-0000-0000-000000000001"
     return [
         sys.argv[0],
