@@ -12,35 +12,15 @@ from cancel_handler.devtools.graph_simulator import GraphSimulator
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
 from cancel_handler.runtime import Processor
 from cancel_handler.settings import load_settings
-from tests.helpers import RecordingActions, RecordingSender, RecordingSleep
+from tests.helpers import AMBIENT_SETTINGS, RecordingActions, RecordingSender, RecordingSleep
 
 UPN = "adele.vance@contoso.com"
-
-_AMBIENT = (
-    "IDENTITY_ENDPOINT",
-    "IDENTITY_HEADER",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "AZURE_CLIENT_ID",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "IMDS_ENDPOINT",
-    "GRAPH_BASE_URL",
-    "GRAPH_TIMEOUT_SECONDS",
-    "CANCEL_RETRY_BUDGET_SECONDS",
-    "GRAPH_MAILBOX_CONCURRENCY",
-    "DELAYED_RETRY_MAX_COUNT",
-    "SERVICEBUS_NAMESPACE",
-    "ServiceBusConnection__fullyQualifiedNamespace",
-    "CANCEL_QUEUE_NAME",
-)
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the machine's identity or app settings."""
-    for name in _AMBIENT:
+    for name in AMBIENT_SETTINGS:
         monkeypatch.delenv(name, raising=False)
 
 

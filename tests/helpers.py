@@ -12,6 +12,28 @@ from azure.servicebus import ServiceBusReceivedMessage
 
 from cancel_handler.devtools.host_message import host_delivered_message
 
+#: The machine's identity and app settings that azure-identity or the app would read; every test
+#: starts without them.
+AMBIENT_SETTINGS = (
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "IMDS_ENDPOINT",
+    "GRAPH_BASE_URL",
+    "GRAPH_TIMEOUT_SECONDS",
+    "CANCEL_RETRY_BUDGET_SECONDS",
+    "GRAPH_MAILBOX_CONCURRENCY",
+    "DELAYED_RETRY_MAX_COUNT",
+    "SERVICEBUS_NAMESPACE",
+    "ServiceBusConnection__fullyQualifiedNamespace",
+    "CANCEL_QUEUE_NAME",
+)
+
 
 def received_message(
     body: bytes | dict,

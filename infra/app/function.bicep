@@ -39,9 +39,9 @@ param applicationInsightsConnectionString string
 
 @description('Python version of the Flex Consumption runtime.')
 @allowed([
-  '3.11'
+  '3.13'
 ])
-param pythonVersion string = '3.11'
+param pythonVersion string = '3.13'
 
 @description('Flex Consumption: most instances the app may scale out to.')
 @minValue(40)
