@@ -43,6 +43,16 @@ param serviceBusPremiumMessagingUnits int = 1
 @maxLength(260)
 param queueName string = 'meeting-cancellations'
 
+@description('Replies: a session-enabled reply queue to create for senders that want outcome replies (REPLY_TO_ALLOWED); empty = none.')
+@maxLength(260)
+param replyQueueName string = ''
+
+@description('Replies: existing queues in the namespace the function may reply to (Data Sender on each). JSON array of strings.')
+param existingReplyQueueNames array = []
+
+@description('Replies: existing topics in the namespace the function may reply to (Data Sender on each). JSON array of strings.')
+param existingReplyTopicNames array = []
+
 @description('Object ids of upstream service principals / managed identities that may send requests (Data Sender on the queue). JSON array of strings.')
 param senderPrincipalIds array = []
 
@@ -213,6 +223,22 @@ module queueAccess './app/queue-access.bicep' = {
   }
 }
 
+module replies './app/reply-queue.bicep' = {
+  name: 'reply-queue'
+  scope: rg
+  params: {
+    namespaceName: serviceBus.outputs.name
+    replyQueueName: replyQueueName
+    existingReplyQueueNames: existingReplyQueueNames
+    existingReplyTopicNames: existingReplyTopicNames
+    functionPrincipalId: identity.outputs.principalId
+    senderPrincipalIds: senderPrincipalIds
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
+    grantDeployerQueueAccess: grantDeployerQueueAccess
+  }
+}
+
 module functionApp './app/function.bicep' = {
   name: 'function'
   scope: rg
@@ -237,6 +263,8 @@ module functionApp './app/function.bicep' = {
     retryBudgetSeconds: retryBudgetSeconds
     mailboxConcurrency: mailboxConcurrency
     delayedRetryMaxCount: delayedRetryMaxCount
+    replyToAllowed: replies.outputs.replyToAllowed
+    maxDeliveryCount: serviceBus.outputs.maxDeliveryCount
   }
   // The host starts as soon as the app exists: let its identity hold its roles first.
   dependsOn: [
@@ -278,6 +306,7 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output SERVICE_BUS_QUEUE_NAME string = serviceBus.outputs.queueName
 output SERVICE_BUS_QUEUE_LOCK_DURATION string = serviceBus.outputs.lockDuration
+output SERVICE_BUS_REPLY_QUEUE_NAME string = replies.outputs.replyQueueName
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName

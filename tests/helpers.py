@@ -16,7 +16,7 @@ from azure.servicebus._pyamqp.message import Header, Message, Properties
 def received_message(
     body: bytes | dict,
     *,
-    delivery_count: int = 1,
+    delivery_count: int | None = 1,
     message_id: str | None = None,
     correlation_id: str | None = None,
     application_properties: dict | None = None,
@@ -25,13 +25,17 @@ def received_message(
     subject: str | None = None,
     dead_letter_reason: str | None = None,
     dead_letter_error_description: str | None = None,
+    reply_to: str | None = None,
+    reply_to_session_id: str | None = None,
+    content_type: str = "application/json",
 ) -> ServiceBusReceivedMessage:
     """A real `azure.servicebus.ServiceBusReceivedMessage` with a lock token, as the binding
     hands it to the function. (Built through the SDK's private AMQP types, only here.)
 
     Dead-lettered messages carry `DeadLetterReason`/`DeadLetterErrorDescription` as application
     properties (bytes, as on the wire); the enqueued time is the `x-opt-enqueued-time`
-    annotation in milliseconds since the epoch."""
+    annotation in milliseconds since the epoch. `delivery_count=None` leaves the AMQP header's
+    count unset, as on messages whose count the host did not pass on."""
     if isinstance(body, dict):
         body = json.dumps(body).encode()
     properties = dict(application_properties or {})
@@ -47,8 +51,12 @@ def received_message(
         properties=Properties(
             message_id=message_id or str(uuid.uuid4()),
             correlation_id=correlation_id,
-            content_type="application/json",
+            content_type=content_type,
             subject=subject.encode() if subject is not None else None,
+            reply_to=reply_to.encode() if reply_to is not None else None,
+            reply_to_group_id=reply_to_session_id.encode()
+            if reply_to_session_id is not None
+            else None,
         ),
         application_properties=properties,
         delivery_annotations={b"x-opt-lock-token": uuid.uuid4()},
