@@ -69,6 +69,10 @@ def as_received(message: ServiceBusMessage, sequence_number: int) -> ServiceBusR
             content_type=message.content_type,
             subject=message.subject.encode() if message.subject else None,
             group_id=message.session_id.encode() if message.session_id else None,
+            reply_to=message.reply_to.encode() if message.reply_to else None,
+            reply_to_group_id=message.reply_to_session_id.encode()
+            if message.reply_to_session_id
+            else None,
         ),
         application_properties=dict(message.application_properties or {}),
         delivery_annotations={b"x-opt-lock-token": uuid.uuid4()},
@@ -95,6 +99,10 @@ class FakeServiceBus:
     receive_modes: list[Any] = field(default_factory=list)
     closed: bool = False
     entities: dict[str, Entity] = field(default_factory=dict)
+    #: Seconds on the double's clock; a receive that finds nothing waits `max_wait_time` on it.
+    now: float = 0.0
+    #: Called when a session receiver finds nothing (e.g. to let the function run meanwhile).
+    on_idle: Any = None
     _locked: set[int] = field(default_factory=set)
     _send_calls: int = 0
 
@@ -141,7 +149,7 @@ class FakeServiceBus:
     ) -> Any:
         if queue_name in self.entities:
             assert session_id, "replies are read from a session-enabled queue by session id"
-            return _SessionReceiver(self.entities[queue_name], session_id)
+            return _SessionReceiver(self, self.entities[queue_name], session_id)
         assert queue_name == self.queue_name
         assert sub_queue == ServiceBusSubQueue.DEAD_LETTER, "only the DLQ is read"
         assert receive_mode == ServiceBusReceiveMode.PEEK_LOCK, "never receive-and-delete"
@@ -236,7 +244,8 @@ class _EntitySender:
 class _SessionReceiver:
     """A session receiver: gets the entity's messages of one session, completes them."""
 
-    def __init__(self, entity: Entity, session_id: str) -> None:
+    def __init__(self, bus: FakeServiceBus, entity: Entity, session_id: str) -> None:
+        self._bus = bus
         self._entity = entity
         self.session_id = session_id
 
@@ -249,13 +258,21 @@ class _SessionReceiver:
     def receive_messages(
         self, max_message_count: int | None = 1, max_wait_time: float | None = None
     ) -> list[ServiceBusReceivedMessage]:
+        waiting = self._waiting(max_message_count or 1)
+        if not waiting and self._bus.on_idle is not None:
+            self._bus.on_idle()
+            waiting = self._waiting(max_message_count or 1)
+        if not waiting:
+            self._bus.now += max_wait_time or 0.0
+        return [as_received(m, seq) for seq, m in waiting]
+
+    def _waiting(self, count: int) -> list[tuple[int, ServiceBusMessage]]:
         entity = self._entity
-        waiting = [
+        return [
             (seq, m)
             for seq, m in enumerate(entity.messages, start=1)
             if m.session_id == self.session_id and m.message_id not in entity.completed
-        ][: max_message_count or 1]
-        return [as_received(m, seq) for seq, m in waiting]
+        ][:count]
 
     def complete_message(self, message: ServiceBusReceivedMessage) -> None:
         self._entity.completed.add(message.message_id)

@@ -470,3 +470,28 @@ def test_shutdown_mid_request_sends_no_reply(loopback: Loopback, bus: FakeServic
     asyncio.run(cancel_midway())
     assert actions.only.action == "abandon"
     assert bus.entities[REPLIES].sent == []
+
+
+def test_resubmitted_request_is_answered_again_under_a_new_reply_id(
+    loopback: Loopback, bus: FakeServiceBus
+) -> None:
+    """An operator's resubmission keeps the reply address: after the fix, its outcome reaches
+    the sender, correlated to the original MessageId, under a reply id of its own (not a
+    duplicate of the earlier dead-letter reply)."""
+    from cancel_handler.ops.repair import resubmit_copy
+    from tests.fake_servicebus import as_received
+
+    loopback.graph.state.forbidden_mailboxes.add(UPN)
+    run(loopback, bus, request(cancel_body("EVP")))
+    [first] = bus.entities[REPLIES].messages
+    assert first.application_properties["reason"] == "GraphForbidden"
+    dead = request(cancel_body("EVP"), dead_letter_reason="GraphForbidden", sequence_number=41)
+    copy = resubmit_copy(dead)
+    assert (copy.reply_to, copy.reply_to_session_id) == (REPLIES, SESSION)
+    loopback.graph.state.forbidden_mailboxes.clear()
+    loopback.graph.state.add_event(UPN, "EVP")
+    _, actions = run(loopback, bus, as_received(copy, 42))
+    assert actions.only.action == "complete"
+    second = bus.entities[REPLIES].messages[1]
+    check_envelope(second, reply_event(second), "cancelled", "Cancelled")
+    assert second.message_id != first.message_id
