@@ -31,6 +31,8 @@ def host_delivered_message(
     delivery_count: int = 1,
     message_id: str | None = None,
     correlation_id: str | None = None,
+    reply_to: str | None = None,
+    reply_to_session_id: str | None = None,
 ) -> Any:
     """An `azure.servicebus.ServiceBusReceivedMessage` produced by the extension's own
     ServiceBusConverter from host-format bytes, as in a real invocation."""
@@ -44,6 +46,8 @@ def host_delivered_message(
             message_id=message_id or str(uuid.uuid4()),
             correlation_id=correlation_id,
             content_type="application/json",
+            reply_to=reply_to,
+            reply_to_group_id=reply_to_session_id,
         ),
     )
     content = uuid.uuid4().bytes_le + b"x-opt-lock-token" + amqp.encode_message()
