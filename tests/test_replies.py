@@ -20,6 +20,7 @@ from tests.conftest import UPN, Loopback, cancel_body, process_all
 from tests.fake_servicebus import Entity, FakeServiceBus
 from tests.helpers import RecordingActions, RecordingSender, RecordingSleep, received_message
 from tests.reply_schema import reply_event
+from tests.test_cancel_path import GRAPH_ERROR_400
 
 REPLIES = "cancel-replies"
 CANCEL_QUEUE = "cancel-requests"  # FakeServiceBus's queue, the processor's CANCEL_QUEUE_NAME
@@ -28,6 +29,7 @@ CORRELATION_ID = "booking-4711"
 SESSION = "booking-tool-3"
 ON = {"REPLY_TO_ALLOWED": REPLIES}
 NO_WAIT = {"CANCEL_RETRY_BUDGET_SECONDS": "0"}
+MALFORMED_ID = Fault(400, {"request-id": "rid-400"}, body=GRAPH_ERROR_400)
 
 
 @pytest.fixture
@@ -111,15 +113,6 @@ def test_accepted_cancel_replies_cancelled(loopback: Loopback, bus: FakeServiceB
     assert b"Room closed" not in b"".join(reply.body)
 
 
-GRAPH_400 = json.dumps(
-    {
-        "error": {
-            "code": "ErrorInvalidIdMalformed",
-            "message": "Id is malformed.",
-            "innerError": {"request-id": "rid-400"},
-        }
-    }
-).encode()
 
 
 @pytest.mark.parametrize(
@@ -127,7 +120,7 @@ GRAPH_400 = json.dumps(
     [
         (lambda g: g.add_event(UPN, "EVX", organizer=False), "NotOrganizer", 400, "organizer"),
         (
-            lambda g: g.script(UPN, "EVX", Fault(400, {"request-id": "rid-400"}, body=GRAPH_400)),
+            lambda g: g.script(UPN, "EVX", MALFORMED_ID),
             "GraphBadRequest",
             400,
             "ErrorInvalidIdMalformed",

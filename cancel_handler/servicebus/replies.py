@@ -105,7 +105,7 @@ class Replies:
             self._warn(why, message, reply_to)
             return outcome
         reply = build_reply(outcome, facts, entity=entity, source=self._source)
-        if reply is None:  # pragma: no cover - reply_outcome() above said it is final
+        if reply is None:
             return outcome
         try:
             await self.send(reply)
