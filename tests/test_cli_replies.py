@@ -207,3 +207,35 @@ def test_async_api_awaits_the_same_replies(loopback: Loopback) -> None:
     )
     assert waited.all_succeeded
     assert [r.outcome for r in waited.replies] == ["cancelled"]
+
+
+def test_a_fanned_out_range_is_waited_on_to_its_last_meeting() -> None:
+    """A `fannedOut` reply adds its children's MessageIds to the wait; a child's dead-letter
+    then decides the result (wait_for_replies with replies built by the function's code)."""
+    from cancel_handler.core.decision import Action, Reason, Settlement
+    from cancel_handler.core.outcome import Outcome
+    from cancel_handler.core.reply import RangeResult, RequestFacts, build_reply
+    from cancel_handler.ops.replies import wait_for_replies
+    from cancel_handler.servicebus.replies import reply_message
+
+    class FannedOut:
+        value = "FannedOut"
+
+    bus = FakeServiceBus()
+    entity = bus.add_entity(REPLIES)
+    answers = [
+        (Outcome(Settlement(Action.COMPLETE, FannedOut()),  # type: ignore[arg-type]
+                 range_result=RangeResult(child_message_ids=("c-1", "c-2"))), "range-1", None),
+        (Outcome(Settlement(Action.COMPLETE, Reason.CANCELLED)), "c-1", "range-1"),
+        (Outcome(Settlement(Action.DEADLETTER, Reason.NOT_ORGANIZER, "Graph 400")), "c-2",
+         "range-1"),
+    ]
+    for outcome, message_id, parent in answers:
+        facts = RequestFacts(message_id, reply_to_session_id="s-r", parent_message_id=parent)
+        reply = build_reply(outcome, facts, entity=REPLIES, source="/cancel-handler/queues/q")
+        entity.accept(reply_message(reply))
+    waited = wait_for_replies(bus, REPLIES, "s-r", ["range-1"], 10, clock=lambda: bus.now)
+    assert [r.request_message_id for r in waited.replies] == ["range-1", "c-1", "c-2"]
+    assert [r.reason for r in waited.dead_lettered] == ["NotOrganizer"]
+    assert waited.missing == [] and not waited.all_succeeded
+    assert waited.replies[1].data["parentMessageId"] == "range-1"

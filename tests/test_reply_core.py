@@ -126,12 +126,6 @@ def test_last_delivery_rule(settlement, delivery_count, max_count, deadletters) 
 
 
 def _range_reply(reason: str) -> dict:
-    outcome = Outcome(
-        Settlement(Action.COMPLETE, _RangeReason(reason)),  # type: ignore[arg-type]
-        attempts=1,
-        graph_status=200,
-        request=CancelRequest("adele.vance@contoso.com", "AAMkSERIES="),
-    )
     result = RangeResult(
         selected=(
             SelectedEvent("AAMk1=", "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z", "occurrence"),
@@ -139,9 +133,15 @@ def _range_reply(reason: str) -> dict:
         child_message_ids=("child-1",) if reason == "FannedOut" else (),
         skipped={"notOrganizer": 2, "alreadyCancelled": 1},
     )
+    outcome = Outcome(
+        Settlement(Action.COMPLETE, _RangeReason(reason)),  # type: ignore[arg-type]
+        attempts=1,
+        graph_status=200,
+        request=CancelRequest("adele.vance@contoso.com", "AAMkSERIES="),
+        range_result=result,
+    )
     reply = build_reply(
-        outcome, RequestFacts("range-1", parent_message_id=None), entity="r",
-        source="/cancel-handler/queues/q", range_result=result,
+        outcome, RequestFacts("range-1"), entity="r", source="/cancel-handler/queues/q"
     )
     assert reply is not None
     return reply.event()
@@ -158,6 +158,7 @@ def test_range_outcomes_plug_into_the_reply(reason: str) -> None:
     assert data["events"] == [{"eventId": "AAMk1=", "start": "2026-03-02T09:00:00Z",
                                "end": "2026-03-02T10:00:00Z", "type": "occurrence"}]
     assert data["skipped"] == {"notOrganizer": 2, "alreadyCancelled": 1}
+    assert data["childMessageIds"] == (["child-1"] if reason == "FannedOut" else [])
 
 
 def test_child_reply_names_its_parent() -> None:

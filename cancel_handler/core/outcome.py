@@ -9,6 +9,7 @@ from cancel_handler.core.decision import Settlement
 
 if TYPE_CHECKING:
     from cancel_handler.core.contract import CancelRequest
+    from cancel_handler.core.reply import RangeResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +26,5 @@ class Outcome:
     #: The validated request (None when the body broke the contract): its target goes into
     #: the reply to the sender.
     request: CancelRequest | None = None
+    #: A fanned-out or previewed range request: the events selected, children sent, skips.
+    range_result: RangeResult | None = None

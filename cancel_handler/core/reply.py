@@ -171,13 +171,7 @@ class Reply:
         return json.loads(self.body)
 
 
-def reply_data(
-    outcome: Outcome,
-    facts: RequestFacts,
-    answer: ReplyOutcome,
-    *,
-    range_result: RangeResult | None = None,
-) -> dict[str, Any]:
+def reply_data(outcome: Outcome, facts: RequestFacts, answer: ReplyOutcome) -> dict[str, Any]:
     """The CloudEvent's `data`: ids, outcome, reason, the dead-letter description (clipped),
     the request's target, Graph's status and request-id, attempts. Never the comment or a token."""
     settlement = outcome.settlement
@@ -197,8 +191,8 @@ def reply_data(
     data["attempts"] = outcome.attempts
     if facts.parent_message_id:
         data["parentMessageId"] = facts.parent_message_id
-    if range_result is not None:
-        data.update(range_result.to_data())
+    if outcome.range_result is not None:
+        data.update(outcome.range_result.to_data())
     return {key: value for key, value in data.items() if value is not None}
 
 
@@ -209,7 +203,6 @@ def build_reply(
     entity: str,
     source: str,
     now: datetime | None = None,
-    range_result: RangeResult | None = None,
 ) -> Reply | None:
     """The reply to send to `entity` for a final `outcome`; None when the outcome is not final
     (given back, retry scheduled)."""
@@ -226,7 +219,7 @@ def build_reply(
         "time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "subject": answer.value,
         "datacontenttype": "application/json",
-        "data": reply_data(outcome, facts, answer, range_result=range_result),
+        "data": reply_data(outcome, facts, answer),
     }
     return Reply(
         entity=entity,
