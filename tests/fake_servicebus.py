@@ -49,6 +49,8 @@ class Entity:
             raise ServiceBusError("amqp:unauthorized-access: Unauthorized access (Send)")
         if self.sessions and not message.session_id:
             raise ServiceBusError(SESSION_ID_MISSING)
+        # The SDK encodes it as it would on the wire (property types, the 256 KB Standard limit).
+        ServiceBusMessageBatch(256 * 1024).add_message(message)
         self.sent.append(message)
         if self.duplicate_detection and message.message_id in {
             m.message_id for m in self.messages

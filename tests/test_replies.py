@@ -488,3 +488,26 @@ def test_resubmitted_request_is_answered_again_under_a_new_reply_id(
     second = bus.entities[REPLIES].messages[1]
     check_envelope(second, reply_event(second), "cancelled", "Cancelled")
     assert second.message_id != first.message_id
+
+
+def test_production_senders_are_the_sdks_on_one_client() -> None:
+    """The real factory builds azure-servicebus senders (no network until the first send) for
+    each reply entity on one client authenticated with the function's credential."""
+    from azure.core.credentials import AccessToken
+    from azure.servicebus import ServiceBusSender
+
+    from cancel_handler.servicebus.replies import servicebus_reply_senders
+
+    class Credential:
+        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+            raise AssertionError("no token is fetched before a send")
+
+    made = []
+    sender_for = servicebus_reply_senders(
+        "sb-test.servicebus.windows.net", lambda: made.append(1) or Credential()
+    )
+    queue, topic = sender_for("cancel-replies"), sender_for("booking-events")
+    assert isinstance(queue, ServiceBusSender) and isinstance(topic, ServiceBusSender)
+    assert (queue.entity_name, topic.entity_name) == ("cancel-replies", "booking-events")
+    assert queue.fully_qualified_namespace == "sb-test.servicebus.windows.net"
+    assert made == [1], "one client, one credential for every reply entity"
