@@ -125,12 +125,11 @@ class Processor:
             )
         return DelayedRetries(settings.delayed_retry_max_count, sender_factory)
 
-    def _replies(self, sender_for: Callable[[str], ReplySender] | None) -> Replies | None:
-        """Replies when REPLY_TO_ALLOWED names entities (settings then require the namespace);
-        senders from a test's factory or the real SDK."""
+    def _replies(self, sender_for: Callable[[str], ReplySender] | None) -> Replies:
+        """Replies to the entities REPLY_TO_ALLOWED names (settings then require the namespace),
+        through a test's factory or the real SDK. With the list empty nothing is ever sent; a
+        request asking for a reply then gets the one warning line of a refused reply_to."""
         settings = self.settings
-        if not settings.reply_to_allowed:
-            return None
         if sender_for is None:
             sender_for = servicebus_reply_senders(
                 settings.servicebus_namespace or "", lambda: self.credential
@@ -148,8 +147,7 @@ class Processor:
                 delivery_count=getattr(message, "delivery_count", None),
                 max_delivery_count=self.settings.max_delivery_count,
             )
-            if self.replies is not None:
-                outcome = await self.replies.answer(message, outcome)
+            outcome = await self.replies.answer(message, outcome)
         except asyncio.CancelledError:
             await settle(message, actions, _given_back("invocation cancelled (shutdown)"))
             raise

@@ -511,3 +511,15 @@ def test_production_senders_are_the_sdks_on_one_client() -> None:
     assert (queue.entity_name, topic.entity_name) == ("cancel-replies", "booking-events")
     assert queue.fully_qualified_namespace == "sb-test.servicebus.windows.net"
     assert made == [1], "one client, one credential for every reply entity"
+
+
+def test_replies_off_still_warns_once_when_a_request_asks(loopback: Loopback, caplog) -> None:
+    """With REPLY_TO_ALLOWED empty nothing is sent; a request naming a reply_to is settled as
+    usual and leaves one warning line, so operators see senders waiting for replies."""
+    caplog.set_level(logging.WARNING, logger="cancel_handler")
+    loopback.graph.state.add_event(UPN, "EVO")
+    actions = RecordingActions()
+    process_all(loopback.processor(RecordingSleep()), [request(cancel_body("EVO"))], actions)
+    assert actions.only.action == "complete"
+    [warning] = caplog.records
+    assert "replies are off (REPLY_TO_ALLOWED is empty)" in warning.getMessage()
