@@ -104,12 +104,12 @@ class Replies:
             why = entity.why if isinstance(entity, Refused) else "the request has no MessageId"
             self._warn(why, message, reply_to)
             return outcome
-        reply = build_reply(outcome, facts, entity=entity, source=self._source)
-        if reply is None:
-            return outcome
         try:
+            reply = build_reply(outcome, facts, entity=entity, source=self._source)
+            if reply is None:
+                return outcome
             await self.send(reply)
-        except Exception as exc:
+        except Exception as exc:  # Service Bus refused it, or a defect: nothing is lost either way
             self._warn(
                 f"sending failed ({type(exc).__name__}); giving the request back",
                 message,
