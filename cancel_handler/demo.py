@@ -19,10 +19,15 @@ from cancel_handler.devtools.functions_host import settlement_host
 from cancel_handler.devtools.graph_simulator import Fault, GraphSimulator
 from cancel_handler.devtools.host_message import host_delivered_message
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
+from cancel_handler.devtools.reply_queue import LocalReplyQueue
+from cancel_handler.servicebus.replies import Replies
 
 ORGANIZER = "adele.vance@contoso.com"
 ATTENDEE = "megan.bowen@contoso.com"
 OUTSIDER = "ceo@contoso.com"
+CANCEL_QUEUE = "meeting-cancellations"
+REPLY_QUEUE = "cancel-replies"
+REPLY_SESSION = "demo-run"
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ def _seed(graph: GraphSimulator) -> None:
 
 
 async def _invoke_all(function_app, service, actions) -> list[tuple]:
+    """Invoke the function once per scenario, each message asking for a reply."""
     [function] = function_app.app.get_functions()
     user_function = function.get_user_function()
     rows = []
@@ -91,6 +97,8 @@ async def _invoke_all(function_app, service, actions) -> list[tuple]:
             scenario.body,
             delivery_count=scenario.delivery_count,
             message_id=f"demo-{len(rows) + 1}",
+            reply_to=REPLY_QUEUE,
+            reply_to_session_id=REPLY_SESSION,
         )
         try:
             await user_function(message, actions)
@@ -134,15 +142,24 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(
             {
                 "GRAPH_BASE_URL": graph.graph_base_url,
-                "CANCEL_QUEUE_NAME": "meeting-cancellations",
+                "CANCEL_QUEUE_NAME": CANCEL_QUEUE,
                 "CANCEL_RETRY_BUDGET_SECONDS": "10",
+                "REPLY_TO_ALLOWED": REPLY_QUEUE,
+                "MAX_DELIVERY_COUNT": "10",
+                # Never contacted: replies go to the local reply queue set below.
+                "ServiceBusConnection__fullyQualifiedNamespace": "demo.servicebus.windows.net",
             }
         )
         sys.path.insert(0, os.getcwd())
         function_app = importlib.import_module("function_app")
+        reply_queue = LocalReplyQueue(REPLY_QUEUE)
+        function_app.processor.replies = Replies(
+            (REPLY_QUEUE,), CANCEL_QUEUE, reply_queue.sender_for
+        )
         with settlement_host() as (service, actions):
             rows = asyncio.run(_invoke_all(function_app, service, actions))
         _print_table(rows, service, graph, settlement_log.by_message)
+        _print_replies(rows, reply_queue.session(REPLY_SESSION))
         print(
             f"\nidentity endpoint: {identity.requests} token request(s) for {len(rows)} messages; "
             f"Graph simulator: {len(graph.state.calls)} call(s) on "
@@ -182,6 +199,23 @@ def _print_table(rows: list[tuple], service, graph: GraphSimulator, logged: dict
             print("  ".join("-" * width for width in widths))
     print("\nDead-letter descriptions (what an operator sees in the dead-letter queue):")
     print("\n".join(descriptions))
+
+
+def _print_replies(rows: list[tuple], events: list[dict]) -> None:
+    """What each sender got back on the reply queue (session `demo-run`)."""
+    by_request = {event["data"]["requestMessageId"]: event for event in events}
+    print(f"\nReplies on {REPLY_QUEUE} (session {REPLY_SESSION}), what each sender sees:")
+    for number, (_, message, _) in enumerate(rows, start=1):
+        event = by_request.get(message.message_id)
+        if event is None:
+            print(f"  #{number}: (no reply: still in progress)")
+            continue
+        data = event["data"]
+        details = [f"reason={data['reason']}"]
+        if "graphStatus" in data:
+            details.append(f"graphStatus={data['graphStatus']}")
+        details.append(f"attempts={data['attempts']}")
+        print(f"  #{number}: {data['outcome']:<16} {' '.join(details)}  reply id {event['id']}")
 
 
 if __name__ == "__main__":

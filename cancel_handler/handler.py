@@ -95,7 +95,14 @@ class CancelHandler:
                 verdict = Retry(str(exc), outcome_unknown=exc.outcome_unknown)
 
             if isinstance(verdict, Settlement):
-                return Outcome(verdict, attempts, status, request_id, self._elapsed_ms(started))
+                return Outcome(
+                    verdict,
+                    attempts,
+                    status,
+                    request_id,
+                    self._elapsed_ms(started),
+                    request=request,
+                )
             may_have_happened = may_have_happened or verdict.outcome_unknown
             if verdict.refresh_token and not refreshed:
                 refreshed = True
@@ -120,6 +127,7 @@ class CancelHandler:
                     request_id,
                     self._elapsed_ms(started),
                     retry_after=verdict.retry_after,
+                    request=request,
                 )
             budget.spend(delay)
             await self._sleep(delay)

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from cancel_handler.core.decision import Action, Reason, Settlement
+from cancel_handler.core.deliveries import on_last_delivery
 from cancel_handler.core.outcome import Outcome
 from cancel_handler.handler import CancelHandler
 from cancel_handler.servicebus.delayed_retry import (
@@ -24,6 +25,7 @@ from cancel_handler.servicebus.messages import (
     read_retry_count,
     resubmitted_after_unknown_outcome,
 )
+from cancel_handler.servicebus.replies import Replies, ReplySender, servicebus_reply_senders
 from cancel_handler.servicebus.settle import MessageActions, settle
 from cancel_handler.settings import Settings, load_settings
 
@@ -57,6 +59,7 @@ class Processor:
         credential: TokenSource | None = None,
         http_client: httpx.AsyncClient | None = None,
         retry_sender_factory: Callable[[], RetrySender] | None = None,
+        reply_sender_factory: Callable[[str], ReplySender] | None = None,
         **handler_options: Any,
     ) -> None:
         self.settings = settings
@@ -65,6 +68,7 @@ class Processor:
         self._handler_options = handler_options
         self._handler: CancelHandler | None = None
         self.delayed_retries = self._delayed_retries(retry_sender_factory)
+        self.replies = self._replies(reply_sender_factory)
 
     @classmethod
     def from_environment(cls) -> Processor:
@@ -126,12 +130,29 @@ class Processor:
             )
         return DelayedRetries(settings.delayed_retry_max_count, sender_factory)
 
+    def _replies(self, sender_for: Callable[[str], ReplySender] | None) -> Replies:
+        """Replies to the entities REPLY_TO_ALLOWED names (settings then require the namespace),
+        through a test's factory or the real SDK. With the list empty nothing is ever sent; a
+        request asking for a reply then gets the one warning line of a refused reply_to."""
+        settings = self.settings
+        if sender_for is None:
+            sender_for = servicebus_reply_senders(
+                settings.servicebus_namespace or "", lambda: self.credential
+            )
+        return Replies(settings.reply_to_allowed, settings.queue_name, sender_for)
+
     async def process(self, message: Any, actions: MessageActions) -> Outcome:
-        """Decide and settle one `ServiceBusReceivedMessage`: exactly one settlement call.
-        Raises only when settling failed (the host then redelivers), or when the invocation was
-        cancelled, after giving the message back."""
+        """Decide, answer and settle one `ServiceBusReceivedMessage`: exactly one settlement
+        call, after the reply when the request asked for one. Raises only when settling failed
+        (the host then redelivers), or when the invocation was cancelled, after giving the
+        message back."""
         try:
-            outcome = await self._decide(message)
+            outcome = on_last_delivery(
+                await self._decide(message),
+                delivery_count=getattr(message, "delivery_count", None),
+                max_delivery_count=self.settings.max_delivery_count,
+            )
+            outcome = await self.replies.answer(message, outcome)
         except asyncio.CancelledError:
             await settle(message, actions, _given_back("invocation cancelled (shutdown)"))
             raise

@@ -43,6 +43,16 @@ param serviceBusPremiumMessagingUnits int = 1
 @maxLength(260)
 param queueName string = 'meeting-cancellations'
 
+@description('Replies: a session-enabled reply queue to create for senders that want outcome replies (REPLY_TO_ALLOWED); empty = none.')
+@maxLength(260)
+param replyQueueName string = ''
+
+@description('Replies: existing queues in the namespace the function may reply to (Data Sender on each), comma-separated. A string for the same reason as senderPrincipalIds.')
+param existingReplyQueueNames string = ''
+
+@description('Replies: existing topics in the namespace the function may reply to (Data Sender on each), comma-separated. A string for the same reason as senderPrincipalIds.')
+param existingReplyTopicNames string = ''
+
 @description('Object ids of upstream service principals / managed identities that may send requests (Data Sender on the queue), comma-separated. A string on purpose: azd releases before February 2026 pass an array parameter through as text, which Azure rejects.')
 param senderPrincipalIds string = ''
 
@@ -150,6 +160,11 @@ var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(r
 // skipped by the loop in app/queue-access.bicep. (No lambdas: checkov's parser cannot read them.)
 var senderPrincipalIdText = replace(replace(replace(replace(senderPrincipalIds, '[', ''), ']', ''), '"', ''), ' ', '')
 var senderPrincipalIdList = empty(senderPrincipalIdText) ? [] : split(senderPrincipalIdText, ',')
+// The same cleaning for the reply entity lists (entity names hold no '[', ']', '"' or ' ').
+var existingReplyQueueText = replace(replace(replace(replace(existingReplyQueueNames, '[', ''), ']', ''), '"', ''), ' ', '')
+var existingReplyQueueList = empty(existingReplyQueueText) ? [] : split(existingReplyQueueText, ',')
+var existingReplyTopicText = replace(replace(replace(replace(existingReplyTopicNames, '[', ''), ']', ''), '"', ''), ' ', '')
+var existingReplyTopicList = empty(existingReplyTopicText) ? [] : split(existingReplyTopicText, ',')
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -223,6 +238,22 @@ module queueAccess './app/queue-access.bicep' = {
   }
 }
 
+module replies './app/reply-queue.bicep' = {
+  name: 'reply-queue'
+  scope: rg
+  params: {
+    namespaceName: serviceBus.outputs.name
+    replyQueueName: replyQueueName
+    existingReplyQueueNames: existingReplyQueueList
+    existingReplyTopicNames: existingReplyTopicList
+    functionPrincipalId: identity.outputs.principalId
+    senderPrincipalIds: senderPrincipalIdList
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
+    grantDeployerQueueAccess: grantDeployerQueueAccess
+  }
+}
+
 module functionApp './app/function.bicep' = {
   name: 'function'
   scope: rg
@@ -247,6 +278,8 @@ module functionApp './app/function.bicep' = {
     retryBudgetSeconds: retryBudgetSeconds
     mailboxConcurrency: mailboxConcurrency
     delayedRetryMaxCount: delayedRetryMaxCount
+    replyToAllowed: replies.outputs.replyToAllowed
+    maxDeliveryCount: serviceBus.outputs.maxDeliveryCount
   }
   // The host starts as soon as the app exists: let its identity hold its roles first.
   dependsOn: [
@@ -288,6 +321,7 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output SERVICE_BUS_QUEUE_NAME string = serviceBus.outputs.queueName
 output SERVICE_BUS_QUEUE_LOCK_DURATION string = serviceBus.outputs.lockDuration
+output SERVICE_BUS_REPLY_QUEUE_NAME string = replies.outputs.replyQueueName
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName

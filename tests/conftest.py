@@ -12,6 +12,7 @@ from cancel_handler.devtools.graph_simulator import GraphSimulator
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
 from cancel_handler.runtime import Processor
 from cancel_handler.settings import load_settings
+from tests.fake_servicebus import FakeServiceBus
 from tests.helpers import AMBIENT_SETTINGS, RecordingActions, RecordingSender, RecordingSleep
 
 UPN = "adele.vance@contoso.com"
@@ -37,14 +38,22 @@ class Loopback:
         sleep: RecordingSleep | None = None,
         *,
         sender: RecordingSender | None = None,
+        replies: FakeServiceBus | None = None,
         **settings: str,
     ) -> Processor:
         """A processor wired to these servers (real azure-identity credential and httpx);
-        `sender` receives the delayed-retry copies (set DELAYED_RETRY_MAX_COUNT too)."""
+        `sender` receives the delayed-retry copies (set DELAYED_RETRY_MAX_COUNT too); replies
+        go to the entities of `replies` (set REPLY_TO_ALLOWED too)."""
         env = {"GRAPH_BASE_URL": self.graph.graph_base_url, **settings}
         options: dict = {"sleep": sleep} if sleep is not None else {}
         if sender is not None:
             options["retry_sender_factory"] = lambda: sender
+        if replies is not None:
+            env.setdefault("CANCEL_QUEUE_NAME", replies.queue_name)
+            env.setdefault(
+                "ServiceBusConnection__fullyQualifiedNamespace", "sb-test.servicebus.windows.net"
+            )
+            options["reply_sender_factory"] = replies.reply_sender
         return Processor(load_settings(env), **options)
 
 

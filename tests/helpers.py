@@ -29,6 +29,8 @@ AMBIENT_SETTINGS = (
     "CANCEL_RETRY_BUDGET_SECONDS",
     "GRAPH_MAILBOX_CONCURRENCY",
     "DELAYED_RETRY_MAX_COUNT",
+    "REPLY_TO_ALLOWED",
+    "MAX_DELIVERY_COUNT",
     "SERVICEBUS_NAMESPACE",
     "ServiceBusConnection__fullyQualifiedNamespace",
     "CANCEL_QUEUE_NAME",
@@ -47,13 +49,17 @@ def received_message(
     subject: str | None = None,
     dead_letter_reason: str | None = None,
     dead_letter_error_description: str | None = None,
+    reply_to: str | None = None,
+    reply_to_session_id: str | None = None,
+    content_type: str = "application/json",
 ) -> ServiceBusReceivedMessage:
     """A real `azure.servicebus.ServiceBusReceivedMessage` as the function receives it: the
     host's bytes (lock token + whole AMQP message) decoded by the binding extension.
 
     Application properties may be given as received (bytes keys and values); they are sent as
     the strings a sender sets. Dead-lettered messages carry `DeadLetterReason` and
-    `DeadLetterErrorDescription` as application properties, as on the wire."""
+    `DeadLetterErrorDescription` as application properties, as on the wire.
+    `delivery_count=None` leaves the AMQP header's count out."""
     properties = {_text(key): _text(value) for key, value in (application_properties or {}).items()}
     if dead_letter_reason is not None:
         properties["DeadLetterReason"] = dead_letter_reason
@@ -67,6 +73,9 @@ def received_message(
         enqueued_time=enqueued_time,
         correlation_id=correlation_id,
         subject=subject,
+        content_type=content_type,
+        reply_to=reply_to,
+        reply_to_session_id=reply_to_session_id,
         application_properties=properties,
     )
 

@@ -377,3 +377,109 @@ def test_host_storage_roles_are_blob_owner_and_table_contributor():
     assert {g["scope"] for g in grants} == {"storage"}
     assert {g["condition"] for g in grants} == {""}
     assert STORAGE_QUEUE_DATA_CONTRIBUTOR not in storage
+
+
+# --- replies and the last-delivery rule ------------------------------------------------------
+
+REPLY_BICEP = INFRA / "app" / "reply-queue.bicep"
+SERVICEBUS_BICEP = INFRA / "app" / "servicebus.bicep"
+DATA_SENDER_ROLE = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"  # Azure Service Bus Data Sender
+
+
+def module_params(main: str, module: str) -> dict[str, str]:
+    """The `params: { … }` a module block in main.bicep passes, name → expression."""
+    match = re.search(rf"^module {module} '[^']+' = \{{\n(.*?)^\}}", main, re.M | re.S)
+    assert match, f"module {module} not found"
+    block = re.search(r"params: \{\n(.*?)\n  \}", match.group(1), re.S)
+    assert block
+    return dict(re.findall(r"^\s*(\w+):\s*(.+)$", block.group(1), re.M))
+
+
+def reply_wiring_problems(module: str) -> list[str]:
+    """What breaks 'REPLY_TO_ALLOWED = exactly the entities the function may send to'."""
+    code = strip_line_comments(module)
+    problems = []
+    output = re.search(r"^output replyToAllowed string = (.+)$", code, re.M)
+    listed = output.group(1) if output else ""
+    for part in ("createReplyQueue ? [replyQueueName] : []", "existingReplyQueueNames",
+                 "existingReplyTopicNames"):
+        if part not in listed:
+            problems.append(f"REPLY_TO_ALLOWED lacks {part}")
+    senders = re.findall(
+        r"^resource (\w+) 'Microsoft.Authorization/roleAssignments@[^']+' = (.*?)\{\n"
+        r"(.*?)^\}?\]?$", code, re.M | re.S)
+    function_scopes = set()
+    for _, head, body in senders:
+        if "dataSenderRoleId" in body and "functionPrincipalId" in body:
+            scope = re.search(r"scope:\s*(\S+)", body)
+            function_scopes.add((head.strip(), scope.group(1) if scope else None))
+    expected = {
+        ("if (createReplyQueue)", "replyQueue"),
+        ("[for (name, i) in existingReplyQueueNames:", "existingQueues[i]"),
+        ("[for (name, i) in existingReplyTopicNames:", "existingTopics[i]"),
+    }
+    if function_scopes != expected:
+        problems.append(f"function Data Sender assignments {sorted(function_scopes)}")
+    if f"var dataSenderRoleId = '{DATA_SENDER_ROLE}'" not in code:
+        problems.append("dataSenderRoleId is not Azure Service Bus Data Sender")
+    return problems
+
+
+def test_reply_to_allowed_lists_exactly_the_entities_the_function_may_send_to():
+    """REPLY_TO_ALLOWED is built from the same three parameters that grant the function Data
+    Sender, each assignment scoped to one reply entity; main.bicep wires it into the app."""
+    assert reply_wiring_problems(REPLY_BICEP.read_text()) == []
+    assert bicep_app_settings(FUNCTION_BICEP.read_text())["REPLY_TO_ALLOWED"] == "replyToAllowed"
+    main = MAIN_BICEP.read_text()
+    assert module_params(main, "functionApp")["replyToAllowed"] == (
+        "replies.outputs.replyToAllowed")
+    passed = module_params(main, "replies")
+    assert passed["replyQueueName"] == "replyQueueName"
+    assert passed["existingReplyQueueNames"] == "existingReplyQueueList"
+    assert passed["existingReplyTopicNames"] == "existingReplyTopicList"
+    params = bicep_params(main)
+    assert params["replyQueueName"] == "''", "no reply queue unless asked for"
+    assert params["existingReplyQueueNames"] == params["existingReplyTopicNames"] == "''"
+    for variable in ("existingReplyQueueList", "existingReplyTopicList"):
+        assert re.search(rf"^var {variable} = .*split\(", main, re.M), f"{variable} is not split"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (", existingReplyTopicNames)", ")"),
+        ("scope: existingQueues[i]", "scope: serviceBusNamespace"),
+        (
+            "= [for (name, i) in existingReplyQueueNames:",
+            "= [for (name, i) in existingReplyTopicNames:",
+        ),
+    ],
+    ids=["topic-missing-from-setting", "namespace-wide-role", "wrong-list"],
+)
+def test_reply_wiring_checker_catches_drift(old, new):
+    """A reply module whose setting and roles drift apart is reported."""
+    text = REPLY_BICEP.read_text()
+    assert old in text
+    assert reply_wiring_problems(text.replace(old, new, 1)) != []
+
+
+def test_reply_queue_is_session_enabled_with_duplicate_detection():
+    """The created reply queue needs sessions (a sender's own replies) and duplicate detection
+    (a redelivery's repeated reply is dropped)."""
+    code = strip_line_comments(REPLY_BICEP.read_text())
+    assert re.search(r"resource replyQueue '[^']+' = if \(createReplyQueue\)", code)
+    assert "requiresSession: true" in code
+    assert "requiresDuplicateDetection: true" in code
+
+
+def test_max_delivery_count_is_the_queues_max_delivery_count():
+    """MAX_DELIVERY_COUNT and the cancel queue's maxDeliveryCount are one value."""
+    bus = strip_line_comments(SERVICEBUS_BICEP.read_text())
+    var = re.search(r"^var maxDeliveryCount = (\d+)$", bus, re.M)
+    assert var and int(var.group(1)) >= 1
+    assert re.findall(r"^\s*maxDeliveryCount: (\S+)$", bus, re.M) == ["maxDeliveryCount"]
+    assert "output maxDeliveryCount int = maxDeliveryCount" in bus
+    assert module_params(MAIN_BICEP.read_text(), "functionApp")["maxDeliveryCount"] == (
+        "serviceBus.outputs.maxDeliveryCount")
+    assert bicep_app_settings(FUNCTION_BICEP.read_text())["MAX_DELIVERY_COUNT"] == (
+        "string(maxDeliveryCount)")

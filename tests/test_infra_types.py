@@ -70,11 +70,12 @@ MUTATIONS = {
         "app/identity.bicep", "userAssignedIdentities@2023-01-31",
         "userAssignedIdentities@2023-02-31", "unknown API version 2023-02-31"),
     "unknown property": (
-        "app/servicebus.bicep", "maxDeliveryCount: 10", "maxDeliveryCounts: 10",
+        "app/servicebus.bicep", "maxDeliveryCount: maxDeliveryCount",
+        "maxDeliveryCounts: maxDeliveryCount",
         "properties: unknown property maxDeliveryCounts (did you mean maxDeliveryCount?)"),
     "read-only property (nested)": (
-        "app/servicebus.bicep", "maxDeliveryCount: 10",
-        "maxDeliveryCount: 10\n      messageCount: 5",
+        "app/servicebus.bicep", "maxDeliveryCount: maxDeliveryCount",
+        "maxDeliveryCount: maxDeliveryCount\n      messageCount: 5",
         "properties.messageCount is read-only"),
     "read-only property (top level)": (
         "app/identity.bicep", "  location: location\n", "  location: location\n  id: 'x'\n",

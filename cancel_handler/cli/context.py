@@ -4,6 +4,7 @@ and the mapping of failures to exit codes."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from cancel_handler.ops.target import (
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: `send --wait`: not every request was answered in time (the outcome is unknown, not failed).
+EXIT_TIMEOUT = 3
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +42,8 @@ class CliContext:
     """Dependencies of the commands, built once in `main()`."""
 
     client_factory: ClientFactory = field(default=default_client_factory)
+    #: Monotonic seconds for deadlines (`send --wait`).
+    clock: Callable[[], float] = field(default=time.monotonic)
 
 
 def connection_options(command: F) -> F:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the operation failed (Service Bus or sign-in error, a message not
 found, some messages not sent/resubmitted/purged); 2 usage or bad input (unknown option or
-reason, missing namespace or queue, invalid request, purge without --yes).
+reason, missing namespace or queue, invalid request, purge without --yes); 3 `send --wait`: not
+every request was answered in time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from cancel_handler.cli.dlq import dlq
 from cancel_handler.cli.send import send
 
 EPILOG = (
-    "Exit codes: 0 ok; 1 operation failed; 2 usage or bad input. "
+    "Exit codes: 0 ok; 1 operation failed; 2 usage or bad input; 3 send --wait timed out. "
     "Sign-in uses DefaultAzureCredential (az login, environment, managed identity)."
 )
 

@@ -7,14 +7,17 @@ import json
 import click
 
 from cancel_handler.cli.context import (
+    EXIT_FAILED,
+    EXIT_TIMEOUT,
     BadInput,
     CliContext,
     connection_options,
     service_bus_errors,
     target_from,
 )
-from cancel_handler.cli.output import progress
+from cancel_handler.cli.output import progress, safe
 from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
+from cancel_handler.ops.replies import ReceivedReply, ReplyWait, new_session_id, wait_for_replies
 from cancel_handler.ops.requests import OutgoingRequest, prepare_request, read_requests
 from cancel_handler.ops.send import send_cancel_requests
 
@@ -26,8 +29,11 @@ MAX_PROBLEMS_SHOWN = 100
     epilog="Each JSON Lines record is a request body (userPrincipalName, eventId, comment) and "
     "may add requestId (the MessageId) and correlationId; other keys are not sent. Blank lines "
     "are skipped. stdout gets one JSON line per request sent; the summary goes to stderr. "
-    "Exit codes: 0 all sent; 1 a send failed (later requests not sent); 2 bad input, "
-    "nothing sent."
+    "With --reply-to ENTITY --wait SECONDS the replies are read from your own session of that "
+    "session-enabled queue and printed as JSON lines too. "
+    "Exit codes: 0 all sent (with --wait: all cancelled or already cancelled); 1 a send failed "
+    "(later requests not sent) or, with --wait, any request was dead-lettered; 2 bad input, "
+    "nothing sent; 3 with --wait: not every request was answered in time."
 )
 @click.option("--upn", help="The organizer's user principal name or Entra object id.")
 @click.option("--event-id", help="The Graph (REST) id of the event in the organizer's mailbox.")
@@ -40,6 +46,26 @@ MAX_PROBLEMS_SHOWN = 100
 )
 @click.option("--request-id", help="MessageId for a single request (default: a new UUID).")
 @click.option("--correlation-id", help="CorrelationId for a single request (default: MessageId).")
+@click.option(
+    "--reply-to",
+    metavar="ENTITY",
+    help="Ask for a reply on this session-enabled queue (it must be in the function's "
+    "REPLY_TO_ALLOWED).",
+)
+@click.option(
+    "--reply-session-id",
+    metavar="ID",
+    help="Session id for the replies (default: a new UUID, so concurrent senders never take "
+    "each other's replies).",
+)
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="With --reply-to: wait up to SECONDS for every request's reply; the exit code says "
+    "how they ended.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and print; send nothing, connect nowhere.")
 @connection_options
 @click.pass_obj
@@ -51,13 +77,21 @@ def send(
     file_,
     request_id: str | None,
     correlation_id: str | None,
+    reply_to: str | None,
+    reply_session_id: str | None,
+    wait_seconds: float | None,
     dry_run: bool,
     namespace: str | None,
     queue: str | None,
     connection_string_env: str | None,
 ) -> None:
     """Send cancel requests: one from --upn/--event-id, or many from --file."""
+    if (wait_seconds is not None or reply_session_id) and not reply_to:
+        raise click.UsageError("--wait and --reply-session-id need --reply-to")
     requests = _requests(upn, event_id, comment, file_, request_id, correlation_id)
+    if reply_to:
+        session_id = reply_session_id or new_session_id()
+        requests = [outgoing.with_reply(reply_to, session_id) for outgoing in requests]
     if dry_run:
         for outgoing in requests:
             click.echo(json.dumps(outgoing.describe(), ensure_ascii=False))
@@ -87,6 +121,46 @@ def send(
         raise click.ClickException(
             f"sending stopped at {where}: {summary.error}; requests from there on were not sent"
         )
+    if wait_seconds is None or reply_to is None:
+        return
+    with service_bus_errors(), ctx.client_factory(target) as client:
+        waited = wait_for_replies(
+            client,
+            reply_to,
+            session_id,
+            [outgoing.message_id for outgoing in summary.sent],
+            wait_seconds,
+            on_reply=_print_reply,
+            clock=ctx.clock,
+        )
+    _finish(waited, wait_seconds)
+
+
+def _print_reply(reply: ReceivedReply) -> None:
+    click.echo(json.dumps({"reply": reply.describe()}, ensure_ascii=False))
+
+
+def _finish(waited: ReplyWait, wait_seconds: float) -> None:
+    """Summarise the replies on stderr and exit 0 (all succeeded), 1 (any dead-lettered:
+    known failures come first) or 3 (some unanswered in time)."""
+    done = len(waited.replies) - len(waited.dead_lettered)
+    click.echo(
+        f"replies: {done} cancelled or already cancelled, {len(waited.dead_lettered)} "
+        f"dead-lettered, {len(waited.missing)} unanswered after {wait_seconds:g}s",
+        err=True,
+    )
+    for reply in waited.dead_lettered:
+        click.echo(
+            f"dead-lettered {safe(reply.request_message_id)}: {safe(reply.reason)}: "
+            f"{safe(reply.description)}",
+            err=True,
+        )
+    for message_id in waited.missing:
+        click.echo(f"no reply yet for {safe(message_id)} (outcome unknown)", err=True)
+    if waited.dead_lettered:
+        click.get_current_context().exit(EXIT_FAILED)
+    if waited.timed_out:
+        click.get_current_context().exit(EXIT_TIMEOUT)
 
 
 def _requests(upn, event_id, comment, file_, request_id, correlation_id) -> list[OutgoingRequest]:

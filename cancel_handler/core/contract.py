@@ -34,6 +34,10 @@ class CancelRequest:
             body["comment"] = self.comment
         return body
 
+    def reply_target(self) -> dict[str, str]:
+        """What the request asked to cancel, as the reply names it (never the comment)."""
+        return {"userPrincipalName": self.user_principal_name, "eventId": self.event_id}
+
 
 @cache
 def load_schema() -> dict[str, Any]:

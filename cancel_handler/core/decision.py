@@ -50,6 +50,7 @@ class Reason(StrEnum):
     EVENT_NOT_FOUND = "EventNotFound"
     GRAPH_REJECTED = "GraphRejected"
     RETRIES_EXHAUSTED = "RetriesExhausted"
+    DELIVERIES_EXHAUSTED = "DeliveriesExhausted"
     # Not dead-letter reasons: they only label completions and give-backs in the log.
     CANCELLED = "Cancelled"
     ALREADY_CANCELLED = "AlreadyCancelled"
@@ -66,6 +67,7 @@ DEADLETTER_REASONS = frozenset(
         Reason.EVENT_NOT_FOUND,
         Reason.GRAPH_REJECTED,
         Reason.RETRIES_EXHAUSTED,
+        Reason.DELIVERIES_EXHAUSTED,
     }
 )
 

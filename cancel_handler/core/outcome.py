@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cancel_handler.core.decision import Settlement
+
+if TYPE_CHECKING:
+    from cancel_handler.core.contract import CancelRequest
+    from cancel_handler.core.reply import RangeResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,3 +23,8 @@ class Outcome:
     elapsed_ms: int = 0
     #: When given back: the wait Graph asked for in its last answer, if any.
     retry_after: float | None = None
+    #: The validated request (None when the body broke the contract): its target goes into
+    #: the reply to the sender.
+    request: CancelRequest | None = None
+    #: A fanned-out or previewed range request: the events selected, children sent, skips.
+    range_result: RangeResult | None = None

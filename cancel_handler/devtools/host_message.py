@@ -65,6 +65,8 @@ def host_message_content(
     content_type: str | None = "application/json",
     subject: str | None = None,
     session_id: str | None = None,
+    reply_to: str | None = None,
+    reply_to_session_id: str | None = None,
     application_properties: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The model binding content the host sends for one received message: the 16-byte
@@ -99,6 +101,8 @@ def host_message_content(
                 correlation_id=correlation_id,
                 content_type=content_type,
                 group_id=session_id,
+                reply_to=reply_to,
+                reply_to_group_id=reply_to_session_id,
                 absolute_expiry_time=created + ttl_ms if created is not None else None,
                 creation_time=created,
             )

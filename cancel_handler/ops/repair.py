@@ -60,7 +60,8 @@ def resubmitted_id(original_message_id: str | None, sequence_number: int) -> str
 
 def resubmit_copy(message: Any) -> Any:
     """The message to send back to the queue for a received dead-lettered `message`: body,
-    correlation id, content type, subject and application properties kept (minus DeadLetter*),
+    correlation id, content type, subject, reply address and application properties kept
+    (minus DeadLetter*),
     `originalMessageId` set once, `resubmitCount` incremented, new MessageId. The dead-letter
     reason goes along as `resubmittedFromReason` (after an exhausted retry the function then
     counts a 404 as done), and the delayed-retry count restarts."""
@@ -85,6 +86,8 @@ def resubmit_copy(message: Any) -> Any:
         correlation_id=message.correlation_id,
         content_type=message.content_type,
         subject=message.subject,
+        reply_to=message.reply_to,
+        reply_to_session_id=message.reply_to_session_id,
         application_properties=properties,
     )
 

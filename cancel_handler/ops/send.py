@@ -81,6 +81,8 @@ def send_cancel_request(
     connection_string: str | None = None,
     message_id: str | None = None,
     correlation_id: str | None = None,
+    reply_to: str | None = None,
+    reply_to_session_id: str | None = None,
     client: Any = None,
 ) -> OutgoingRequest:
     """Validate and send one cancel request; return it with the ids it was sent under.
@@ -89,6 +91,9 @@ def send_cancel_request(
     `fully_qualified_namespace` and `credential` (default `DefaultAzureCredential`), or with
     `connection_string`. Raises :class:`InvalidMessageError` before sending anything, and
     the SDK's `ServiceBusError` (or `ClientAuthenticationError`) when sending fails.
+
+    `reply_to` (and `reply_to_session_id`, e.g. :func:`new_session_id`) ask the function for a
+    reply there; :func:`wait_for_replies` reads it.
     """
     outgoing = prepare_request(
         user_principal_name,
@@ -97,6 +102,8 @@ def send_cancel_request(
         message_id=message_id,
         correlation_id=correlation_id,
     )
+    if reply_to:
+        outgoing = outgoing.with_reply(reply_to, reply_to_session_id)
     if client is None:
         target = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
         with target.client(credential) as own_client:
@@ -122,6 +129,8 @@ async def send_cancel_request_async(
     connection_string: str | None = None,
     message_id: str | None = None,
     correlation_id: str | None = None,
+    reply_to: str | None = None,
+    reply_to_session_id: str | None = None,
     client: Any = None,
 ) -> OutgoingRequest:
     """The asyncio variant of :func:`send_cancel_request` (`azure.servicebus.aio`).
@@ -138,6 +147,8 @@ async def send_cancel_request_async(
         message_id=message_id,
         correlation_id=correlation_id,
     )
+    if reply_to:
+        outgoing = outgoing.with_reply(reply_to, reply_to_session_id)
     if client is not None:
         await _send_one_async(client, queue_name, outgoing)
         return outgoing

@@ -73,7 +73,8 @@ def plan(
 
 
 def build_copy(message: Any, body: bytes, schedule: Schedule, when: datetime) -> ServiceBusMessage:
-    """The copy to schedule: same body, content type, correlation id, subject and application
+    """The copy to schedule: same body, content type, correlation id, subject, reply address
+    (`reply_to`, `reply_to_session_id`: the copy owes the sender its answer) and application
     properties, plus the retry number and original id, under a new MessageId."""
     from azure.servicebus import ServiceBusMessage
 
@@ -88,6 +89,8 @@ def build_copy(message: Any, body: bytes, schedule: Schedule, when: datetime) ->
         correlation_id=_text(message.correlation_id),
         subject=_text(message.subject),
         session_id=_text(message.session_id),
+        reply_to=_text(message.reply_to),
+        reply_to_session_id=_text(message.reply_to_session_id),
         message_id=str(uuid.uuid4()),
         scheduled_enqueue_time_utc=when,
     )

@@ -16,7 +16,9 @@ RESUBMIT_COUNT_PROPERTY = "resubmitCount"
 #: The dead-letter reason of the message a resubmitted copy was made from.
 RESUBMITTED_FROM_PROPERTY = "resubmittedFromReason"
 #: Dead-letter reasons after which an earlier attempt may have cancelled the event.
-OUTCOME_MAY_BE_UNKNOWN = frozenset({"MaxDeliveryCountExceeded", "RetriesExhausted"})
+OUTCOME_MAY_BE_UNKNOWN = frozenset(
+    {"MaxDeliveryCountExceeded", "RetriesExhausted", "DeliveriesExhausted"}
+)
 
 
 def message_body(message: Any) -> bytes:

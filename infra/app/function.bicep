@@ -78,6 +78,12 @@ param mailboxConcurrency int
 @description('DELAYED_RETRY_MAX_COUNT')
 param delayedRetryMaxCount int
 
+@description('REPLY_TO_ALLOWED: comma-separated entities the function may reply to (empty = replies off).')
+param replyToAllowed string = ''
+
+@description('MAX_DELIVERY_COUNT: the cancel queue\'s maxDeliveryCount (last-delivery rule).')
+param maxDeliveryCount int
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: zone redundancy on Flex Consumption is limited to some regions; losing a zone only delays cancellations, which wait in Service Bus until an instance runs again.
   name: planName
@@ -165,6 +171,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DELAYED_RETRY_MAX_COUNT'
           value: string(delayedRetryMaxCount)
+        }
+        {
+          name: 'REPLY_TO_ALLOWED'
+          value: replyToAllowed
+        }
+        {
+          name: 'MAX_DELIVERY_COUNT'
+          value: string(maxDeliveryCount)
         }
         {
           name: 'ServiceBusConnection__fullyQualifiedNamespace'
