@@ -31,6 +31,7 @@ REFUSED = [
     (body('"\\ud800": 1'), '["\\ud800"]', "member name"),
     (body('"comment": "\\uffff"'), "comment", "noncharacter U+FFFF"),
     (body('"comment": "\\ufdd0"'), "comment", "noncharacter U+FDD0"),
+    (body('"comment": "ok \\ud83f\\udfff"'), "comment", "noncharacter U+1FFFF"),
     (body('"x": NaN'), "x", "NaN"),
     (body('"x": [Infinity]'), "x[0]", "Infinity"),
     (body('"x": {"y": -Infinity}'), "x.y", "-Infinity"),
