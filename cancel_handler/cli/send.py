@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import click
 
 from cancel_handler.cli.context import (
+    SENDER,
     BadInput,
     CliContext,
     connection_options,
+    explain,
     service_bus_errors,
     target_from,
 )
@@ -20,6 +23,8 @@ from cancel_handler.ops.send import send_cancel_requests
 
 #: Bad lines printed before the rest are only counted.
 MAX_PROBLEMS_SHOWN = 100
+#: How Python hands over command-line bytes that are not UTF-8 (PEP 383 surrogate escapes).
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 @click.command(
@@ -58,6 +63,9 @@ def send(
 ) -> None:
     """Send cancel requests: one from --upn/--event-id, or many from --file."""
     requests = _requests(upn, event_id, comment, file_, request_id, correlation_id)
+    if not requests:
+        click.echo("nothing to send: the file holds no requests (only blank lines)", err=True)
+        return
     if dry_run:
         for outgoing in requests:
             click.echo(json.dumps(outgoing.describe(), ensure_ascii=False))
@@ -65,7 +73,7 @@ def send(
         return
     target = target_from(namespace, queue, connection_string_env)
     with (
-        service_bus_errors(),
+        service_bus_errors(target, SENDER),
         ctx.client_factory(target) as client,
         progress(len(requests), "sending", threshold=100) as bar,
     ):
@@ -85,7 +93,8 @@ def send(
         first = summary.unsent[0]
         where = f"line {first.line}" if first.line is not None else first.message_id
         raise click.ClickException(
-            f"sending stopped at {where}: {summary.error}; requests from there on were not sent"
+            f"sending stopped at {where}: {explain(summary.error, target, SENDER)}; requests "
+            "from there on were not sent"
         )
 
 
@@ -107,6 +116,14 @@ def _requests(upn, event_id, comment, file_, request_id, correlation_id) -> list
             raise BadInput(str(exc)) from None
     if not upn or not event_id:
         raise click.UsageError("give --upn and --event-id, or --file")
+    options = {"--upn": upn, "--event-id": event_id, "--comment": comment}
+    options |= {"--request-id": request_id, "--correlation-id": correlation_id}
+    for option, value in options.items():
+        if value is not None and _NOT_UTF8.search(value):
+            raise BadInput(
+                f"{option} is not valid UTF-8 text (check the encoding of the terminal or script "
+                "that passed it); nothing was sent"
+            )
     try:
         return [
             prepare_request(
