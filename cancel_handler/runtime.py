@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from cancel_handler.core.decision import Action, Reason, Settlement
 from cancel_handler.core.outcome import Outcome
 from cancel_handler.handler import CancelHandler
+from cancel_handler.log_policy import quiet_library_loggers
 from cancel_handler.servicebus.delayed_retry import (
     DelayedRetries,
     RetrySender,
@@ -23,7 +25,7 @@ from cancel_handler.servicebus.messages import (
     read_retry_count,
     resubmitted_after_unknown_outcome,
 )
-from cancel_handler.servicebus.settle import MessageActions, settle
+from cancel_handler.servicebus.settle import MessageActions, log_safe, settle
 from cancel_handler.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ class Processor:
         retry_sender_factory: Callable[[], RetrySender] | None = None,
         **handler_options: Any,
     ) -> None:
+        quiet_library_loggers()
         self.settings = settings
         self._credential = credential
         self._http_client = http_client
@@ -151,8 +154,12 @@ class Processor:
         except Exception as exc:
             # A defect, not a Graph answer: give the message back (Service Bus dead-letters it
             # after MaxDeliveryCount) rather than fail without settling.
-            logger.exception(
-                "unexpected %s while processing a message; giving it back", type(exc).__name__
+            # Type and stack frames only: an exception's text may hold a URL and so a UPN.
+            logger.error(
+                "unexpected %s while processing message %s; giving it back\n%s",
+                type(exc).__name__,
+                log_safe(getattr(message, "message_id", None)),
+                "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
             )
             return _given_back(f"unexpected error: {type(exc).__name__}")
         return outcome
