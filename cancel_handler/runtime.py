@@ -20,11 +20,7 @@ from cancel_handler.servicebus.delayed_retry import (
     RetrySender,
     servicebus_sender_factory,
 )
-from cancel_handler.servicebus.messages import (
-    message_body,
-    read_retry_count,
-    resubmitted_after_unknown_outcome,
-)
+from cancel_handler.servicebus.messages import message_body, read_markers
 from cancel_handler.servicebus.settle import MessageActions, log_safe, settle
 from cancel_handler.settings import Settings, load_settings
 
@@ -142,15 +138,23 @@ class Processor:
         except ValueError as exc:
             return Outcome(Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, str(exc)))
         try:
-            retry_count = read_retry_count(message)
+            markers = read_markers(message)
+            if markers.ignored:
+                logger.warning(
+                    "message %s carries %s, reserved for the copies cancel-handler's tools make, "
+                    "but not as they set them; ignored (see docs/integrate.md)",
+                    log_safe(getattr(message, "message_id", None)),
+                    ", ".join(markers.ignored),
+                )
             outcome = await self.handler.handle(
                 body,
                 delivery_count=message.delivery_count,
-                copy_of_earlier_attempt=retry_count > 0
-                or resubmitted_after_unknown_outcome(message),
+                copy_of_earlier_attempt=markers.after_earlier_attempt,
             )
             if self.delayed_retries is not None:
-                outcome = await self.delayed_retries.apply(message, body, outcome, retry_count)
+                outcome = await self.delayed_retries.apply(
+                    message, body, outcome, markers.retry_count
+                )
         except Exception as exc:
             # A defect, not a Graph answer: give the message back (Service Bus dead-letters it
             # after MaxDeliveryCount) rather than fail without settling.
