@@ -18,6 +18,7 @@ from cancel_handler.cli.context import CliContext
 from cancel_handler.cli.main import cli
 from tests.conftest import UPN
 from tests.fake_servicebus import FakeServiceBus
+from tests.helpers import received_message
 from tests.test_cli_dlq import dead_letter
 
 QUEUE = ["--namespace", "contoso-sb", "--queue", "cancel-requests"]
@@ -188,3 +189,22 @@ def test_unexpected_error_is_one_line_exit_1() -> None:
     result = invoke("dlq", "list", *QUEUE, context=CliContext(broken))
     assert_clean(result, 1)
     assert "TypeError" in result.stderr and "internal defect" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["list", "--json"], ["show", "5", "--json"], ["show", "5"]])
+def test_dead_letters_holding_lone_surrogates_are_shown_not_crashed_on(args: list[str]) -> None:
+    """An InvalidMessage dead-letter whose body holds lone surrogate escapes (in the UPN and
+    the comment) is listed and shown: JSON output keeps them as escapes, text output as '?'."""
+    raw = b'{"userPrincipalName": "a\\ud800@b.c", "eventId": "E", "comment": "x\\udfff"}'
+    bus = FakeServiceBus()
+    bus.add_dead_letter(
+        received_message(raw, sequence_number=5, dead_letter_reason="InvalidMessage")
+    )
+    result = invoke("dlq", *args, *QUEUE, context=CliContext(bus.factory))
+    assert_clean(result, 0)
+    if "--json" in args:
+        shown = json.loads(result.stdout)
+        letter = shown[0] if isinstance(shown, list) else shown
+        assert letter["userPrincipalName"] == "a\ud800@b.c"
+    else:
+        assert "a?@b.c" in result.stdout
