@@ -107,7 +107,8 @@ def read_markers(message: Any) -> CopyMarkers:
     present = tuple(name for name in RESERVED_PROPERTIES if name in properties)
     if not present:
         return CopyMarkers()
-    if properties.get(COPY_CHECK_PROPERTY) != copy_check(_text(message.message_id), properties):
+    message_id = _text(getattr(message, "message_id", None))
+    if properties.get(COPY_CHECK_PROPERTY) != copy_check(message_id, properties):
         return CopyMarkers(ignored=present)
     reason = properties.get(RESUBMITTED_FROM_PROPERTY)
     return CopyMarkers(
