@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from azure.core.credentials import AccessToken
+from azure.servicebus import ServiceBusClient, ServiceBusSender, TransportType
 
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.graph_simulator import Fault
@@ -52,7 +54,26 @@ def _scenarios(loopback: Loopback) -> list[tuple[str, Callable[[], None], dict, 
         ("H12", lambda: state.script(UPN, "H12", Fault(429, {"Retry-After": "900"})), {}, "drx"),
         ("H13", lambda: state.add_event(UPN, "H13"), {}, "complete"),
         ("H14", lambda: None, {}, "deadletter"),
+        ("H15", lambda: state.script(UPN, "H15", Fault(429, {"Retry-After": "900"})), {}, "dra"),
     ]
+
+
+def _unreachable_sender() -> ServiceBusSender:
+    """The SDK's real sender, aimed at a closed local port: scheduling fails inside
+    azure-servicebus's AMQP stack, which logs the attempt."""
+
+    class Credential:
+        def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            return AccessToken("sb-token", int(time.time()) + 3600)
+
+    client = ServiceBusClient(
+        "contoso-sb.servicebus.windows.net",
+        Credential(),
+        retry_total=0,
+        custom_endpoint_address="sb://127.0.0.1:9",
+        transport_type=TransportType.Amqp,
+    )
+    return client.get_queue_sender("cancel-requests")
 
 
 def _personal_data(upn: str) -> list[str]:
@@ -83,9 +104,12 @@ def test_no_personal_data_or_secret_in_logs_or_descriptions(
         settings = {"DELAYED_RETRY_MAX_COUNT": "2"} if special.startswith("dr") else {}
         if "timeout" in options:
             settings["GRAPH_TIMEOUT_SECONDS"] = options["timeout"]
-        processor = loopback.processor(
-            RecordingSleep(), sender=RecordingSender(fail=special == "drx"), **settings
+        sender = (
+            _unreachable_sender()
+            if special == "dra"
+            else RecordingSender(fail=special == "drx")
         )
+        processor = loopback.processor(RecordingSleep(), sender=sender, **settings)
         actions.fail_on = {special} if special in ("complete", "deadletter") else set()
         message = received_message(cancel_body(event_id, comment=COMMENT))
 
