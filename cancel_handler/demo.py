@@ -131,7 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="  log %(levelname)s %(name)s: %(message)s")
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.ERROR)
     logging.getLogger("azure").setLevel(logging.ERROR)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     settlement_log = _SettlementLog()
     logging.getLogger("cancel_handler.settlement").addHandler(settlement_log)
 

@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from cancel_handler.core.decision import Action, Reason, Settlement
 from cancel_handler.core.deliveries import on_last_delivery
 from cancel_handler.core.outcome import Outcome
 from cancel_handler.handler import CancelHandler
+from cancel_handler.log_policy import quiet_library_loggers
 from cancel_handler.servicebus.delayed_retry import (
     DelayedRetries,
     RetrySender,
     servicebus_sender_factory,
 )
 from cancel_handler.servicebus.delivery_count import keep_delivery_count
-from cancel_handler.servicebus.messages import (
-    message_body,
-    read_retry_count,
-    resubmitted_after_unknown_outcome,
-)
+from cancel_handler.servicebus.messages import message_body, read_markers
 from cancel_handler.servicebus.replies import Replies, ReplySender, servicebus_reply_senders
-from cancel_handler.servicebus.settle import MessageActions, settle
+from cancel_handler.servicebus.settle import MessageActions, log_safe, settle
 from cancel_handler.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -62,6 +60,7 @@ class Processor:
         reply_sender_factory: Callable[[str], ReplySender] | None = None,
         **handler_options: Any,
     ) -> None:
+        quiet_library_loggers()
         self.settings = settings
         self._credential = credential
         self._http_client = http_client
@@ -165,20 +164,32 @@ class Processor:
         except ValueError as exc:
             return Outcome(Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, str(exc)))
         try:
-            retry_count = read_retry_count(message)
+            markers = read_markers(message)
+            if markers.ignored:
+                logger.warning(
+                    "message %s carries %s, reserved for the copies cancel-handler's tools make, "
+                    "but not as they set them; ignored (see docs/integrate.md)",
+                    log_safe(getattr(message, "message_id", None)),
+                    ", ".join(markers.ignored),
+                )
             outcome = await self.handler.handle(
                 body,
                 delivery_count=message.delivery_count,
-                copy_of_earlier_attempt=retry_count > 0
-                or resubmitted_after_unknown_outcome(message),
+                copy_of_earlier_attempt=markers.after_earlier_attempt,
             )
             if self.delayed_retries is not None:
-                outcome = await self.delayed_retries.apply(message, body, outcome, retry_count)
+                outcome = await self.delayed_retries.apply(
+                    message, body, outcome, markers.retry_count
+                )
         except Exception as exc:
             # A defect, not a Graph answer: give the message back (Service Bus dead-letters it
             # after MaxDeliveryCount) rather than fail without settling.
-            logger.exception(
-                "unexpected %s while processing a message; giving it back", type(exc).__name__
+            # Type and stack frames only: an exception's text may hold a URL and so a UPN.
+            logger.error(
+                "unexpected %s while processing message %s; giving it back\n%s",
+                type(exc).__name__,
+                log_safe(getattr(message, "message_id", None)),
+                "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
             )
             return _given_back(f"unexpected error: {type(exc).__name__}")
         return outcome

@@ -84,6 +84,23 @@ def _text(value: Any) -> Any:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+def as_delivered(copy: Any, delivery_count: int = 1, **changes: Any) -> ServiceBusReceivedMessage:
+    """A `ServiceBusMessage` our tools sent, as the trigger later receives it (bytes keys and
+    string values, as on the wire); `changes` replace the message id or application properties."""
+    sent = changes.pop("application_properties", None) or copy.application_properties or {}
+    properties = {
+        key.encode(): value.encode() if isinstance(value, str) else value
+        for key, value in sent.items()
+    }
+    return received_message(
+        b"".join(copy.body),
+        delivery_count=delivery_count,
+        message_id=changes.pop("message_id", copy.message_id),
+        correlation_id=copy.correlation_id,
+        application_properties=properties,
+    )
+
+
 @dataclass
 class Settled:
     """One settlement call as the host would receive it."""

@@ -16,6 +16,7 @@ import pytest
 
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.graph_simulator import Fault
+from cancel_handler.servicebus.messages import sealed
 from tests.conftest import UPN, Loopback, cancel_body, process_all
 from tests.fake_servicebus import Entity, FakeServiceBus
 from tests.helpers import RecordingActions, RecordingSender, RecordingSleep, received_message
@@ -246,7 +247,10 @@ def test_last_delayed_retry_copy_replies_retries_exhausted_to_the_original_id(
     copy = request(
         cancel_body("EVR"),
         message_id="copy-3",
-        application_properties={b"cancelHandlerRetryCount": 3, b"originalMessageId": REQUEST_ID},
+        # A copy as the function's delayed-retry sender makes it (markers sealed).
+        application_properties=sealed(
+            "copy-3", {"cancelHandlerRetryCount": 3, "originalMessageId": REQUEST_ID}
+        ),
     )
     processor = loopback.processor(
         RecordingSleep(), sender=RecordingSender(), replies=bus,
@@ -523,3 +527,18 @@ def test_replies_off_still_warns_once_when_a_request_asks(loopback: Loopback, ca
     assert actions.only.action == "complete"
     [warning] = caplog.records
     assert "replies are off (REPLY_TO_ALLOWED is empty)" in warning.getMessage()
+
+
+def test_a_forged_original_id_does_not_redirect_the_answer(
+    loopback: Loopback, bus: FakeServiceBus
+) -> None:
+    """A sender that sets `originalMessageId` itself (not a copy our tools made) gets its answer
+    correlated to its own MessageId, never to the id it named."""
+    loopback.graph.state.add_event(UPN, "EVF")
+    forged = request(
+        cancel_body("EVF"), application_properties={"originalMessageId": "someone-elses-request"}
+    )
+    run(loopback, bus, forged)
+    reply, event = only_reply(bus.entities[REPLIES])
+    assert reply.correlation_id == REQUEST_ID
+    assert event["data"]["requestMessageId"] == REQUEST_ID

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 
 import click
 
 from cancel_handler.cli.context import (
     EXIT_FAILED,
     EXIT_TIMEOUT,
+    RECEIVER,
+    SENDER,
     BadInput,
     CliContext,
     connection_options,
+    explain,
     service_bus_errors,
     target_from,
 )
@@ -23,6 +27,8 @@ from cancel_handler.ops.send import send_cancel_requests
 
 #: Bad lines printed before the rest are only counted.
 MAX_PROBLEMS_SHOWN = 100
+#: How Python hands over command-line bytes that are not UTF-8 (PEP 383 surrogate escapes).
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 @click.command(
@@ -89,6 +95,9 @@ def send(
     if (wait_seconds is not None or reply_session_id) and not reply_to:
         raise click.UsageError("--wait and --reply-session-id need --reply-to")
     requests = _requests(upn, event_id, comment, file_, request_id, correlation_id)
+    if not requests:
+        click.echo("nothing to send: the file holds no requests (only blank lines)", err=True)
+        return
     if reply_to:
         session_id = reply_session_id or new_session_id()
         requests = [outgoing.with_reply(reply_to, session_id) for outgoing in requests]
@@ -99,7 +108,7 @@ def send(
         return
     target = target_from(namespace, queue, connection_string_env)
     with (
-        service_bus_errors(),
+        service_bus_errors(target, SENDER),
         ctx.client_factory(target) as client,
         progress(len(requests), "sending", threshold=100) as bar,
     ):
@@ -119,11 +128,12 @@ def send(
         first = summary.unsent[0]
         where = f"line {first.line}" if first.line is not None else first.message_id
         raise click.ClickException(
-            f"sending stopped at {where}: {summary.error}; requests from there on were not sent"
+            f"sending stopped at {where}: {explain(summary.error, target, SENDER)}; requests "
+            "from there on were not sent"
         )
     if wait_seconds is None or reply_to is None:
         return
-    with service_bus_errors(), ctx.client_factory(target) as client:
+    with service_bus_errors(target, RECEIVER), ctx.client_factory(target) as client:
         waited = wait_for_replies(
             client,
             reply_to,
@@ -181,6 +191,14 @@ def _requests(upn, event_id, comment, file_, request_id, correlation_id) -> list
             raise BadInput(str(exc)) from None
     if not upn or not event_id:
         raise click.UsageError("give --upn and --event-id, or --file")
+    options = {"--upn": upn, "--event-id": event_id, "--comment": comment}
+    options |= {"--request-id": request_id, "--correlation-id": correlation_id}
+    for option, value in options.items():
+        if value is not None and _NOT_UTF8.search(value):
+            raise BadInput(
+                f"{option} is not valid UTF-8 text (check the encoding of the terminal or script "
+                "that passed it); nothing was sent"
+            )
     try:
         return [
             prepare_request(

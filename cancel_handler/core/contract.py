@@ -13,6 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from cancel_handler.core import ijson
 from cancel_handler.core.errors import InvalidMessageError
 
 SCHEMA_RESOURCE = "cancel-request.v1.schema.json"
@@ -26,6 +27,10 @@ class CancelRequest:
     user_principal_name: str
     event_id: str
     comment: str | None = None
+
+    def __post_init__(self) -> None:
+        # Every request is valid Unicode text, so none can fail to encode on its way to Graph.
+        ijson.check(self.to_json())
 
     def to_json(self) -> dict[str, str]:
         """The request as a contract-shaped JSON object."""
@@ -56,7 +61,7 @@ def _rules() -> dict[str, tuple[re.Pattern[str] | None, int]]:
 
 
 def parse_cancel_request(body: bytes) -> CancelRequest:
-    """Decode a message body (UTF-8 JSON) into a :class:`CancelRequest`, or raise
+    """Decode a message body (UTF-8 I-JSON, RFC 7493) into a :class:`CancelRequest`, or raise
     :class:`InvalidMessageError` naming the field and the problem."""
     if len(body) > MAX_BODY_BYTES:
         raise InvalidMessageError("", f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
@@ -65,7 +70,7 @@ def parse_cancel_request(body: bytes) -> CancelRequest:
     except UnicodeDecodeError as exc:
         raise InvalidMessageError("", f"body is not UTF-8 (bad byte at {exc.start})") from None
     try:
-        document = json.loads(text)
+        document = ijson.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidMessageError(
             "", f"body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
@@ -76,7 +81,8 @@ def parse_cancel_request(body: bytes) -> CancelRequest:
 
 
 def validate_request(document: Any) -> CancelRequest:
-    """Validate an already-decoded JSON value against the contract."""
+    """Validate an already-decoded JSON value against the contract (I-JSON rules included)."""
+    ijson.check(document)
     if not isinstance(document, dict):
         raise InvalidMessageError("", f"body must be a JSON object, got {_json_type(document)}")
     upn = _required_string(document, "userPrincipalName")

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from cancel_handler.core import ijson
 from cancel_handler.core.contract import MAX_BODY_BYTES, CancelRequest, validate_request
 from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
 
@@ -149,7 +150,7 @@ def _parse_line(raw: str | bytes, number: int) -> OutgoingRequest | None:
     if not text:
         return None
     try:
-        document = json.loads(text)
+        document = ijson.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidMessageError("", f"not JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:

@@ -19,7 +19,7 @@ from cancel_handler.core.reply import (
     reply_outcome,
     reply_source,
 )
-from cancel_handler.servicebus.messages import ORIGINAL_ID_PROPERTY, decoded_properties
+from cancel_handler.servicebus.messages import decoded_properties, read_markers
 from cancel_handler.servicebus.settle import log_safe
 
 if TYPE_CHECKING:
@@ -45,7 +45,8 @@ def request_facts(message: Any) -> RequestFacts | None:
         message_id=message_id,
         correlation_id=_text(getattr(message, "correlation_id", None)),
         reply_to_session_id=_text(getattr(message, "reply_to_session_id", None)),
-        original_message_id=_str_or_none(properties.get(ORIGINAL_ID_PROPERTY)),
+        # Only from a copy our tools made: a sender cannot redirect another request's answer.
+        original_message_id=read_markers(message).original_id,
         parent_message_id=_str_or_none(properties.get(PARENT_ID_PROPERTY)),
     )
 
