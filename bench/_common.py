@@ -93,11 +93,12 @@ def run_client(python: Path, args: dict[str, Any], env: dict[str, str] | None = 
 
 
 def received_message(body: bytes, *, delivery_count: int = 1) -> Any:
-    """A real `ServiceBusReceivedMessage` with a lock token, built by the tests' one helper
-    (imported here, not at the top: the peer's environment has no azure-servicebus)."""
-    from tests.helpers import received_message as build
+    """A `ServiceBusReceivedMessage` as the function receives it: the host's bytes decoded by the
+    binding extension (imported here, not at the top: the peer's environment has no
+    azure-servicebus)."""
+    from cancel_handler.devtools.host_message import host_delivered_message
 
-    return build(body, delivery_count=delivery_count)
+    return host_delivered_message(body, delivery_count=delivery_count)
 
 
 def cancel_body(upn: str, event_id: str) -> bytes:

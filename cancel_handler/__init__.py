@@ -17,6 +17,13 @@ if TYPE_CHECKING:
         InvalidRequestsError,
         TargetError,
     )
+    from cancel_handler.ops.replies import (
+        ReceivedReply,
+        ReplyWait,
+        new_session_id,
+        wait_for_replies,
+        wait_for_replies_async,
+    )
     from cancel_handler.ops.requests import OutgoingRequest, prepare_request, read_requests
     from cancel_handler.ops.send import (
         SendSummary,
@@ -31,13 +38,18 @@ __all__ = [
     "InvalidMessageError",
     "InvalidRequestsError",
     "OutgoingRequest",
+    "ReceivedReply",
+    "ReplyWait",
     "SendSummary",
     "TargetError",
+    "new_session_id",
     "prepare_request",
     "read_requests",
     "send_cancel_request",
     "send_cancel_request_async",
     "send_cancel_requests",
+    "wait_for_replies",
+    "wait_for_replies_async",
 ]
 
 _HOMES = {
@@ -46,6 +58,11 @@ _HOMES = {
     "InvalidMessageError": "cancel_handler.core.errors",
     "InvalidRequestsError": "cancel_handler.core.errors",
     "OutgoingRequest": "cancel_handler.ops.requests",
+    "ReceivedReply": "cancel_handler.ops.replies",
+    "ReplyWait": "cancel_handler.ops.replies",
+    "new_session_id": "cancel_handler.ops.replies",
+    "wait_for_replies": "cancel_handler.ops.replies",
+    "wait_for_replies_async": "cancel_handler.ops.replies",
     "SendSummary": "cancel_handler.ops.send",
     "TargetError": "cancel_handler.core.errors",
     "prepare_request": "cancel_handler.ops.requests",

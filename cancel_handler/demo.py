@@ -17,14 +17,13 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from cancel_handler.devtools.functions_host import (
-    LoopbackQueue,
-    host_delivered_message,
-    settlement_host,
-)
+from cancel_handler.devtools.functions_host import LoopbackQueue, settlement_host
 from cancel_handler.devtools.graph_simulator import Fault, GraphSimulator, Meeting
+from cancel_handler.devtools.host_message import delivered_copy, host_delivered_message
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
+from cancel_handler.devtools.reply_queue import LocalReplyQueue
 from cancel_handler.servicebus.fanout import FanOut
+from cancel_handler.servicebus.replies import Replies
 
 ORGANIZER = "adele.vance@contoso.com"
 ATTENDEE = "megan.bowen@contoso.com"
@@ -39,6 +38,9 @@ LEAVE = {
     "endDateTime": (TODAY + timedelta(days=21)).isoformat(),
     "comment": "Alex is on leave; Adele will rebook.",
 }
+CANCEL_QUEUE = "meeting-cancellations"
+REPLY_QUEUE = "cancel-replies"
+REPLY_SESSION = "demo-run"
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ def _seed(graph: GraphSimulator) -> None:
 
 
 async def _invoke_all(function_app, actions, graph: GraphSimulator) -> list[tuple]:
+    """Invoke the function once per scenario, each message asking for a reply, then once per
+    child request a date range sent to the function's own queue."""
     [function] = function_app.app.get_functions()
     user_function = function.get_user_function()
     # The function's own queue: a date range's child requests come back as new deliveries.
@@ -134,6 +138,8 @@ async def _invoke_all(function_app, actions, graph: GraphSimulator) -> list[tupl
                 scenario.body,
                 delivery_count=scenario.delivery_count,
                 message_id=f"demo-{len(rows) + 1}",
+                reply_to=REPLY_QUEUE,
+                reply_to_session_id=REPLY_SESSION,
             )
         first_call = len(graph.state.calls)
         try:
@@ -142,7 +148,7 @@ async def _invoke_all(function_app, actions, graph: GraphSimulator) -> list[tupl
         except Exception as exc:  # shown in the table; the host would redeliver
             failure = f"invocation failed: {type(exc).__name__}"
         rows.append((scenario, message, failure, graph.state.calls[first_call:]))
-        children = [(_child_scenario(child), _delivered(child)) for child in queue.take()]
+        children = [(_child_scenario(child), delivered_copy(child)) for child in queue.take()]
         pending[:0] = children
     await function_app.processor.aclose()
     return rows
@@ -151,16 +157,6 @@ async def _invoke_all(function_app, actions, graph: GraphSimulator) -> list[tupl
 def _child_scenario(child) -> Scenario:
     body = json.loads(b"".join(child.body))
     return Scenario(f"  child request: {body['eventId']}", body)
-
-
-def _delivered(child):
-    """A child request as the host delivers it from the queue."""
-    return host_delivered_message(
-        b"".join(child.body),
-        message_id=child.message_id,
-        correlation_id=child.correlation_id,
-        application_properties=child.application_properties,
-    )
 
 
 class _SettlementLog(logging.Handler):
@@ -196,16 +192,25 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(
             {
                 "GRAPH_BASE_URL": graph.graph_base_url,
-                "CANCEL_QUEUE_NAME": "meeting-cancellations",
+                "CANCEL_QUEUE_NAME": CANCEL_QUEUE,
                 "CANCEL_RETRY_BUDGET_SECONDS": "10",
+                "REPLY_TO_ALLOWED": REPLY_QUEUE,
+                "MAX_DELIVERY_COUNT": "10",
+                # Never contacted: replies go to the local reply queue set below.
+                "ServiceBusConnection__fullyQualifiedNamespace": "demo.servicebus.windows.net",
             }
         )
         sys.path.insert(0, os.getcwd())
         function_app = importlib.import_module("function_app")
+        reply_queue = LocalReplyQueue(REPLY_QUEUE)
+        function_app.processor.replies = Replies(
+            (REPLY_QUEUE,), CANCEL_QUEUE, reply_queue.sender_for
+        )
         with settlement_host() as (service, actions):
             rows = asyncio.run(_invoke_all(function_app, actions, graph))
         _print_table(rows, service, settlement_log.by_message)
         _print_ranges(rows, range_log.by_message)
+        _print_replies(rows, reply_queue.session(REPLY_SESSION))
         print(
             f"\nidentity endpoint: {identity.requests} token request(s) for {len(rows)} messages; "
             f"Graph simulator: {len(graph.state.calls)} call(s) on "
@@ -258,6 +263,29 @@ def _print_table(rows: list[tuple], service, logged: dict) -> None:
             print("  ".join("-" * width for width in widths))
     print("\nDead-letter descriptions (what an operator sees in the dead-letter queue):")
     print("\n".join(descriptions))
+
+
+def _print_replies(rows: list[tuple], events: list[dict]) -> None:
+    """What each sender got back on the reply queue (session `demo-run`)."""
+    by_request = {event["data"]["requestMessageId"]: event for event in events}
+    numbers = {message.message_id: number for number, (_, message, *_) in enumerate(rows, 1)}
+    print(f"\nReplies on {REPLY_QUEUE} (session {REPLY_SESSION}), what each sender sees:")
+    for number, (_, message, *_) in enumerate(rows, start=1):
+        event = by_request.get(message.message_id)
+        if event is None:
+            print(f"  #{number}: (no reply: still in progress)")
+            continue
+        data = event["data"]
+        details = [f"reason={data['reason']}"]
+        if "graphStatus" in data:
+            details.append(f"graphStatus={data['graphStatus']}")
+        details.append(f"attempts={data['attempts']}")
+        if "events" in data:
+            details.append(f"events={len(data['events'])}")
+            details.append(f"children={len(data['childMessageIds'])}")
+        if "parentMessageId" in data:
+            details.append(f"parent=#{numbers.get(data['parentMessageId'], '?')}")
+        print(f"  #{number}: {data['outcome']:<16} {' '.join(details)}  reply id {event['id']}")
 
 
 if __name__ == "__main__":

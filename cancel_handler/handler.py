@@ -29,6 +29,7 @@ from cancel_handler.core.decision import (
     clip,
     decide,
     decide_list,
+    is_redelivery,
 )
 from cancel_handler.core.errors import InvalidMessageError, TransientError
 from cancel_handler.core.outcome import FanOutPlan, Outcome, RangeReport
@@ -55,8 +56,10 @@ T = TypeVar("T")
 
 @dataclass
 class _Run:
-    """The attempts of one message so far, across all its Graph calls."""
+    """The attempts of one message so far, across all its Graph calls; `request` is the request
+    as the sender wrote it (its target goes into the reply)."""
 
+    request: CancelRequest
     budget: WaitBudget
     started: float
     may_have_happened: bool
@@ -109,10 +112,10 @@ class CancelHandler:
     async def handle(
         self, body: bytes, *, delivery_count: int | None, copy_of_earlier_attempt: bool = False
     ) -> Outcome | FanOutPlan:
-        """Decide the fate of one message. A redelivery (`delivery_count > 1`) or a copy sent
-        after attempts whose outcome may be unknown (a delayed retry, an operator's resubmission
-        of an exhausted message, a date range's child request) may find the event already
-        cancelled."""
+        """Decide the fate of one message. A redelivery (`delivery_count > 1`; a missing count is
+        a first delivery) or a copy sent after attempts whose outcome may be unknown (a delayed
+        retry, an operator's resubmission of an exhausted message, a date range's child request)
+        may find the event already cancelled."""
         started = self._clock()
         try:
             request = parse_cancel_request(body, max_range_days=self._range_max_days)
@@ -120,9 +123,10 @@ class CancelHandler:
             settlement = Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, clip(str(exc)))
             return Outcome(settlement, elapsed_ms=self._elapsed_ms(started))
         run = _Run(
+            request,
             WaitBudget(self._budget_seconds),
             started,
-            may_have_happened=(delivery_count or 1) > 1 or copy_of_earlier_attempt,
+            may_have_happened=is_redelivery(delivery_count) or copy_of_earlier_attempt,
         )
         if request.window is not None:
             return await self._range(request, request.window, run)
@@ -297,6 +301,7 @@ class CancelHandler:
             run.status,
             run.request_id,
             self._elapsed_ms(run.started),
+            request=run.request,
             **details,  # type: ignore[arg-type]
         )
 

@@ -8,24 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from cancel_handler.core.decision import Action, Reason, Settlement
+from cancel_handler.core.deliveries import on_last_delivery
 from cancel_handler.core.outcome import FanOutPlan, Outcome
 from cancel_handler.handler import CancelHandler
+from cancel_handler.log_policy import quiet_library_loggers
 from cancel_handler.servicebus.delayed_retry import (
     DelayedRetries,
     RetrySender,
     servicebus_sender_factory,
 )
+from cancel_handler.servicebus.delivery_count import keep_delivery_count
 from cancel_handler.servicebus.fanout import FanOut, FanOutSender, log_range
-from cancel_handler.servicebus.messages import (
-    is_fan_out_child,
-    message_body,
-    read_retry_count,
-    resubmitted_after_unknown_outcome,
-)
-from cancel_handler.servicebus.settle import MessageActions, settle
+from cancel_handler.servicebus.messages import message_body, read_markers
+from cancel_handler.servicebus.replies import Replies, ReplySender, servicebus_reply_senders
+from cancel_handler.servicebus.settle import MessageActions, log_safe, settle
 from cancel_handler.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("cancel_handler")
 
 USER_AGENT = "cancel-handler/0.1"
+
+# Binding extension 1.0.0b2 drops every message's delivery count; this runs before the worker
+# decodes the first message (function_app imports this module at indexing).
+keep_delivery_count()
 
 
 class Processor:
@@ -55,8 +59,10 @@ class Processor:
         http_client: httpx.AsyncClient | None = None,
         retry_sender_factory: Callable[[], RetrySender] | None = None,
         fan_out_sender_factory: Callable[[], FanOutSender] | None = None,
+        reply_sender_factory: Callable[[str], ReplySender] | None = None,
         **handler_options: Any,
     ) -> None:
+        quiet_library_loggers()
         self.settings = settings
         self._credential = credential
         self._http_client = http_client
@@ -64,6 +70,7 @@ class Processor:
         self._handler: CancelHandler | None = None
         self.delayed_retries = self._delayed_retries(retry_sender_factory)
         self.fan_out = self._fan_out(fan_out_sender_factory)
+        self.replies = self._replies(reply_sender_factory)
 
     @classmethod
     def from_environment(cls) -> Processor:
@@ -138,12 +145,29 @@ class Processor:
             )
         return FanOut(sender_factory)
 
+    def _replies(self, sender_for: Callable[[str], ReplySender] | None) -> Replies:
+        """Replies to the entities REPLY_TO_ALLOWED names (settings then require the namespace),
+        through a test's factory or the real SDK. With the list empty nothing is ever sent; a
+        request asking for a reply then gets the one warning line of a refused reply_to."""
+        settings = self.settings
+        if sender_for is None:
+            sender_for = servicebus_reply_senders(
+                settings.servicebus_namespace or "", lambda: self.credential
+            )
+        return Replies(settings.reply_to_allowed, settings.queue_name, sender_for)
+
     async def process(self, message: Any, actions: MessageActions) -> Outcome:
-        """Decide and settle one `ServiceBusReceivedMessage`: exactly one settlement call.
-        Raises only when settling failed (the host then redelivers), or when the invocation was
-        cancelled, after giving the message back."""
+        """Decide, answer and settle one `ServiceBusReceivedMessage`: exactly one settlement
+        call, after the reply when the request asked for one. Raises only when settling failed
+        (the host then redelivers), or when the invocation was cancelled, after giving the
+        message back."""
         try:
-            outcome = await self._decide(message)
+            outcome = on_last_delivery(
+                await self._decide(message),
+                delivery_count=getattr(message, "delivery_count", None),
+                max_delivery_count=self.settings.max_delivery_count,
+            )
+            outcome = await self.replies.answer(message, outcome)
         except asyncio.CancelledError:
             await settle(message, actions, _given_back("invocation cancelled (shutdown)"))
             raise
@@ -156,23 +180,34 @@ class Processor:
         except ValueError as exc:
             return Outcome(Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, str(exc)))
         try:
-            retry_count = read_retry_count(message)
+            markers = read_markers(message)
+            if markers.ignored:
+                logger.warning(
+                    "message %s carries %s, reserved for the copies cancel-handler's tools make, "
+                    "but not as they set them; ignored (see docs/integrate.md)",
+                    log_safe(getattr(message, "message_id", None)),
+                    ", ".join(markers.ignored),
+                )
             result = await self.handler.handle(
                 body,
                 delivery_count=message.delivery_count,
-                copy_of_earlier_attempt=retry_count > 0
-                or resubmitted_after_unknown_outcome(message)
-                or is_fan_out_child(message),
+                copy_of_earlier_attempt=markers.event_may_be_gone,
             )
             outcome = await self._send_children(message, result)
             log_range(message, outcome)
             if self.delayed_retries is not None:
-                outcome = await self.delayed_retries.apply(message, body, outcome, retry_count)
+                outcome = await self.delayed_retries.apply(
+                    message, body, outcome, markers.retry_count
+                )
         except Exception as exc:
             # A defect, not a Graph answer: give the message back (Service Bus dead-letters it
             # after MaxDeliveryCount) rather than fail without settling.
-            logger.exception(
-                "unexpected %s while processing a message; giving it back", type(exc).__name__
+            # Type and stack frames only: an exception's text may hold a URL and so a UPN.
+            logger.error(
+                "unexpected %s while processing message %s; giving it back\n%s",
+                type(exc).__name__,
+                log_safe(getattr(message, "message_id", None)),
+                "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
             )
             return _given_back(f"unexpected error: {type(exc).__name__}")
         return outcome

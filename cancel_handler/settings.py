@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -22,6 +23,10 @@ DEFAULT_GRAPH_TIMEOUT_SECONDS = 30.0
 DEFAULT_RETRY_BUDGET_SECONDS = 60.0
 DEFAULT_MAILBOX_CONCURRENCY = 4
 DEFAULT_DELAYED_RETRY_MAX_COUNT = 0
+DEFAULT_MAX_DELIVERY_COUNT = 0
+
+#: A Service Bus queue or topic name: letters, digits, '.', '-', '_', '/'; at most 260.
+_ENTITY_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9_])?")
 
 #: Settings the Python code reads (the trigger binding reads CANCEL_QUEUE_NAME and the
 #: ServiceBusConnection__* group through the host).
@@ -35,6 +40,8 @@ CODE_SETTINGS = (
     "DELAYED_RETRY_MAX_COUNT",
     "RANGE_MAX_DAYS",
     "RANGE_MAX_EVENTS",
+    "REPLY_TO_ALLOWED",
+    "MAX_DELIVERY_COUNT",
     "ServiceBusConnection__fullyQualifiedNamespace",
 )
 
@@ -62,6 +69,10 @@ class Settings:
     delayed_retry_max_count: int = DEFAULT_DELAYED_RETRY_MAX_COUNT
     range_max_days: int = DEFAULT_RANGE_MAX_DAYS
     range_max_events: int = DEFAULT_RANGE_MAX_EVENTS
+    #: Entities replies may be sent to; empty = replies off.
+    reply_to_allowed: tuple[str, ...] = ()
+    #: The queue's maxDeliveryCount; 0 = the last-delivery rule is off.
+    max_delivery_count: int = DEFAULT_MAX_DELIVERY_COUNT
     servicebus_namespace: str | None = None
 
     @property
@@ -80,8 +91,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return value or None
 
     base_url = _graph_base_url(text("GRAPH_BASE_URL") or DEFAULT_GRAPH_BASE_URL)
+    queue_name = text("CANCEL_QUEUE_NAME") or ""
+    namespace = text("ServiceBusConnection__fullyQualifiedNamespace")
     return Settings(
-        queue_name=text("CANCEL_QUEUE_NAME") or "",
+        queue_name=queue_name,
         graph_base_url=base_url,
         managed_identity_client_id=text("AZURE_CLIENT_ID"),
         graph_timeout_seconds=_positive_float(
@@ -120,8 +133,36 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             low=0,
             high=RANGE_MAX_EVENTS_CEILING,
         ),
-        servicebus_namespace=text("ServiceBusConnection__fullyQualifiedNamespace"),
+        reply_to_allowed=_reply_entities(text("REPLY_TO_ALLOWED"), queue_name, namespace),
+        max_delivery_count=_int_in_range(
+            "MAX_DELIVERY_COUNT",
+            text("MAX_DELIVERY_COUNT"),
+            DEFAULT_MAX_DELIVERY_COUNT,
+            low=0,
+            high=2**31 - 1,
+        ),
+        servicebus_namespace=namespace,
     )
+
+
+def _reply_entities(raw: str | None, queue_name: str, namespace: str | None) -> tuple[str, ...]:
+    """REPLY_TO_ALLOWED: comma-separated queue or topic names; never the cancel queue."""
+    name = "REPLY_TO_ALLOWED"
+    entities = tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+    for entity in entities:
+        if not _ENTITY_NAME.fullmatch(entity):
+            raise SettingsError(
+                name,
+                f"{entity!r} is not a Service Bus queue or topic name (letters, digits, '.', "
+                "'-', '_', '/'; at most 260 characters)",
+            )
+        if queue_name and entity.casefold() == queue_name.casefold():
+            raise SettingsError(name, f"must not name the cancel queue {queue_name!r} itself")
+    if entities and not namespace:
+        raise SettingsError(
+            name, "replies need ServiceBusConnection__fullyQualifiedNamespace to be set too"
+        )
+    return entities
 
 
 def _graph_base_url(value: str) -> str:

@@ -7,7 +7,10 @@ No Bicep compiler is available offline, so this script:
 2. scans the templates with checkov (`--framework bicep`) and fails on any failed check, on any
    parsing error, or when the scan saw no resources (a scan that silently parsed nothing);
 3. fails when an inline `// checkov:skip=ID: reason` has no reason or no longer matches a check
-   (a stale skip would hide nothing and mislead the reader).
+   (a stale skip would hide nothing and mislead the reader);
+4. checks every resource and module against Azure's published resource types in infra/types/
+   (infra/resource_types.py): types and API versions exist, property paths exist and are
+   writable, literal values fit, required properties are present, module parameters match.
 
 pycep 0.5.1, which checkov 3.3.30 pins, predates Bicep's `extension` statement (used by
 app/graph-app-role.bicep for the Microsoft Graph extension). The scan therefore runs on a scratch
@@ -26,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from pycep import BicepParser
+from resource_types import check_infra, count_declarations
 
 INFRA = Path(__file__).resolve().parent
 EXTENSION_STATEMENT = re.compile(r"^(\s*)extension\s+[A-Za-z_][A-Za-z0-9_]*\s*$", re.MULTILINE)
@@ -47,6 +51,8 @@ def main() -> int:
         report, scan_errors = scan(root)
         errors += scan_errors
     errors += check_inline_skips(sources, report)
+    type_findings = check_infra(INFRA, INFRA / "types")
+    errors += [f"resource types: {finding}" for finding in type_findings]
     for skipped in report.get("skipped_checks", []):
         print(f"  skipped {skipped['check_id']} in {skipped['file_path']}: "
               f"{skipped['check_result'].get('suppress_comment', '').strip()}")
@@ -58,6 +64,10 @@ def main() -> int:
           f" checkov {summary['checkov_version']}: {summary['passed']} passed,"
           f" {summary['failed']} failed, {summary['skipped']} skipped (with reasons),"
           f" {summary['parsing_errors']} parsing errors")
+    resources, modules = count_declarations(INFRA)
+    type_files = len(list((INFRA / "types").glob("*.json")))
+    print(f"resource types OK: {resources} resources and {modules} modules checked against"
+          f" {type_files} type files in infra/types/")
     return 0
 
 

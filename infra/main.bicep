@@ -43,8 +43,18 @@ param serviceBusPremiumMessagingUnits int = 1
 @maxLength(260)
 param queueName string = 'meeting-cancellations'
 
-@description('Object ids of upstream service principals / managed identities that may send requests (Data Sender on the queue). JSON array of strings.')
-param senderPrincipalIds array = []
+@description('Replies: a session-enabled reply queue to create for senders that want outcome replies (REPLY_TO_ALLOWED); empty = none.')
+@maxLength(260)
+param replyQueueName string = ''
+
+@description('Replies: existing queues in the namespace the function may reply to (Data Sender on each), comma-separated. A string for the same reason as senderPrincipalIds.')
+param existingReplyQueueNames string = ''
+
+@description('Replies: existing topics in the namespace the function may reply to (Data Sender on each), comma-separated. A string for the same reason as senderPrincipalIds.')
+param existingReplyTopicNames string = ''
+
+@description('Object ids of upstream service principals / managed identities that may send requests (Data Sender on the queue), comma-separated. A string on purpose: azd releases before February 2026 pass an array parameter through as text, which Azure rejects.')
+param senderPrincipalIds string = ''
 
 @description('Object id of the deployer; azd passes AZURE_PRINCIPAL_ID. Used only when grantDeployerQueueAccess is true.')
 param deployerPrincipalId string = ''
@@ -59,6 +69,9 @@ param deployerPrincipalType string = 'User'
 
 @description('Give the deployer Azure Service Bus Data Owner on the queue (operator tooling: send, peek, DLQ resubmit, counts). Off by default.')
 param grantDeployerQueueAccess bool = false
+
+@description('Give the function identity Azure Service Bus Data Owner on the queue so that Flex Consumption scales on the queue length (target-based). false = Data Receiver only (least privilege); scaling then falls back to incremental. See docs/deploy.md.')
+param serviceBusScaleByQueueLength bool = true
 
 // ---------------------------------------------------------------------------------------------
 // Function App (Flex Consumption)
@@ -151,6 +164,17 @@ var tags = {
 var serviceName = 'cancel-handler'
 var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+// CANCEL_SENDER_PRINCIPAL_IDS split into object ids: commas separate and spaces are dropped; the
+// text of a JSON array ('["id1","id2"]', the format documented before) gives the same list, since
+// object ids never contain brackets, quotes or spaces. Empty entries (a trailing comma) are
+// skipped by the loop in app/queue-access.bicep. (No lambdas: checkov's parser cannot read them.)
+var senderPrincipalIdText = replace(replace(replace(replace(senderPrincipalIds, '[', ''), ']', ''), '"', ''), ' ', '')
+var senderPrincipalIdList = empty(senderPrincipalIdText) ? [] : split(senderPrincipalIdText, ',')
+// The same cleaning for the reply entity lists (entity names hold no '[', ']', '"' or ' ').
+var existingReplyQueueText = replace(replace(replace(replace(existingReplyQueueNames, '[', ''), ']', ''), '"', ''), ' ', '')
+var existingReplyQueueList = empty(existingReplyQueueText) ? [] : split(existingReplyQueueText, ',')
+var existingReplyTopicText = replace(replace(replace(replace(existingReplyTopicNames, '[', ''), ']', ''), '"', ''), ' ', '')
+var existingReplyTopicList = empty(existingReplyTopicText) ? [] : split(existingReplyTopicText, ',')
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -217,7 +241,24 @@ module queueAccess './app/queue-access.bicep' = {
     functionPrincipalId: identity.outputs.principalId
     delayedRetryMaxCount: delayedRetryMaxCount
     rangeMaxEvents: rangeMaxEvents
-    senderPrincipalIds: senderPrincipalIds
+    senderPrincipalIds: senderPrincipalIdList
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
+    grantDeployerQueueAccess: grantDeployerQueueAccess
+    scaleByQueueLength: serviceBusScaleByQueueLength
+  }
+}
+
+module replies './app/reply-queue.bicep' = {
+  name: 'reply-queue'
+  scope: rg
+  params: {
+    namespaceName: serviceBus.outputs.name
+    replyQueueName: replyQueueName
+    existingReplyQueueNames: existingReplyQueueList
+    existingReplyTopicNames: existingReplyTopicList
+    functionPrincipalId: identity.outputs.principalId
+    senderPrincipalIds: senderPrincipalIdList
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
     grantDeployerQueueAccess: grantDeployerQueueAccess
@@ -250,6 +291,8 @@ module functionApp './app/function.bicep' = {
     delayedRetryMaxCount: delayedRetryMaxCount
     rangeMaxDays: rangeMaxDays
     rangeMaxEvents: rangeMaxEvents
+    replyToAllowed: replies.outputs.replyToAllowed
+    maxDeliveryCount: serviceBus.outputs.maxDeliveryCount
   }
   // The host starts as soon as the app exists: let its identity hold its roles first.
   dependsOn: [
@@ -291,6 +334,7 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output SERVICE_BUS_QUEUE_NAME string = serviceBus.outputs.queueName
 output SERVICE_BUS_QUEUE_LOCK_DURATION string = serviceBus.outputs.lockDuration
+output SERVICE_BUS_REPLY_QUEUE_NAME string = replies.outputs.replyQueueName
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName

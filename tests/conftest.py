@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
 
@@ -12,37 +13,16 @@ from cancel_handler.devtools.graph_simulator import GraphSimulator
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
 from cancel_handler.runtime import Processor
 from cancel_handler.settings import load_settings
-from tests.helpers import RecordingActions, RecordingSender, RecordingSleep
+from tests.fake_servicebus import FakeServiceBus
+from tests.helpers import AMBIENT_SETTINGS, RecordingActions, RecordingSender, RecordingSleep
 
 UPN = "adele.vance@contoso.com"
-
-_AMBIENT = (
-    "IDENTITY_ENDPOINT",
-    "IDENTITY_HEADER",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "AZURE_CLIENT_ID",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "IMDS_ENDPOINT",
-    "GRAPH_BASE_URL",
-    "GRAPH_TIMEOUT_SECONDS",
-    "CANCEL_RETRY_BUDGET_SECONDS",
-    "GRAPH_MAILBOX_CONCURRENCY",
-    "DELAYED_RETRY_MAX_COUNT",
-    "RANGE_MAX_DAYS",
-    "RANGE_MAX_EVENTS",
-    "SERVICEBUS_NAMESPACE",
-    "ServiceBusConnection__fullyQualifiedNamespace",
-    "CANCEL_QUEUE_NAME",
-)
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the machine's identity or app settings."""
-    for name in _AMBIENT:
+    for name in AMBIENT_SETTINGS:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -59,14 +39,31 @@ class Loopback:
         sleep: RecordingSleep | None = None,
         *,
         sender: RecordingSender | None = None,
+        replies: FakeServiceBus | None = None,
+        fan_out: FakeServiceBus | None = None,
+        now: Callable[[], datetime] | None = None,
         **settings: str,
     ) -> Processor:
         """A processor wired to these servers (real azure-identity credential and httpx);
-        `sender` receives the delayed-retry copies (set DELAYED_RETRY_MAX_COUNT too)."""
+        `sender` receives the delayed-retry copies (set DELAYED_RETRY_MAX_COUNT too); replies
+        go to the entities of `replies` (set REPLY_TO_ALLOWED too); a date range's child
+        requests go to the cancel queue of `fan_out`; `now` is the handler's clock."""
         env = {"GRAPH_BASE_URL": self.graph.graph_base_url, **settings}
         options: dict = {"sleep": sleep} if sleep is not None else {}
+        if now is not None:
+            options["now"] = now
         if sender is not None:
             options["retry_sender_factory"] = lambda: sender
+        if fan_out is not None:
+            options["fan_out_sender_factory"] = lambda: fan_out.get_queue_sender(
+                fan_out.queue_name
+            )
+        if replies is not None:
+            env.setdefault("CANCEL_QUEUE_NAME", replies.queue_name)
+            env.setdefault(
+                "ServiceBusConnection__fullyQualifiedNamespace", "sb-test.servicebus.windows.net"
+            )
+            options["reply_sender_factory"] = replies.reply_sender
         return Processor(load_settings(env), **options)
 
     def reads(self) -> list:

@@ -1,22 +1,48 @@
-"""Test building blocks: real Service Bus received messages and a recording settlement double."""
+"""Test building blocks: Service Bus messages as the function receives them (host bytes decoded
+by the binding extension) and recording settlement doubles."""
 
 from __future__ import annotations
 
-import json
 import threading
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus._pyamqp.message import Header, Message, Properties
+
+from cancel_handler.devtools.host_message import delivered_copy, host_delivered_message
+
+#: The machine's identity and app settings that azure-identity or the app would read; every test
+#: starts without them.
+AMBIENT_SETTINGS = (
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "IMDS_ENDPOINT",
+    "GRAPH_BASE_URL",
+    "GRAPH_TIMEOUT_SECONDS",
+    "CANCEL_RETRY_BUDGET_SECONDS",
+    "GRAPH_MAILBOX_CONCURRENCY",
+    "DELAYED_RETRY_MAX_COUNT",
+    "RANGE_MAX_DAYS",
+    "RANGE_MAX_EVENTS",
+    "REPLY_TO_ALLOWED",
+    "MAX_DELIVERY_COUNT",
+    "SERVICEBUS_NAMESPACE",
+    "ServiceBusConnection__fullyQualifiedNamespace",
+    "CANCEL_QUEUE_NAME",
+)
 
 
 def received_message(
     body: bytes | dict,
     *,
-    delivery_count: int = 1,
+    delivery_count: int | None = 1,
     message_id: str | None = None,
     correlation_id: str | None = None,
     application_properties: dict | None = None,
@@ -25,37 +51,46 @@ def received_message(
     subject: str | None = None,
     dead_letter_reason: str | None = None,
     dead_letter_error_description: str | None = None,
+    reply_to: str | None = None,
+    reply_to_session_id: str | None = None,
+    content_type: str = "application/json",
 ) -> ServiceBusReceivedMessage:
-    """A real `azure.servicebus.ServiceBusReceivedMessage` with a lock token, as the binding
-    hands it to the function. (Built through the SDK's private AMQP types, only here.)
+    """A real `azure.servicebus.ServiceBusReceivedMessage` as the function receives it: the
+    host's bytes (lock token + whole AMQP message) decoded by the binding extension.
 
-    Dead-lettered messages carry `DeadLetterReason`/`DeadLetterErrorDescription` as application
-    properties (bytes, as on the wire); the enqueued time is the `x-opt-enqueued-time`
-    annotation in milliseconds since the epoch."""
-    if isinstance(body, dict):
-        body = json.dumps(body).encode()
-    properties = dict(application_properties or {})
+    Application properties may be given as received (bytes keys and values); they are sent as
+    the strings a sender sets. Dead-lettered messages carry `DeadLetterReason` and
+    `DeadLetterErrorDescription` as application properties, as on the wire.
+    `delivery_count=None` leaves the AMQP header's count out."""
+    properties = {_text(key): _text(value) for key, value in (application_properties or {}).items()}
     if dead_letter_reason is not None:
-        properties[b"DeadLetterReason"] = dead_letter_reason.encode()
+        properties["DeadLetterReason"] = dead_letter_reason
     if dead_letter_error_description is not None:
-        properties[b"DeadLetterErrorDescription"] = dead_letter_error_description.encode()
-    annotations: dict = {b"x-opt-sequence-number": sequence_number}
-    if enqueued_time is not None:
-        annotations[b"x-opt-enqueued-time"] = int(enqueued_time.timestamp() * 1000)
-    amqp = Message(
-        header=Header(delivery_count=delivery_count),
-        properties=Properties(
-            message_id=message_id or str(uuid.uuid4()),
-            correlation_id=correlation_id,
-            content_type="application/json",
-            subject=subject.encode() if subject is not None else None,
-        ),
+        properties["DeadLetterErrorDescription"] = dead_letter_error_description
+    return host_delivered_message(
+        body,
+        message_id=message_id,
+        delivery_count=delivery_count,
+        sequence_number=sequence_number,
+        enqueued_time=enqueued_time,
+        correlation_id=correlation_id,
+        subject=subject,
+        content_type=content_type,
+        reply_to=reply_to,
+        reply_to_session_id=reply_to_session_id,
         application_properties=properties,
-        delivery_annotations={b"x-opt-lock-token": uuid.uuid4()},
-        message_annotations=annotations,
-        data=[body],
     )
-    return ServiceBusReceivedMessage(amqp, receiver=None)
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def as_delivered(copy: Any, delivery_count: int = 1, **changes: Any) -> ServiceBusReceivedMessage:
+    """A `ServiceBusMessage` our tools sent (a delayed retry, a resubmission, a range's child),
+    as the trigger later receives it; `changes` replace the message id or application
+    properties."""
+    return delivered_copy(copy, delivery_count=delivery_count, **changes)
 
 
 @dataclass

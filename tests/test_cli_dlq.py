@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from cancel_handler.cli.context import CliContext
 from cancel_handler.cli.main import cli
 from cancel_handler.ops.repair import resubmitted_id
+from cancel_handler.servicebus.messages import copy_check, sealed
 from tests.conftest import UPN, cancel_body
 from tests.fake_servicebus import FakeServiceBus
 from tests.helpers import received_message
@@ -148,15 +149,16 @@ def test_resubmit_sends_then_completes_in_sequence_order() -> None:
 def test_resubmitted_copy_keeps_body_ids_and_properties() -> None:
     """The copy keeps body, correlation id, content type, subject and properties, drops
     DeadLetter*, sets originalMessageId, increments resubmitCount, records the dead-letter
-    reason it came from and restarts the delayed-retry count."""
+    reason it came from, restarts the delayed-retry count and adds a fresh copy check. (The
+    dead-lettered message is itself a copy our tools made: its markers carry their check.)"""
+    markers = sealed("m-4", {"resubmitCount": 1, "cancelHandlerRetryCount": 3})
     original = dead_letter(
         4,
         correlation_id="c-4",
         subject="cancel",
         application_properties={
             b"tenant": b"contoso",
-            b"resubmitCount": 1,
-            b"cancelHandlerRetryCount": 3,
+            **{k.encode(): v.encode() if isinstance(v, str) else v for k, v in markers.items()},
         },
     )
     bus = bus_with(original)
@@ -174,6 +176,7 @@ def test_resubmitted_copy_keeps_body_ids_and_properties() -> None:
         "resubmitCount": 2,
         "originalMessageId": "m-4",
         "resubmittedFromReason": original.dead_letter_reason,
+        "cancelHandlerCopyCheck": copy_check(copy.message_id, copy.application_properties),
     }
     assert original.dead_letter_reason
 

@@ -13,10 +13,10 @@ import pytest
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.graph_simulator import Fault, Meeting
 from cancel_handler.runtime import Processor
-from cancel_handler.settings import load_settings
+from cancel_handler.servicebus.messages import read_markers, sealed
 from tests.conftest import UPN, Loopback, process_all
 from tests.fake_servicebus import FakeServiceBus
-from tests.helpers import RecordingActions, RecordingSleep, received_message
+from tests.helpers import RecordingActions, RecordingSleep, as_delivered, received_message
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 START, END = "2027-03-10T00:00:00Z", "2027-03-20T00:00:00Z"
@@ -39,11 +39,7 @@ def range_body(start: str = START, end: str = END, **extra: object) -> dict:
 def processor(loopback: Loopback, bus: FakeServiceBus | None = None, *, now: datetime = NOW,
               sleep: RecordingSleep | None = None, **settings: str) -> Processor:
     """A processor wired to the loopback servers, sending children to `bus`."""
-    env = {"GRAPH_BASE_URL": loopback.graph.graph_base_url, **settings}
-    options: dict = {"sleep": sleep or RecordingSleep(), "now": lambda: now}
-    if bus is not None:
-        options["fan_out_sender_factory"] = lambda: bus.get_queue_sender(QUEUE)
-    return Processor(load_settings(env), **options)
+    return loopback.processor(sleep or RecordingSleep(), fan_out=bus, now=lambda: now, **settings)
 
 
 def run(loopback: Loopback, message, bus: FakeServiceBus | None = None,
@@ -195,7 +191,8 @@ class ActionsSeeingTheBus(RecordingActions):
 
 def test_fan_out_sends_one_child_per_event_then_completes(loopback: Loopback) -> None:
     """Each selected event becomes a v1 child request (immutable id, comment), with the parent
-    id, correlation id and reply_to carried over; the parent completes after all were sent."""
+    id (a sealed marker), correlation id, reply_to and reply_to_session_id carried over; the
+    parent completes after all were sent."""
     state = loopback.graph.state
     for n in range(3):
         state.add_meeting(UPN, meeting(f"IMM{n}", at(11 + n)))
@@ -203,9 +200,8 @@ def test_fan_out_sends_one_child_per_event_then_completes(loopback: Loopback) ->
     actions = ActionsSeeingTheBus(bus)
     parent = received_message(
         range_body(comment="On leave; please rebook."), message_id="hr-leave-42",
-        correlation_id="case-7",
+        correlation_id="case-7", reply_to="hr-replies", reply_to_session_id="hr-session-1",
     )
-    parent.reply_to = "hr-replies"
     settled, outcome = run(loopback, parent, bus, actions)
     assert (settled.action, outcome.settlement.reason) == ("complete", "FannedOut")
     assert actions.sent_at_complete == 3
@@ -215,9 +211,11 @@ def test_fan_out_sends_one_child_per_event_then_completes(loopback: Loopback) ->
         for n in range(3)
     ]
     for child in bus.sent:
-        assert child.application_properties == {"parentMessageId": "hr-leave-42"}
+        assert child.application_properties["parentMessageId"] == "hr-leave-42"
+        assert set(child.application_properties) == {"parentMessageId", "cancelHandlerCopyCheck"}
+        assert read_markers(as_delivered(child)).parent_id == "hr-leave-42"
         assert child.correlation_id == "case-7"
-        assert child.reply_to == "hr-replies"
+        assert (child.reply_to, child.reply_to_session_id) == ("hr-replies", "hr-session-1")
         assert child.content_type == "application/json"
     ids = bus.sent_ids
     assert len(set(ids)) == 3 and all(len(i) <= 128 for i in ids)
@@ -267,15 +265,28 @@ def test_parent_redelivered_after_its_children_were_sent_sends_the_same_ids(
 
 
 def test_delayed_retry_copy_of_a_parent_keeps_the_child_ids(loopback: Loopback) -> None:
-    """A scheduled retry copy has a new MessageId but carries originalMessageId: its children
-    get the ids the original would have sent."""
+    """A scheduled retry copy has a new MessageId but carries originalMessageId (sealed by the
+    function): its children get the ids the original would have sent."""
     loopback.graph.state.add_meeting(UPN, meeting("IMM0", at(11)))
     original, copy = FakeServiceBus(), FakeServiceBus()
     run(loopback, received_message(range_body(), message_id="p-5"), original)
-    run(loopback, received_message(range_body(), message_id="copy-xyz", application_properties={
-        b"originalMessageId": b"p-5", b"cancelHandlerRetryCount": 1}), copy)
+    markers = sealed("copy-xyz", {"originalMessageId": "p-5", "cancelHandlerRetryCount": "1"})
+    run(loopback, received_message(range_body(), message_id="copy-xyz",
+                                   application_properties=markers), copy)
     assert copy.sent_ids == original.sent_ids
-    assert copy.sent[0].application_properties == {"parentMessageId": "p-5"}
+    assert copy.sent[0].application_properties["parentMessageId"] == "p-5"
+
+
+def test_a_forged_original_id_cannot_take_another_requests_child_ids(loopback: Loopback) -> None:
+    """A sender who sets originalMessageId without the copy check gets children of its own
+    MessageId, not the ids of the request it names (which duplicate detection would drop)."""
+    loopback.graph.state.add_meeting(UPN, meeting("IMM0", at(11)))
+    victim, forger = FakeServiceBus(), FakeServiceBus()
+    run(loopback, received_message(range_body(), message_id="p-5"), victim)
+    run(loopback, received_message(range_body(), message_id="forged-1",
+                                   application_properties={"originalMessageId": "p-5"}), forger)
+    assert forger.sent_ids and not set(forger.sent_ids) & set(victim.sent_ids)
+    assert forger.sent[0].application_properties["parentMessageId"] == "forged-1"
 
 
 def test_a_failed_send_gives_the_parent_back(loopback: Loopback) -> None:
@@ -347,16 +358,6 @@ def test_empty_range_completes_with_no_children(loopback: Loopback) -> None:
     assert bus.sent == []
 
 
-def _as_received(child, delivery_count: int = 1):
-    """The child message as the function receives it from the queue."""
-    return received_message(
-        b"".join(child.body), message_id=child.message_id,
-        application_properties={k.encode(): v.encode()
-                                for k, v in child.application_properties.items()},
-        delivery_count=delivery_count,
-    )
-
-
 def test_children_cancel_their_events_and_a_404_is_already_cancelled(loopback: Loopback) -> None:
     """Each child cancels its event with the comment; a child whose event is gone (a duplicate,
     or the organizer was first) completes as AlreadyCancelled, even on its first delivery."""
@@ -367,11 +368,24 @@ def test_children_cancel_their_events_and_a_404_is_already_cancelled(loopback: L
     run(loopback, received_message(range_body(comment="Leave.")), bus)
     state.cancelled.add((UPN, "IMM1"))  # the organizer cancelled it meanwhile
     actions = RecordingActions()
-    outcomes = process_all(processor(loopback), [_as_received(c) for c in bus.sent], actions)
+    outcomes = process_all(processor(loopback), [as_delivered(c) for c in bus.sent], actions)
     assert [s.action for s in actions.settled] == ["complete", "complete"]
     assert [o.settlement.reason for o in outcomes] == ["Cancelled", "AlreadyCancelled"]
     assert [(c.event_id, c.comment) for c in loopback.cancels()] == [
         ("IMM0", "Leave."), ("IMM1", "Leave.")]
+
+
+def test_a_forged_parent_id_does_not_turn_a_404_into_already_cancelled(
+    loopback: Loopback,
+) -> None:
+    """A sender's own parentMessageId (no copy check) is ignored: its request for an unknown
+    event is dead-lettered EventNotFound on the first delivery, as any request."""
+    message = received_message(
+        {"userPrincipalName": UPN, "eventId": "NO-SUCH"},
+        application_properties={"parentMessageId": "someone-elses-range"},
+    )
+    settled, _ = run(loopback, message)
+    assert (settled.action, settled.reason) == ("deadletter", "EventNotFound")
 
 
 def test_window_across_a_dst_change(loopback: Loopback) -> None:

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_demo_settles_every_sample_message_as_documented() -> None:
     """Each sample ends in the documented settlement, a fanned-out range's children are
-    delivered and cancelled, and one token serves all messages."""
+    delivered and cancelled, one token serves all messages, and every sender (each child too)
+    gets the matching reply on the reply queue."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "MSI_", "GRAPH_"))}
     result = subprocess.run(
         [sys.executable, "-m", "cancel_handler.demo"],
@@ -23,8 +24,9 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
         timeout=60,
         check=True,
     )
+    main, _, replies = result.stdout.partition("\nReplies on cancel-replies")
     rows = {}
-    for line in result.stdout.splitlines():
+    for line in main.splitlines():
         cells = line.split()
         if cells and cells[0].isdigit():
             rows[int(cells[0])] = line
@@ -56,3 +58,24 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
     assert "3 child request(s) sent" in result.stdout
     assert "1 token request(s) for 13 messages" in result.stdout
     assert "on 1 connection(s)" in result.stdout
+    answered = dict(
+        line.strip().split(":", 1) for line in replies.splitlines() if line.startswith("  #")
+    )
+    expected_replies = {
+        1: "cancelled reason=Cancelled",
+        2: "deadLettered reason=NotOrganizer",
+        3: "deadLettered reason=InvalidMessage",
+        4: "deadLettered reason=EventNotFound",
+        5: "cancelled reason=Cancelled",
+        6: "alreadyCancelled reason=AlreadyCancelled",
+        7: "deadLettered reason=GraphForbidden",
+        8: "cancelled reason=Cancelled",
+        9: "previewed reason=Previewed graphStatus=200 attempts=1 events=3 children=0",
+        10: "fannedOut reason=FannedOut graphStatus=200 attempts=1 events=3 children=3",
+        11: "cancelled reason=Cancelled graphStatus=202 attempts=1 parent=#10",
+        12: "cancelled reason=Cancelled graphStatus=202 attempts=1 parent=#10",
+        13: "cancelled reason=Cancelled graphStatus=202 attempts=1 parent=#10",
+    }
+    assert sorted(answered, key=lambda n: int(n[1:])) == [f"#{n}" for n in expected_replies]
+    for number, text in expected_replies.items():
+        assert " ".join(answered[f"#{number}"].split()).startswith(text), answered[f"#{number}"]

@@ -12,8 +12,8 @@ import pytest
 
 import function_app
 from cancel_handler.core.errors import SettlementError
-from cancel_handler.devtools.functions_host import host_delivered_message as host_delivered
 from cancel_handler.devtools.functions_host import settlement_host
+from cancel_handler.devtools.host_message import host_delivered_message as host_delivered
 from tests.conftest import UPN, Loopback, cancel_body
 
 # azure-functions raises on a second get_functions() for the same app: index once.

@@ -280,6 +280,212 @@ def test_function_sends_only_with_delayed_retries_or_ranges():
         access,
     )
     scopes = re.findall(r"^\s*scope:\s*(\S+)", access, re.MULTILINE)
-    assert len(scopes) == 4
+    assert len(scopes) == 5
     assert set(scopes) == {"serviceBusNamespace::queue"}, "roles belong on the queue only"
 
+
+
+# --- parameters azd fills from the environment -----------------------------------------------
+
+
+def bicep_param_types(text: str) -> dict[str, str]:
+    """Map each `param` of a Bicep file to its declared type."""
+    return dict(re.findall(r"^param\s+(\w+)\s+(\w+)", text, re.MULTILINE))
+
+
+def test_azd_fills_only_scalar_parameters():
+    """Every parameter azd fills from an environment variable is a string, int or bool.
+
+    azd releases before February 2026 (azure-dev PR #6694) pass an array or object parameter
+    through as the variable's text, and Azure rejects the deployment.
+    """
+    types = bicep_param_types(MAIN_BICEP.read_text())
+    from_environment = [name for name, value in azd_parameters().items() if "${" in value]
+    assert from_environment
+    assert {name: types[name] for name in from_environment
+            if types[name] not in ("string", "int", "bool")} == {}
+
+
+def test_sender_ids_are_split_from_one_string():
+    """CANCEL_SENDER_PRINCIPAL_IDS is text (empty by default) that main.bicep splits into the list
+    of object ids the queue module grants Data Sender to; JSON-array text is tolerated."""
+    assert azd_parameters()["senderPrincipalIds"] == "${CANCEL_SENDER_PRINCIPAL_IDS}"
+    main = MAIN_BICEP.read_text()
+    assert bicep_param_types(main)["senderPrincipalIds"] == "string"
+    assert bicep_params(main)["senderPrincipalIds"] == "''"
+    text = re.search(r"^var senderPrincipalIdText = (.+)$", main, re.MULTILINE)
+    split = re.search(r"^var senderPrincipalIdList = (.+)$", main, re.MULTILINE)
+    assert text and split, "main.bicep needs senderPrincipalIdText and senderPrincipalIdList"
+    for removed in ("'['", "']'", "'\"'", "' '"):
+        assert f"{removed}, '')" in text.group(1), f"the cleaning misses {removed}"
+    assert split.group(1) == (
+        "empty(senderPrincipalIdText) ? [] : split(senderPrincipalIdText, ',')")
+    assert re.search(r"^\s+senderPrincipalIds: senderPrincipalIdList$", main, re.MULTILINE)
+    access = (INFRA / "app" / "queue-access.bicep").read_text()
+    assert bicep_param_types(access)["senderPrincipalIds"] == "array"
+    assert "[for senderId in senderPrincipalIds: if (!empty(senderId)) {" in access
+
+
+
+# --- role assignments ------------------------------------------------------------------------
+
+#: Built-in role ids, from Microsoft's "Azure built-in roles" reference.
+SERVICE_BUS_DATA_OWNER = "090c5cfd-751d-490a-894a-3ce6f1109419"
+SERVICE_BUS_DATA_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
+
+
+def role_assignments(text: str) -> list[dict[str, str]]:
+    """Each roleAssignments resource: its condition, role id (resolved), principal and scope."""
+    variables = dict(re.findall(r"^var\s+(\w+)\s*=\s*'([0-9a-f-]{36})'", text, re.MULTILINE))
+    found = []
+    pattern = re.compile(
+        r"^resource (\w+) 'Microsoft\.Authorization/roleAssignments@[^']+' = "
+        r"(?:if \(([^\n]*)\) )?(?:\[for [^\n]*?: )?\{\n(.*?)\n\}", re.MULTILINE | re.DOTALL)
+    for symbol, condition, body in pattern.findall(text):
+        role = re.search(r"roleDefinitionId: .*?, (\w+)\)", body).group(1)
+        found.append({
+            "symbol": symbol,
+            "condition": condition,
+            "role": variables.get(role, role),
+            "principal": re.search(r"principalId: (\S+)", body).group(1),
+            "scope": re.search(r"scope: (\S+)", body).group(1),
+        })
+    return found
+
+
+def test_function_may_read_the_queue_length_for_scaling():
+    """By default the function identity holds Service Bus Data Owner on the queue (the Manage right
+    the scaler needs to read the queue length); switched off, only Data Receiver remains."""
+    access = (INFRA / "app" / "queue-access.bicep").read_text()
+    grants = {(g["role"], g["principal"]): g for g in role_assignments(access)}
+    owner = grants[(SERVICE_BUS_DATA_OWNER, "functionPrincipalId")]
+    assert owner["condition"] == "scaleByQueueLength"
+    assert owner["scope"] == "serviceBusNamespace::queue"
+    receiver = grants[(SERVICE_BUS_DATA_RECEIVER, "functionPrincipalId")]
+    assert receiver["condition"] == ""
+    main = MAIN_BICEP.read_text()
+    assert bicep_params(main)["serviceBusScaleByQueueLength"] == "true"
+    assert re.search(r"^\s+scaleByQueueLength: serviceBusScaleByQueueLength$", main, re.M)
+    assert azd_parameters()["serviceBusScaleByQueueLength"] == (
+        "${SERVICE_BUS_SCALE_BY_QUEUE_LENGTH=true}")
+
+
+def test_host_storage_roles_are_blob_owner_and_table_contributor():
+    """On its storage account the function identity gets exactly Storage Blob Data Owner (host
+    locks, keys, deployment package) and Storage Table Data Contributor (diagnostic events)."""
+    storage = (INFRA / "core" / "storage.bicep").read_text()
+    grants = [g for g in role_assignments(storage) if g["principal"] == "functionPrincipalId"]
+    assert sorted(g["role"] for g in grants) == sorted(
+        [STORAGE_BLOB_DATA_OWNER, STORAGE_TABLE_DATA_CONTRIBUTOR])
+    assert {g["scope"] for g in grants} == {"storage"}
+    assert {g["condition"] for g in grants} == {""}
+    assert STORAGE_QUEUE_DATA_CONTRIBUTOR not in storage
+
+
+# --- replies and the last-delivery rule ------------------------------------------------------
+
+REPLY_BICEP = INFRA / "app" / "reply-queue.bicep"
+SERVICEBUS_BICEP = INFRA / "app" / "servicebus.bicep"
+DATA_SENDER_ROLE = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"  # Azure Service Bus Data Sender
+
+
+def module_params(main: str, module: str) -> dict[str, str]:
+    """The `params: { … }` a module block in main.bicep passes, name → expression."""
+    match = re.search(rf"^module {module} '[^']+' = \{{\n(.*?)^\}}", main, re.M | re.S)
+    assert match, f"module {module} not found"
+    block = re.search(r"params: \{\n(.*?)\n  \}", match.group(1), re.S)
+    assert block
+    return dict(re.findall(r"^\s*(\w+):\s*(.+)$", block.group(1), re.M))
+
+
+def reply_wiring_problems(module: str) -> list[str]:
+    """What breaks 'REPLY_TO_ALLOWED = exactly the entities the function may send to'."""
+    code = strip_line_comments(module)
+    problems = []
+    output = re.search(r"^output replyToAllowed string = (.+)$", code, re.M)
+    listed = output.group(1) if output else ""
+    for part in ("createReplyQueue ? [replyQueueName] : []", "existingReplyQueueNames",
+                 "existingReplyTopicNames"):
+        if part not in listed:
+            problems.append(f"REPLY_TO_ALLOWED lacks {part}")
+    senders = re.findall(
+        r"^resource (\w+) 'Microsoft.Authorization/roleAssignments@[^']+' = (.*?)\{\n"
+        r"(.*?)^\}?\]?$", code, re.M | re.S)
+    function_scopes = set()
+    for _, head, body in senders:
+        if "dataSenderRoleId" in body and "functionPrincipalId" in body:
+            scope = re.search(r"scope:\s*(\S+)", body)
+            function_scopes.add((head.strip(), scope.group(1) if scope else None))
+    expected = {
+        ("if (createReplyQueue)", "replyQueue"),
+        ("[for (name, i) in existingReplyQueueNames:", "existingQueues[i]"),
+        ("[for (name, i) in existingReplyTopicNames:", "existingTopics[i]"),
+    }
+    if function_scopes != expected:
+        problems.append(f"function Data Sender assignments {sorted(function_scopes)}")
+    if f"var dataSenderRoleId = '{DATA_SENDER_ROLE}'" not in code:
+        problems.append("dataSenderRoleId is not Azure Service Bus Data Sender")
+    return problems
+
+
+def test_reply_to_allowed_lists_exactly_the_entities_the_function_may_send_to():
+    """REPLY_TO_ALLOWED is built from the same three parameters that grant the function Data
+    Sender, each assignment scoped to one reply entity; main.bicep wires it into the app."""
+    assert reply_wiring_problems(REPLY_BICEP.read_text()) == []
+    assert bicep_app_settings(FUNCTION_BICEP.read_text())["REPLY_TO_ALLOWED"] == "replyToAllowed"
+    main = MAIN_BICEP.read_text()
+    assert module_params(main, "functionApp")["replyToAllowed"] == (
+        "replies.outputs.replyToAllowed")
+    passed = module_params(main, "replies")
+    assert passed["replyQueueName"] == "replyQueueName"
+    assert passed["existingReplyQueueNames"] == "existingReplyQueueList"
+    assert passed["existingReplyTopicNames"] == "existingReplyTopicList"
+    params = bicep_params(main)
+    assert params["replyQueueName"] == "''", "no reply queue unless asked for"
+    assert params["existingReplyQueueNames"] == params["existingReplyTopicNames"] == "''"
+    for variable in ("existingReplyQueueList", "existingReplyTopicList"):
+        assert re.search(rf"^var {variable} = .*split\(", main, re.M), f"{variable} is not split"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (", existingReplyTopicNames)", ")"),
+        ("scope: existingQueues[i]", "scope: serviceBusNamespace"),
+        (
+            "= [for (name, i) in existingReplyQueueNames:",
+            "= [for (name, i) in existingReplyTopicNames:",
+        ),
+    ],
+    ids=["topic-missing-from-setting", "namespace-wide-role", "wrong-list"],
+)
+def test_reply_wiring_checker_catches_drift(old, new):
+    """A reply module whose setting and roles drift apart is reported."""
+    text = REPLY_BICEP.read_text()
+    assert old in text
+    assert reply_wiring_problems(text.replace(old, new, 1)) != []
+
+
+def test_reply_queue_is_session_enabled_with_duplicate_detection():
+    """The created reply queue needs sessions (a sender's own replies) and duplicate detection
+    (a redelivery's repeated reply is dropped)."""
+    code = strip_line_comments(REPLY_BICEP.read_text())
+    assert re.search(r"resource replyQueue '[^']+' = if \(createReplyQueue\)", code)
+    assert "requiresSession: true" in code
+    assert "requiresDuplicateDetection: true" in code
+
+
+def test_max_delivery_count_is_the_queues_max_delivery_count():
+    """MAX_DELIVERY_COUNT and the cancel queue's maxDeliveryCount are one value."""
+    bus = strip_line_comments(SERVICEBUS_BICEP.read_text())
+    var = re.search(r"^var maxDeliveryCount = (\d+)$", bus, re.M)
+    assert var and int(var.group(1)) >= 1
+    assert re.findall(r"^\s*maxDeliveryCount: (\S+)$", bus, re.M) == ["maxDeliveryCount"]
+    assert "output maxDeliveryCount int = maxDeliveryCount" in bus
+    assert module_params(MAIN_BICEP.read_text(), "functionApp")["maxDeliveryCount"] == (
+        "serviceBus.outputs.maxDeliveryCount")
+    assert bicep_app_settings(FUNCTION_BICEP.read_text())["MAX_DELIVERY_COUNT"] == (
+        "string(maxDeliveryCount)")

@@ -76,6 +76,17 @@ def test_send_cancel_request_takes_the_new_targets() -> None:
     assert len(bus.sent) == 2
 
 
+def test_send_cancel_request_asks_for_a_reply() -> None:
+    """reply_to and reply_to_session_id go onto the message the function answers to."""
+    bus = FakeServiceBus()
+    cancel_handler.send_cancel_request(
+        UPN, "AAMk1=", queue_name=bus.queue_name, client=bus,
+        reply_to="cancel-replies", reply_to_session_id="s-7",
+    )
+    [message] = bus.sent
+    assert (message.reply_to, message.reply_to_session_id) == ("cancel-replies", "s-7")
+
+
 def test_send_cancel_request_validates_before_connecting() -> None:
     """An invalid request raises InvalidMessageError and no client is ever built."""
     with pytest.raises(InvalidMessageError, match="userPrincipalName"):

@@ -72,6 +72,8 @@ def test_unsafe_graph_urls_are_refused_naming_the_setting(url: str) -> None:
         ("GRAPH_MAILBOX_CONCURRENCY", "0"),
         ("GRAPH_MAILBOX_CONCURRENCY", "4.5"),
         ("DELAYED_RETRY_MAX_COUNT", "-2"),
+        ("MAX_DELIVERY_COUNT", "-1"),
+        ("MAX_DELIVERY_COUNT", "ten"),
     ],
 )
 def test_invalid_numbers_fail_fast_naming_the_setting(name: str, value: str) -> None:
@@ -92,9 +94,13 @@ def test_values_are_read() -> None:
             "CANCEL_RETRY_BUDGET_SECONDS": "0",
             "GRAPH_MAILBOX_CONCURRENCY": "2",
             "DELAYED_RETRY_MAX_COUNT": "3",
+            "REPLY_TO_ALLOWED": " cancel-replies ,booking/replies,, hr.outcomes ",
+            "MAX_DELIVERY_COUNT": "10",
             "ServiceBusConnection__fullyQualifiedNamespace": "ns.servicebus.windows.net",
         }
     )
+    assert settings.reply_to_allowed == ("cancel-replies", "booking/replies", "hr.outcomes")
+    assert settings.max_delivery_count == 10
     assert settings.queue_name == "q"
     assert settings.managed_identity_client_id == "00000000-0000-0000-0000-000000000001"
     assert (settings.graph_timeout_seconds, settings.retry_budget_seconds) == (12.5, 0)
@@ -138,3 +144,40 @@ def test_bad_range_limits_stop_start_up(name: str, value: str) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings({name: value})
     assert caught.value.setting == name
+
+
+def test_replies_and_last_delivery_rule_are_off_by_default() -> None:
+    """Without REPLY_TO_ALLOWED and MAX_DELIVERY_COUNT nothing is answered and nothing changes."""
+    settings = load_settings({})
+    assert settings.reply_to_allowed == ()
+    assert settings.max_delivery_count == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("replies, meeting-cancellations", "must not name the cancel queue"),
+        ("replies, Meeting-Cancellations", "must not name the cancel queue"),
+        ("replies;other", "is not a Service Bus queue or topic name"),
+        ("-replies", "is not a Service Bus queue or topic name"),
+        ("r" * 261, "is not a Service Bus queue or topic name"),
+    ],
+)
+def test_bad_reply_entities_fail_fast(value: str, problem: str) -> None:
+    """REPLY_TO_ALLOWED must list valid entity names, never the cancel queue itself."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {
+                "CANCEL_QUEUE_NAME": "meeting-cancellations",
+                "REPLY_TO_ALLOWED": value,
+                "ServiceBusConnection__fullyQualifiedNamespace": "ns.servicebus.windows.net",
+            }
+        )
+    assert caught.value.setting == "REPLY_TO_ALLOWED"
+    assert problem in str(caught.value)
+
+
+def test_replies_need_the_namespace() -> None:
+    """Replies are sent with the Service Bus SDK, so the namespace must be set too."""
+    with pytest.raises(SettingsError, match="fullyQualifiedNamespace"):
+        load_settings({"REPLY_TO_ALLOWED": "cancel-replies"})

@@ -4,6 +4,7 @@ and the mapping of failures to exit codes."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from cancel_handler.core.errors import TargetError
+from cancel_handler.core.redaction import redact
 from cancel_handler.ops.target import (
     NAMESPACE_ENV,
     QUEUE_ENV,
@@ -24,6 +26,8 @@ from cancel_handler.ops.target import (
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: `send --wait`: not every request was answered in time (the outcome is unknown, not failed).
+EXIT_TIMEOUT = 3
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +43,8 @@ class CliContext:
     """Dependencies of the commands, built once in `main()`."""
 
     client_factory: ClientFactory = field(default=default_client_factory)
+    #: Monotonic seconds for deadlines (`send --wait`).
+    clock: Callable[[], float] = field(default=time.monotonic)
 
 
 def connection_options(command: F) -> F:
@@ -79,28 +85,58 @@ def target_from(namespace: str | None, queue: str | None, conn_env: str | None) 
         raise click.UsageError(str(exc)) from None
 
 
+#: The role each kind of command needs on the queue (Azure built-in roles).
+SENDER = "Azure Service Bus Data Sender"
+RECEIVER = "Azure Service Bus Data Receiver"
+SENDER_AND_RECEIVER = f"{RECEIVER} and {SENDER}"
+
+
 @contextmanager
-def service_bus_errors() -> Iterator[None]:
-    """Turn SDK and sign-in failures into a one-line error and exit code 1."""
-    from azure.core.exceptions import AzureError, ClientAuthenticationError
+def service_bus_errors(target: ServiceBusTarget, role: str) -> Iterator[None]:
+    """Turn SDK and sign-in failures into a one-line error and exit code 1; `role` is what the
+    command needs on the queue."""
+    from azure.core.exceptions import AzureError
 
     try:
         yield
-    except ClientAuthenticationError as exc:
-        raise click.ClickException(
-            f"sign-in failed: {_first_line(exc)} (run `az login`, or check the identity in "
-            "AZURE_* variables)"
-        ) from exc
     except AzureError as exc:
-        hint = ""
-        if "unauthorized" in str(exc).lower():
-            hint = (
-                " (the identity needs Azure Service Bus Data Sender to send, Data Receiver to "
-                "read the dead-letter queue)"
-            )
-        raise click.ClickException(f"Service Bus: {_first_line(exc)}{hint}") from exc
+        raise click.ClickException(explain(exc, target, role)) from exc
+
+
+def explain(exc: BaseException, target: ServiceBusTarget, role: str) -> str:
+    """One line for a Service Bus or sign-in failure: what happened, where, and what to check."""
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.servicebus.exceptions import (
+        ServiceBusAuthenticationError,
+        ServiceBusAuthorizationError,
+        ServiceBusCommunicationError,
+        ServiceBusConnectionError,
+    )
+
+    namespace = target.fully_qualified_namespace or "(unknown namespace)"
+    first = _first_line(exc).rstrip(".")
+    if isinstance(exc, ClientAuthenticationError):
+        return (
+            f"sign-in failed: {first} (run `az login`, or check the identity in AZURE_* "
+            "variables)"
+        )
+    if isinstance(exc, ServiceBusConnectionError | ServiceBusCommunicationError | OSError):
+        return (
+            f"cannot reach Service Bus namespace {namespace}: {first}. Check the namespace "
+            "name, that DNS resolves it and no firewall, proxy or network rule blocks this "
+            f"machine (AMQP, TCP port 5671), and that the signed-in identity has {role} on "
+            f"queue {target.queue_name}"
+        )
+    if isinstance(exc, ServiceBusAuthorizationError | ServiceBusAuthenticationError) or (
+        "unauthorized" in first.lower()
+    ):
+        return (
+            f"Service Bus namespace {namespace} refused access: {first} (the signed-in "
+            f"identity needs {role} on queue {target.queue_name})"
+        )
+    return f"Service Bus namespace {namespace}: {first}"
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    text = redact(str(exc)).strip() or type(exc).__name__
     return text.splitlines()[0]

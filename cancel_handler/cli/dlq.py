@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from cancel_handler.cli.context import (
+    RECEIVER,
+    SENDER_AND_RECEIVER,
     BadInput,
     CliContext,
     connection_options,
@@ -87,13 +89,31 @@ def list_(
     """Peek dead-lettered messages in sequence-number order."""
     selection = Selection(frozenset(reasons), since=since, until=until)
     target = target_from(namespace, queue, connection_string_env)
-    with service_bus_errors(), ctx.client_factory(target) as client:
-        letters = list(peek_dead_letters(client, target.queue_name, selection, limit=max_))
+    with service_bus_errors(target, RECEIVER), ctx.client_factory(target) as client:
+        # One more than shown, to know whether more exist.
+        letters = list(peek_dead_letters(client, target.queue_name, selection, limit=max_ + 1))
+    following = letters[max_] if len(letters) > max_ else None
+    letters = letters[:max_]
     if as_json_:
         click.echo(as_json([letter.to_json() for letter in letters]))
-        return
-    click.echo(table(letters))
-    click.echo(f"{len(letters)} message(s)", err=True)
+    else:
+        click.echo(table(letters))
+        click.echo(f"{len(letters)} message(s)", err=True)
+    if following is not None:
+        click.echo(_more_hint(max_, following), err=True)
+
+
+def _more_hint(shown: int, following: DeadLetter) -> str:
+    when = following.enqueued_time
+    resume = (
+        f", or continue with --since {when.isoformat()} (the next one's enqueued time)"
+        if when is not None
+        else ""
+    )
+    return (
+        f"more than {shown} dead-lettered messages match; these are the oldest {shown}. "
+        f"See more with --max {shown * 10}, narrow with --reason, --since or --until{resume}"
+    )
 
 
 @dlq.command(epilog="Exit codes: 0 ok; 1 not found or Service Bus error; 2 bad option.")
@@ -106,7 +126,7 @@ def show(
 ) -> None:
     """Peek one dead-lettered message in full (with comment, properties and body)."""
     target = target_from(namespace, queue, connection_string_env)
-    with service_bus_errors(), ctx.client_factory(target) as client:
+    with service_bus_errors(target, RECEIVER), ctx.client_factory(target) as client:
         letter = peek_one(client, target.queue_name, sequence_number)
     if letter is None:
         raise click.ClickException(
@@ -186,7 +206,7 @@ def resubmit(
     dead-letter queue (only after the send succeeded). Copies get a new MessageId and keep the
     first one in `originalMessageId`; `resubmitCount` counts the resubmissions."""
     target = target_from(namespace, queue, connection_string_env)
-    with service_bus_errors(), ctx.client_factory(target) as client:
+    with service_bus_errors(target, SENDER_AND_RECEIVER), ctx.client_factory(target) as client:
         letters = _select(client, target.queue_name, sequence_numbers, reasons, since, until, all_)
         if dry_run:
             for letter in letters:
@@ -229,7 +249,7 @@ def purge(
 ) -> None:
     """Delete selected dead-lettered messages for good (needs --yes)."""
     target = target_from(namespace, queue, connection_string_env)
-    with service_bus_errors(), ctx.client_factory(target) as client:
+    with service_bus_errors(target, RECEIVER), ctx.client_factory(target) as client:
         letters = _select(client, target.queue_name, sequence_numbers, reasons, since, until, all_)
         if not yes:
             for letter in letters:

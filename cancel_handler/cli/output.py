@@ -74,8 +74,11 @@ def details(letter: DeadLetter) -> str:
 
 
 def as_json(value: Any) -> str:
-    """Indented JSON; non-ASCII kept, control characters escaped by the encoder."""
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    """Indented JSON; non-ASCII kept, control characters escaped by the encoder, and lone
+    surrogates (from bodies that are not valid Unicode) kept as `\\udXXX` escapes, since they
+    cannot be written as UTF-8."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @contextmanager

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import click
 
 from cancel_handler.cli.context import (
+    EXIT_FAILED,
+    EXIT_TIMEOUT,
+    RECEIVER,
+    SENDER,
     BadInput,
     CliContext,
     connection_options,
+    explain,
     service_bus_errors,
     target_from,
 )
-from cancel_handler.cli.output import progress
+from cancel_handler.cli.output import progress, safe
 from cancel_handler.core.contract import DEFAULT_RANGE_MAX_DAYS
 from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
+from cancel_handler.ops.replies import ReceivedReply, ReplyWait, new_session_id, wait_for_replies
 from cancel_handler.ops.requests import OutgoingRequest, prepare_request, read_requests
 from cancel_handler.ops.send import send_cancel_requests
 
 #: Bad lines printed before the rest are only counted.
 MAX_PROBLEMS_SHOWN = 100
+#: How Python hands over command-line bytes that are not UTF-8 (PEP 383 surrogate escapes).
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 @click.command(
@@ -29,8 +38,12 @@ MAX_PROBLEMS_SHOWN = 100
     "startDateTime with endDateTime and optional preview; comment) and may add requestId (the "
     "MessageId) and correlationId; other keys are not sent. Blank lines are skipped. "
     "stdout gets one JSON line per request sent; the summary goes to stderr. "
-    "Exit codes: 0 all sent; 1 a send failed (later requests not sent); 2 bad input, "
-    "nothing sent."
+    "With --reply-to ENTITY --wait SECONDS the replies are read from your own session of that "
+    "session-enabled queue and printed as JSON lines too (a fanned-out date range is answered "
+    "when each of its child requests is). "
+    "Exit codes: 0 all sent (with --wait: all cancelled, already cancelled or previewed); 1 a "
+    "send failed (later requests not sent) or, with --wait, any request was dead-lettered; 2 "
+    "bad input, nothing sent; 3 with --wait: not every request was answered in time."
 )
 @click.option("--upn", help="The organizer's user principal name or Entra object id.")
 @click.option("--event-id", help="The Graph (REST) id of the event in the organizer's mailbox.")
@@ -63,6 +76,26 @@ MAX_PROBLEMS_SHOWN = 100
 )
 @click.option("--request-id", help="MessageId for a single request (default: a new UUID).")
 @click.option("--correlation-id", help="CorrelationId for a single request (default: MessageId).")
+@click.option(
+    "--reply-to",
+    metavar="ENTITY",
+    help="Ask for a reply on this session-enabled queue (it must be in the function's "
+    "REPLY_TO_ALLOWED).",
+)
+@click.option(
+    "--reply-session-id",
+    metavar="ID",
+    help="Session id for the replies (default: a new UUID, so concurrent senders never take "
+    "each other's replies).",
+)
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="With --reply-to: wait up to SECONDS for every request's reply; the exit code says "
+    "how they ended.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and print; send nothing, connect nowhere.")
 @connection_options
 @click.pass_obj
@@ -79,6 +112,9 @@ def send(
     file_,
     request_id: str | None,
     correlation_id: str | None,
+    reply_to: str | None,
+    reply_session_id: str | None,
+    wait_seconds: float | None,
     dry_run: bool,
     namespace: str | None,
     queue: str | None,
@@ -86,8 +122,16 @@ def send(
 ) -> None:
     """Send cancel requests: one from --upn with --event-id, --ical-uid or --from/--to, or
     many from --file."""
-    target = Target(event_id, ical_uid, from_, to, preview)
-    requests = _requests(upn, target, comment, file_, request_id, correlation_id, max_days)
+    if (wait_seconds is not None or reply_session_id) and not reply_to:
+        raise click.UsageError("--wait and --reply-session-id need --reply-to")
+    meeting = MeetingTarget(event_id, ical_uid, from_, to, preview)
+    requests = _requests(upn, meeting, comment, file_, request_id, correlation_id, max_days)
+    if not requests:
+        click.echo("nothing to send: the file holds no requests (only blank lines)", err=True)
+        return
+    if reply_to:
+        session_id = reply_session_id or new_session_id()
+        requests = [outgoing.with_reply(reply_to, session_id) for outgoing in requests]
     if dry_run:
         for outgoing in requests:
             click.echo(json.dumps(outgoing.describe(), ensure_ascii=False))
@@ -95,7 +139,7 @@ def send(
         return
     target = target_from(namespace, queue, connection_string_env)
     with (
-        service_bus_errors(),
+        service_bus_errors(target, SENDER),
         ctx.client_factory(target) as client,
         progress(len(requests), "sending", threshold=100) as bar,
     ):
@@ -115,13 +159,55 @@ def send(
         first = summary.unsent[0]
         where = f"line {first.line}" if first.line is not None else first.message_id
         raise click.ClickException(
-            f"sending stopped at {where}: {summary.error}; requests from there on were not sent"
+            f"sending stopped at {where}: {explain(summary.error, target, SENDER)}; requests "
+            "from there on were not sent"
         )
+    if wait_seconds is None or reply_to is None:
+        return
+    with service_bus_errors(target, RECEIVER), ctx.client_factory(target) as client:
+        waited = wait_for_replies(
+            client,
+            reply_to,
+            session_id,
+            [outgoing.message_id for outgoing in summary.sent],
+            wait_seconds,
+            on_reply=_print_reply,
+            clock=ctx.clock,
+        )
+    _finish(waited, wait_seconds)
+
+
+def _print_reply(reply: ReceivedReply) -> None:
+    click.echo(json.dumps({"reply": reply.describe()}, ensure_ascii=False))
+
+
+def _finish(waited: ReplyWait, wait_seconds: float) -> None:
+    """Summarise the replies on stderr and exit 0 (all succeeded), 1 (any dead-lettered:
+    known failures come first) or 3 (some unanswered in time)."""
+    done = len(waited.replies) - len(waited.dead_lettered)
+    click.echo(
+        f"replies: {done} succeeded (cancelled, already cancelled, fanned out or previewed), "
+        f"{len(waited.dead_lettered)} dead-lettered, {len(waited.missing)} unanswered after "
+        f"{wait_seconds:g}s",
+        err=True,
+    )
+    for reply in waited.dead_lettered:
+        click.echo(
+            f"dead-lettered {safe(reply.request_message_id)}: {safe(reply.reason)}: "
+            f"{safe(reply.description)}",
+            err=True,
+        )
+    for message_id in waited.missing:
+        click.echo(f"no reply yet for {safe(message_id)} (outcome unknown)", err=True)
+    if waited.dead_lettered:
+        click.get_current_context().exit(EXIT_FAILED)
+    if waited.timed_out:
+        click.get_current_context().exit(EXIT_TIMEOUT)
 
 
 @dataclass(frozen=True)
-class Target:
-    """The target options of a single request."""
+class MeetingTarget:
+    """The options naming what a single request cancels."""
 
     event_id: str | None
     ical_uid: str | None
@@ -135,10 +221,10 @@ class Target:
 
 
 def _requests(
-    upn, target: Target, comment, file_, request_id, correlation_id, max_days: int
+    upn, meeting: MeetingTarget, comment, file_, request_id, correlation_id, max_days: int
 ) -> list[OutgoingRequest]:
     if file_ is not None:
-        if upn or target.given() or comment or request_id or correlation_id:
+        if upn or meeting.given() or comment or request_id or correlation_id:
             raise click.UsageError(
                 "--file takes the requests and their ids from the file; do not combine it with "
                 "--upn, --event-id, --ical-uid, --from, --to, --preview, --comment, "
@@ -153,20 +239,29 @@ def _requests(
             if hidden > 0:
                 click.echo(f"... and {hidden} more invalid line(s)", err=True)
             raise BadInput(str(exc)) from None
-    if not upn or not target.given():
+    if not upn or not meeting.given():
         raise click.UsageError(
             "give --upn and one of --event-id, --ical-uid or --from/--to; or --file"
         )
+    options = {"--upn": upn, "--event-id": meeting.event_id, "--ical-uid": meeting.ical_uid}
+    options |= {"--from": meeting.start, "--to": meeting.end, "--comment": comment}
+    options |= {"--request-id": request_id, "--correlation-id": correlation_id}
+    for option, value in options.items():
+        if value is not None and _NOT_UTF8.search(value):
+            raise BadInput(
+                f"{option} is not valid UTF-8 text (check the encoding of the terminal or script "
+                "that passed it); nothing was sent"
+            )
     try:
         return [
             prepare_request(
                 upn,
-                target.event_id,
+                meeting.event_id,
                 comment,
-                ical_uid=target.ical_uid,
-                start_date_time=target.start,
-                end_date_time=target.end,
-                preview=target.preview,
+                ical_uid=meeting.ical_uid,
+                start_date_time=meeting.start,
+                end_date_time=meeting.end,
+                preview=meeting.preview,
                 message_id=request_id,
                 correlation_id=correlation_id,
                 max_range_days=max_days,

@@ -17,6 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from cancel_handler.core import ijson
 from cancel_handler.core.errors import InvalidMessageError
 
 SCHEMA_RESOURCE = "cancel-request.v1.1.schema.json"
@@ -53,6 +54,10 @@ class CancelRequest:
     window: TimeWindow | None = None
     preview: bool = False
 
+    def __post_init__(self) -> None:
+        # Every request is valid Unicode text, so none can fail to encode on its way to Graph.
+        ijson.check(self.to_json())
+
     @property
     def target(self) -> str:
         """Which target the request names: one of :data:`TARGETS`."""
@@ -76,6 +81,13 @@ class CancelRequest:
             body["comment"] = self.comment
         return body
 
+    def reply_target(self) -> dict[str, object]:
+        """What the request asked to cancel, as the reply names it: the mailbox and the one
+        target (`eventId`, `iCalUId`, or the range with `preview`), never the comment."""
+        target = self.to_json()
+        target.pop("comment", None)
+        return target
+
 
 @cache
 def load_schema() -> dict[str, Any]:
@@ -97,7 +109,7 @@ def _rules() -> dict[str, tuple[re.Pattern[str] | None, int]]:
 def parse_cancel_request(
     body: bytes, *, max_range_days: int = DEFAULT_RANGE_MAX_DAYS
 ) -> CancelRequest:
-    """Decode a message body (UTF-8 JSON) into a :class:`CancelRequest`, or raise
+    """Decode a message body (UTF-8 I-JSON, RFC 7493) into a :class:`CancelRequest`, or raise
     :class:`InvalidMessageError` naming the field and the problem."""
     if len(body) > MAX_BODY_BYTES:
         raise InvalidMessageError("", f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
@@ -106,7 +118,7 @@ def parse_cancel_request(
     except UnicodeDecodeError as exc:
         raise InvalidMessageError("", f"body is not UTF-8 (bad byte at {exc.start})") from None
     try:
-        document = json.loads(text)
+        document = ijson.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidMessageError(
             "", f"body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
@@ -119,8 +131,10 @@ def parse_cancel_request(
 def validate_request(
     document: Any, *, max_range_days: int = DEFAULT_RANGE_MAX_DAYS
 ) -> CancelRequest:
-    """Validate an already-decoded JSON value against the contract; a date range may span at
-    most `max_range_days` days of 24 hours (the function's RANGE_MAX_DAYS)."""
+    """Validate an already-decoded JSON value against the contract (I-JSON rules included); a
+    date range may span at most `max_range_days` days of 24 hours (the function's
+    RANGE_MAX_DAYS)."""
+    ijson.check(document)
     if not isinstance(document, dict):
         raise InvalidMessageError("", f"body must be a JSON object, got {_json_type(document)}")
     upn = _required_string(document, "userPrincipalName")

@@ -53,6 +53,7 @@ class Reason(StrEnum):
     AMBIGUOUS_EVENT = "AmbiguousEvent"
     MAILBOX_NOT_FOUND = "MailboxNotFound"
     RANGE_TOO_LARGE = "RangeTooLarge"
+    DELIVERIES_EXHAUSTED = "DeliveriesExhausted"
     # Not dead-letter reasons: they only label completions and give-backs in the log.
     CANCELLED = "Cancelled"
     ALREADY_CANCELLED = "AlreadyCancelled"
@@ -74,6 +75,7 @@ DEADLETTER_REASONS = frozenset(
         Reason.AMBIGUOUS_EVENT,
         Reason.MAILBOX_NOT_FOUND,
         Reason.RANGE_TOO_LARGE,
+        Reason.DELIVERIES_EXHAUSTED,
     }
 )
 
@@ -102,10 +104,20 @@ class Retry:
 Verdict = Settlement | Retry
 
 
+def is_redelivery(delivery_count: int | None) -> bool:
+    """True when the host's delivery count says an earlier delivery of this message happened.
+
+    The count the host sends is 1 on a first delivery (the .NET SDK adds 1 to the AMQP count
+    before the host serializes the message; evidence in docs/reliability.md). A missing count
+    reads as a first delivery: a 404 is then dead-lettered (visible, resubmittable), never
+    completed unseen."""
+    return delivery_count is not None and delivery_count > 1
+
+
 def decide(response: GraphResponse, *, cancel_may_have_happened: bool) -> Verdict:
     """Map Graph's answer to a settlement or a retry.
 
-    `cancel_may_have_happened` is true on a redelivery (`delivery_count > 1`) or after an
+    `cancel_may_have_happened` is true on a redelivery (`is_redelivery`) or after an
     attempt in this invocation whose outcome is unknown (timeout, reset, 5xx).
     """
     status = response.status

@@ -32,9 +32,13 @@ class Outcome:
     elapsed_ms: int = 0
     #: When given back: the wait Graph asked for in its last answer, if any.
     retry_after: float | None = None
+    #: The validated request (None when the body broke the contract): its target goes into
+    #: the reply to the sender.
+    request: CancelRequest | None = None
     #: The event the cancel call named (for an iCalUId request: the id the lookup found).
     event_id: str | None = None
-    #: Date-range requests only (Previewed, FannedOut, RangeTooLarge): what was selected and sent.
+    #: Date-range requests only (Previewed, FannedOut, RangeTooLarge): what was selected and
+    #: sent; a fanned-out or previewed range's reply carries it.
     range_report: RangeReport | None = None
 
 

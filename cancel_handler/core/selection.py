@@ -21,8 +21,8 @@ RANGE_MAX_EVENTS_CEILING = 5000
 
 @dataclass(frozen=True, slots=True)
 class CalendarEvent:
-    """What Graph says about one event in the organizer's mailbox (`start` in UTC; None when
-    Graph's value could not be read)."""
+    """What Graph says about one event in the organizer's mailbox (`start` and `end` in UTC;
+    None when Graph's value could not be read)."""
 
     id: str
     is_organizer: bool
@@ -30,6 +30,7 @@ class CalendarEvent:
     type: str | None = None
     start: datetime | None = None
     attendees: int = 0
+    end: datetime | None = None
 
 
 class Skip(StrEnum):

@@ -1,13 +1,9 @@
-"""The Functions host's side of a Service Bus invocation, on loopback: messages encoded the way
-the host hands them to the worker (lock token + AMQP bytes) and decoded by the binding
-extension itself, and a gRPC settlement service the real `ServiceBusMessageActions` talks to."""
+"""The Functions host's settlement service on loopback: the gRPC service the real
+`ServiceBusMessageActions` talks to. Messages in the host's format come from `host_message`."""
 
 from __future__ import annotations
 
-import json
 import sys
-import types
-import uuid
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -15,50 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-import uamqp
 from azurefunctions.extensions.bindings.protos import settlement_pb2_grpc
-from azurefunctions.extensions.bindings.servicebus import (
-    ServiceBusConverter,
-    ServiceBusMessageActions,
-)
+from azurefunctions.extensions.bindings.servicebus import ServiceBusMessageActions
 from google.protobuf.empty_pb2 import Empty
-from uamqp.message import MessageHeader, MessageProperties
-
-
-def host_delivered_message(
-    body: dict | bytes,
-    *,
-    delivery_count: int = 1,
-    message_id: str | None = None,
-    correlation_id: str | None = None,
-    application_properties: dict[str, str] | None = None,
-) -> Any:
-    """An `azure.servicebus.ServiceBusReceivedMessage` produced by the extension's own
-    ServiceBusConverter from host-format bytes, as in a real invocation."""
-    raw = json.dumps(body).encode() if isinstance(body, dict) else body
-    header = MessageHeader()
-    header.delivery_count = delivery_count
-    amqp = uamqp.Message(
-        body=raw,
-        header=header,
-        properties=MessageProperties(
-            message_id=message_id or str(uuid.uuid4()),
-            correlation_id=correlation_id,
-            content_type="application/json",
-        ),
-        application_properties=application_properties,
-    )
-    content = uuid.uuid4().bytes_le + b"x-opt-lock-token" + amqp.encode_message()
-    data = types.SimpleNamespace(
-        type="model_binding_data",
-        value=types.SimpleNamespace(
-            version="1.0",
-            source="AzureServiceBusReceivedMessage",
-            content_type="application/octet-stream",
-            content=content,
-        ),
-    )
-    return ServiceBusConverter.decode(data, trigger_metadata=None, pytype=None)
 
 
 @dataclass

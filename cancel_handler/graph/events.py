@@ -32,12 +32,13 @@ def calendar_event(item: Any) -> CalendarEvent:
         is_organizer=item.get("isOrganizer") is True,
         is_cancelled=item.get("isCancelled") is True,
         type=item.get("type") if isinstance(item.get("type"), str) else None,
-        start=_utc_start(item.get("start")),
+        start=_utc_instant(item.get("start")),
+        end=_utc_instant(item.get("end")),
         attendees=len(attendees) if isinstance(attendees, list) else 0,
     )
 
 
-def _utc_start(value: Any) -> datetime | None:
+def _utc_instant(value: Any) -> datetime | None:
     """A `dateTimeTimeZone` in UTC (asked for with `Prefer: outlook.timezone="UTC"`) as an aware
     datetime; None for any other time zone or shape (Windows zone names are not guessed)."""
     if not isinstance(value, dict) or value.get("timeZone") != "UTC":

@@ -25,7 +25,8 @@ from cancel_handler.servicebus.messages import (
     RESUBMIT_COUNT_PROPERTY,
     RESUBMITTED_FROM_PROPERTY,
     RETRY_COUNT_PROPERTY,
-    decoded_properties,
+    carried_properties,
+    sealed,
 )
 
 #: Namespace of the derived ids (uuid5); fixed forever, or a crash-rerun would not dedupe.
@@ -60,15 +61,17 @@ def resubmitted_id(original_message_id: str | None, sequence_number: int) -> str
 
 def resubmit_copy(message: Any) -> Any:
     """The message to send back to the queue for a received dead-lettered `message`: body,
-    correlation id, content type, subject and application properties kept (minus DeadLetter*),
+    correlation id, content type, subject, reply address and application properties kept
+    (minus DeadLetter*),
     `originalMessageId` set once, `resubmitCount` incremented, new MessageId. The dead-letter
     reason goes along as `resubmittedFromReason` (after an exhausted retry the function then
-    counts a 404 as done), and the delayed-retry count restarts."""
+    counts a 404 as done), and the delayed-retry count restarts. Markers the dead-lettered
+    message carried but our tools did not set are dropped; the copy gets a fresh copy check."""
     from azure.servicebus import ServiceBusMessage
 
     properties = {
         key: value
-        for key, value in decoded_properties(message.application_properties).items()
+        for key, value in carried_properties(message).items()
         if not key.startswith(DEADLETTER_PROPERTY_PREFIX) and key != RETRY_COUNT_PROPERTY
     }
     try:
@@ -79,13 +82,16 @@ def resubmit_copy(message: Any) -> Any:
     properties.setdefault(ORIGINAL_ID_PROPERTY, message.message_id)
     if message.dead_letter_reason:
         properties[RESUBMITTED_FROM_PROPERTY] = message.dead_letter_reason
+    message_id = resubmitted_id(message.message_id, message.sequence_number)
     return ServiceBusMessage(
         message_body(message),
-        message_id=resubmitted_id(message.message_id, message.sequence_number),
+        message_id=message_id,
         correlation_id=message.correlation_id,
         content_type=message.content_type,
         subject=message.subject,
-        application_properties=properties,
+        reply_to=message.reply_to,
+        reply_to_session_id=message.reply_to_session_id,
+        application_properties=sealed(message_id, properties),
     )
 
 

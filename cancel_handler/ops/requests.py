@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from cancel_handler.core import ijson
 from cancel_handler.core.contract import (
     DEFAULT_RANGE_MAX_DAYS,
     MAX_BODY_BYTES,
@@ -29,12 +30,19 @@ ID_KEYS = {"requestId": "message_id", "correlationId": "correlation_id"}
 
 @dataclass(frozen=True, slots=True)
 class OutgoingRequest:
-    """A validated request with the ids it is sent under (`line`: where it was read, if a file)."""
+    """A validated request with the ids it is sent under (`line`: where it was read, if a file)
+    and, when the sender wants an answer, the entity and session to reply to."""
 
     request: CancelRequest
     message_id: str
     correlation_id: str
     line: int | None = None
+    reply_to: str | None = None
+    reply_to_session_id: str | None = None
+
+    def with_reply(self, reply_to: str, session_id: str | None) -> OutgoingRequest:
+        """The same request asking for a reply on `reply_to` (in session `session_id`)."""
+        return replace(self, reply_to=reply_to, reply_to_session_id=session_id)
 
     def body(self) -> bytes:
         """The message body: the contract-shaped JSON object, UTF-8."""
@@ -49,6 +57,8 @@ class OutgoingRequest:
             message_id=self.message_id,
             correlation_id=self.correlation_id,
             content_type=CONTENT_TYPE,
+            reply_to=self.reply_to,
+            reply_to_session_id=self.reply_to_session_id,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -58,8 +68,11 @@ class OutgoingRequest:
             "messageId": self.message_id,
             "correlationId": self.correlation_id,
             "contentType": CONTENT_TYPE,
-            "body": self.request.to_json(),
         }
+        if self.reply_to is not None:
+            data["replyTo"] = self.reply_to
+            data["replyToSessionId"] = self.reply_to_session_id
+        data["body"] = self.request.to_json()
         return data
 
 
@@ -160,7 +173,7 @@ def _parse_line(raw: str | bytes, number: int, max_range_days: int) -> OutgoingR
     if not text:
         return None
     try:
-        document = json.loads(text)
+        document = ijson.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidMessageError("", f"not JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:

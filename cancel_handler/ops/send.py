@@ -65,6 +65,8 @@ def send_cancel_request(
     connection_string: str | None = None,
     message_id: str | None = None,
     correlation_id: str | None = None,
+    reply_to: str | None = None,
+    reply_to_session_id: str | None = None,
     client: Any = None,
     **target: Any,
 ) -> OutgoingRequest:
@@ -78,6 +80,9 @@ def send_cancel_request(
     `fully_qualified_namespace` and `credential` (default `DefaultAzureCredential`), or with
     `connection_string`. Raises :class:`InvalidMessageError` before sending anything, and
     the SDK's `ServiceBusError` (or `ClientAuthenticationError`) when sending fails.
+
+    `reply_to` (and `reply_to_session_id`, e.g. :func:`new_session_id`) ask the function for a
+    reply there; :func:`wait_for_replies` reads it.
     """
     outgoing = prepare_request(
         user_principal_name,
@@ -87,6 +92,8 @@ def send_cancel_request(
         correlation_id=correlation_id,
         **target,
     )
+    if reply_to:
+        outgoing = outgoing.with_reply(reply_to, reply_to_session_id)
     if client is None:
         target = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
         with target.client(credential) as own_client:
@@ -112,6 +119,8 @@ async def send_cancel_request_async(
     connection_string: str | None = None,
     message_id: str | None = None,
     correlation_id: str | None = None,
+    reply_to: str | None = None,
+    reply_to_session_id: str | None = None,
     client: Any = None,
     **target: Any,
 ) -> OutgoingRequest:
@@ -131,6 +140,8 @@ async def send_cancel_request_async(
         correlation_id=correlation_id,
         **target,
     )
+    if reply_to:
+        outgoing = outgoing.with_reply(reply_to, reply_to_session_id)
     if client is not None:
         await _send_one_async(client, queue_name, outgoing)
         return outgoing

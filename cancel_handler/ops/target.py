@@ -103,6 +103,33 @@ def resolve_target(
                 "connection string",
                 f"environment variable {connection_string_env} is not set or empty",
             )
-        return ServiceBusTarget((queue_name or "").strip(), None, secret)
+        host = connection_string_host(secret, connection_string_env)
+        return ServiceBusTarget((queue_name or "").strip(), host, secret)
     host = normalize_namespace(namespace) if namespace and namespace.strip() else None
     return ServiceBusTarget((queue_name or "").strip(), host)
+
+
+def connection_string_host(secret: str, variable: str) -> str:
+    """The namespace host of a Service Bus connection string, checked with the SDK's own parser;
+    :class:`TargetError` (which never repeats the value) when the SDK could not use it."""
+    from azure.servicebus import parse_connection_string
+
+    expected = (
+        "expected Endpoint=sb://<namespace>.servicebus.windows.net/;SharedAccessKeyName=<name>;"
+        "SharedAccessKey=<key>"
+    )
+    try:
+        host = parse_connection_string(secret).fully_qualified_namespace
+    except (ValueError, TypeError, AttributeError) as exc:
+        reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        raise TargetError(
+            "connection string",
+            f"environment variable {variable} does not hold a usable Service Bus connection "
+            f"string ({reason}; {expected})",
+        ) from None
+    if not host or not _HOST.match(host):
+        raise TargetError(
+            "connection string",
+            f"environment variable {variable}: the Endpoint is not a namespace host ({expected})",
+        )
+    return host

@@ -5,7 +5,8 @@ delivery, then complete the original.
 Order matters: the copy is scheduled first and the original completed only after that succeeded;
 if scheduling fails the original is abandoned (given back), so the request is never lost. The copy
 gets a new MessageId (duplicate detection silently drops a repeated one) and carries the original's
-id in `originalMessageId` and its retry number in `cancelHandlerRetryCount`.
+id in `originalMessageId`, its retry number in `cancelHandlerRetryCount` and the copy check that
+lets the function trust both (see `servicebus/messages.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from cancel_handler.core.decision import Action, Reason, Settlement, clip
 from cancel_handler.servicebus.messages import (
     ORIGINAL_ID_PROPERTY,
     RETRY_COUNT_PROPERTY,
-    decoded_properties,
+    carried_properties,
+    sealed,
     text_property,
 )
 
@@ -74,22 +76,27 @@ def plan(
 
 
 def build_copy(message: Any, body: bytes, schedule: Schedule, when: datetime) -> ServiceBusMessage:
-    """The copy to schedule: same body, content type, correlation id, subject and application
-    properties, plus the retry number and original id, under a new MessageId."""
+    """The copy to schedule: same body, content type, correlation id, subject, reply address
+    (`reply_to`, `reply_to_session_id`: the copy owes the sender its answer) and application
+    properties (markers only if ours), plus the retry number, original id and copy check, under a
+    new MessageId."""
     from azure.servicebus import ServiceBusMessage
 
-    properties = decoded_properties(message.application_properties)
+    properties = carried_properties(message)
     original_id = properties.get(ORIGINAL_ID_PROPERTY) or text_property(message.message_id)
     properties[RETRY_COUNT_PROPERTY] = schedule.retry_count
     properties[ORIGINAL_ID_PROPERTY] = original_id
+    message_id = str(uuid.uuid4())
     return ServiceBusMessage(
         body,
-        application_properties=properties,
+        application_properties=sealed(message_id, properties),
         content_type=text_property(message.content_type),
         correlation_id=text_property(message.correlation_id),
         subject=text_property(message.subject),
         session_id=text_property(message.session_id),
-        message_id=str(uuid.uuid4()),
+        reply_to=text_property(message.reply_to),
+        reply_to_session_id=text_property(message.reply_to_session_id),
+        message_id=message_id,
         scheduled_enqueue_time_utc=when,
     )
 

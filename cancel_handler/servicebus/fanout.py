@@ -3,9 +3,11 @@
 Each child is an ordinary version 1 request (`userPrincipalName`, the event's immutable
 `eventId`, `comment`) whose MessageId is derived from the parent's and the event id, so a
 redelivered parent sends the same ids and the queue's duplicate detection drops the repeats.
-Children carry the parent's MessageId in `parentMessageId`, its correlation id (or MessageId) as
-correlation id, and its `reply_to`. The parent is completed only after every batch was sent; if
-a send fails, it is given back and its redelivery sends the same children again.
+Children carry the parent's MessageId in `parentMessageId` (a marker sealed with the copy check,
+see `messages`), its correlation id (or MessageId) as correlation id, and its `reply_to` and
+`reply_to_session_id`, so each meeting's outcome is answered too. The parent is completed only
+after every batch was sent; if a send fails, it is given back and its redelivery sends the same
+children again.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from cancel_handler.core.decision import Action, Reason, Settlement, clip
 from cancel_handler.core.outcome import FanOutPlan, Outcome
 from cancel_handler.servicebus.batches import fill_batches
 from cancel_handler.servicebus.messages import (
-    ORIGINAL_ID_PROPERTY,
     PARENT_ID_PROPERTY,
-    decoded_properties,
+    read_markers,
+    sealed,
     text_property,
 )
 
@@ -47,12 +49,10 @@ class MissingSenderError(RuntimeError):
 
 
 def request_id_of(message: Any) -> str:
-    """The MessageId a request was first sent under: `originalMessageId` on a delayed-retry
-    copy or a resubmission, else the message's own MessageId."""
-    original = decoded_properties(message.application_properties).get(ORIGINAL_ID_PROPERTY)
-    if isinstance(original, str) and original:
-        return original
-    return text_property(message.message_id) or ""
+    """The MessageId a request was first sent under: the verified `originalMessageId` of a
+    delayed-retry copy or a resubmission our tools made, else the message's own MessageId (a
+    sender cannot make its request's children take another request's ids)."""
+    return read_markers(message).original_id or text_property(message.message_id) or ""
 
 
 def child_message_id(parent_id: str, event_id: str) -> str:
@@ -66,13 +66,15 @@ def build_child(parent: Any, parent_id: str, request: CancelRequest) -> ServiceB
 
     assert request.event_id is not None
     body = json.dumps(request.to_json(), ensure_ascii=False).encode("utf-8")
+    message_id = child_message_id(parent_id, request.event_id)
     return ServiceBusMessage(
         body,
-        message_id=child_message_id(parent_id, request.event_id),
+        message_id=message_id,
         correlation_id=text_property(parent.correlation_id) or parent_id,
         reply_to=text_property(parent.reply_to),
+        reply_to_session_id=text_property(parent.reply_to_session_id),
         content_type=CONTENT_TYPE,
-        application_properties={PARENT_ID_PROPERTY: parent_id},
+        application_properties=sealed(message_id, {PARENT_ID_PROPERTY: parent_id}),
     )
 
 

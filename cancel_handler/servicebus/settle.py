@@ -65,12 +65,12 @@ def log_settlement(message: Any, outcome: Outcome, failed: BaseException | None 
     if not logger.isEnabledFor(level):
         return  # building the line costs ~0.1 ms per message; skip it when nobody reads it
     fields = {
-        "message_id": _safe(getattr(message, "message_id", None)),
-        "correlation_id": _safe(getattr(message, "correlation_id", None)),
+        "message_id": log_safe(getattr(message, "message_id", None)),
+        "correlation_id": log_safe(getattr(message, "correlation_id", None)),
         "outcome": settlement.action.value if failed is None else "settlement_failed",
         "reason": settlement.reason.value,
         "graph_status": outcome.graph_status,
-        "request_id": _safe(outcome.request_id),
+        "request_id": log_safe(outcome.request_id),
         "attempts": outcome.attempts,
         "elapsed_ms": outcome.elapsed_ms,
     }
@@ -80,7 +80,7 @@ def log_settlement(message: Any, outcome: Outcome, failed: BaseException | None 
     logger.log(level, "settlement %s", text, extra={"cancel_handler": fields})
 
 
-def _safe(value: object, limit: int = 128) -> str | None:
+def log_safe(value: object, limit: int = 128) -> str | None:
     """A log-safe rendering of a sender-controlled value: no line breaks or control characters."""
     if value is None:
         return None

@@ -39,9 +39,9 @@ param applicationInsightsConnectionString string
 
 @description('Python version of the Flex Consumption runtime.')
 @allowed([
-  '3.11'
+  '3.13'
 ])
-param pythonVersion string = '3.11'
+param pythonVersion string = '3.13'
 
 @description('Flex Consumption: most instances the app may scale out to.')
 @minValue(40)
@@ -83,6 +83,12 @@ param rangeMaxDays int
 
 @description('RANGE_MAX_EVENTS')
 param rangeMaxEvents int
+
+@description('REPLY_TO_ALLOWED: comma-separated entities the function may reply to (empty = replies off).')
+param replyToAllowed string = ''
+
+@description('MAX_DELIVERY_COUNT: the cancel queue\'s maxDeliveryCount (last-delivery rule).')
+param maxDeliveryCount int
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: zone redundancy on Flex Consumption is limited to some regions; losing a zone only delays cancellations, which wait in Service Bus until an instance runs again.
@@ -179,6 +185,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RANGE_MAX_EVENTS'
           value: string(rangeMaxEvents)
+        }
+        {
+          name: 'REPLY_TO_ALLOWED'
+          value: replyToAllowed
+        }
+        {
+          name: 'MAX_DELIVERY_COUNT'
+          value: string(maxDeliveryCount)
         }
         {
           name: 'ServiceBusConnection__fullyQualifiedNamespace'

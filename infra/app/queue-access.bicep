@@ -31,6 +31,9 @@ param deployerPrincipalType string = 'User'
 @description('Give the deployer Data Owner on the queue for the operator tooling (off by default).')
 param grantDeployerQueueAccess bool = false
 
+@description('Give the function identity Data Owner on the queue so that the scaler can read the queue length (target-based scaling); false = Data Receiver only, and scaling falls back to incremental.')
+param scaleByQueueLength bool = true
+
 var dataReceiverRoleId = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
 var dataSenderRoleId = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
 var dataOwnerRoleId = '090c5cfd-751d-490a-894a-3ce6f1109419'
@@ -43,13 +46,29 @@ resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview
   }
 }
 
-// The trigger receives and settles (complete, abandon, dead-letter): Data Receiver is enough.
-// Data Owner would also allow managing the queue, which the function never does.
+// The trigger receives and settles (complete, abandon, dead-letter): Data Receiver is enough for
+// the function's own work, and is all it holds when scaleByQueueLength is false.
 resource functionReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(serviceBusNamespace::queue.id, functionPrincipalId, dataReceiverRoleId)
   scope: serviceBusNamespace::queue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataReceiverRoleId)
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Scaling: Flex Consumption's scaler reads the queue's active message count through the Service
+// Bus management API, which needs the Manage right; for an identity only Data Owner carries it.
+// With Listen alone the scaler cannot read the length and falls back to incremental scaling
+// ("Target-based scaling" in the Azure Functions docs; Microsoft's Flex Consumption Service Bus
+// sample grants Data Owner for the same reason). Scoped to this one queue: the identity could also
+// change or delete this queue and send to it, nothing else. Trade-off in docs/deploy.md.
+resource functionOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scaleByQueueLength) {
+  name: guid(serviceBusNamespace::queue.id, functionPrincipalId, dataOwnerRoleId)
+  scope: serviceBusNamespace::queue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataOwnerRoleId)
     principalId: functionPrincipalId
     principalType: 'ServicePrincipal'
   }
@@ -68,8 +87,8 @@ resource functionSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
   }
 }
 
-// Upstream systems that put cancellation requests on the queue.
-resource upstreamSenders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for senderId in senderPrincipalIds: {
+// Upstream systems that put cancellation requests on the queue (empty entries are skipped).
+resource upstreamSenders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for senderId in senderPrincipalIds: if (!empty(senderId)) {
   name: guid(serviceBusNamespace::queue.id, senderId, dataSenderRoleId)
   scope: serviceBusNamespace::queue
   properties: {

@@ -43,6 +43,11 @@ param graphTimeoutSeconds int
 var lockSeconds = min(300, max(60, retryBudgetSeconds + graphTimeoutSeconds + 30))
 var lockDuration = 'PT${lockSeconds / 60}M${lockSeconds % 60}S'
 
+// 10 deliveries (the Service Bus default). The function reads the same number as
+// MAX_DELIVERY_COUNT: on the last delivery it dead-letters a still-failing request itself
+// (DeliveriesExhausted) so that a sender waiting for a reply gets one.
+var maxDeliveryCount = 10
+
 resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   name: name
   location: location
@@ -71,7 +76,7 @@ resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview
       // 10 deliveries (the Service Bus default), each already retrying Graph in-process for up to
       // the retry budget: a request that still fails after that goes to the dead-letter queue
       // (reason MaxDeliveryCountExceeded) for an operator, instead of looping.
-      maxDeliveryCount: 10
+      maxDeliveryCount: maxDeliveryCount
       // A request nobody could process within 14 days is dead-lettered, not silently dropped, so
       // an operator sees it. (Dead-lettered messages themselves never expire.)
       defaultMessageTimeToLive: 'P14D'
@@ -96,3 +101,4 @@ output queueName string = serviceBusNamespace::queue.name
 output queueId string = serviceBusNamespace::queue.id
 output fullyQualifiedNamespace string = '${serviceBusNamespace.name}.servicebus.windows.net'
 output lockDuration string = lockDuration
+output maxDeliveryCount int = maxDeliveryCount

@@ -39,7 +39,10 @@ function Test-Reach([string] $Mailbox) {
         return (Test-ApplicationAccessPolicy -Identity $Mailbox -AppId $ClientId.ToString()).AccessCheckResult -eq 'Granted'
     }
     $results = Test-ServicePrincipalAuthorization -Identity $ClientId.ToString() -Resource $Mailbox
-    return [bool]($results | Where-Object { $_.RoleName -eq $role -and $_.InScope })
+    # InScope comes back as a boolean or as text ("True", "False", "Not Run"). Any non-empty
+    # string is true in PowerShell, so only an explicit comparison tells "False" from True.
+    $inScope = @($results | Where-Object { $_.RoleName -eq $role -and [string]$_.InScope -eq 'True' })
+    return $inScope.Count -gt 0
 }
 
 foreach ($mailbox in $InScopeMailbox) {

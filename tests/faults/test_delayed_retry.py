@@ -17,12 +17,21 @@ from cancel_handler.core.outcome import Outcome
 from cancel_handler.devtools.graph_simulator import Fault
 from cancel_handler.servicebus.delayed_retry import DELAY_CAP_SECONDS, Schedule, plan
 from cancel_handler.servicebus.messages import (
+    COPY_CHECK_PROPERTY,
     ORIGINAL_ID_PROPERTY,
     RETRY_COUNT_PROPERTY,
-    read_retry_count,
+    copy_check,
+    read_markers,
+    sealed,
 )
 from tests.conftest import UPN, Loopback, cancel_body, process_all
-from tests.helpers import RecordingActions, RecordingSender, RecordingSleep, received_message
+from tests.helpers import (
+    RecordingActions,
+    RecordingSender,
+    RecordingSleep,
+    as_delivered,
+    received_message,
+)
 
 GIVE_BACK = Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "Graph answered 429; gave up")
 ON = {"DELAYED_RETRY_MAX_COUNT": "3"}
@@ -95,24 +104,16 @@ def test_plan_dead_letters_when_retries_are_exhausted(retry_count: int) -> None:
     ],
 )
 def test_retry_count_is_read_from_bytes_properties(properties: dict, expected: int) -> None:
-    """Received application properties have bytes keys and values; junk counts as 0."""
-    message = received_message(cancel_body("X"), application_properties=properties)
-    assert read_retry_count(message) == expected
-
-
-def _as_received(copy: ServiceBusMessage, delivery_count: int = 1) -> Any:
-    """A scheduled copy as the trigger would later receive it (bytes keys and string values)."""
-    properties = {
-        key.encode(): value.encode() if isinstance(value, str) else value
-        for key, value in (copy.application_properties or {}).items()
-    }
-    return received_message(
-        b"".join(copy.body),
-        delivery_count=delivery_count,
-        message_id=copy.message_id,
-        correlation_id=copy.correlation_id,
-        application_properties=properties,
+    """Received application properties have bytes keys and values; on a copy that carries its
+    copy check, junk counts as 0."""
+    decoded = {k.decode(): v.decode() if isinstance(v, bytes) else v for k, v in properties.items()}
+    check = copy_check("copy-1", decoded).encode()
+    message = received_message(
+        cancel_body("X"),
+        message_id="copy-1",
+        application_properties={**properties, COPY_CHECK_PROPERTY.encode(): check},
     )
+    assert read_markers(message).retry_count == expected
 
 
 def test_long_retry_after_schedules_a_copy_then_completes(loopback: Loopback) -> None:
@@ -150,6 +151,7 @@ def test_long_retry_after_schedules_a_copy_then_completes(loopback: Loopback) ->
         "tenant": "contoso",
         RETRY_COUNT_PROPERTY: 1,
         ORIGINAL_ID_PROPERTY: "orig-1",
+        COPY_CHECK_PROPERTY: copy_check(copy.message_id, copy.application_properties),
     }
     assert copy.scheduled_enqueue_time_utc == when
     assert timedelta(seconds=119) <= when - before <= timedelta(seconds=125)
@@ -165,7 +167,7 @@ def test_copy_of_a_copy_keeps_the_first_original_id_and_counts_up(loopback: Loop
     process_all(processor, [received_message(cancel_body("DR2"), message_id="first")], actions)
     first_copy = sender.scheduled[0][0]
     processor = loopback.processor(RecordingSleep(), sender=sender, **ON)
-    process_all(processor, [_as_received(first_copy)], actions)
+    process_all(processor, [as_delivered(first_copy)], actions)
     second_copy = sender.scheduled[1][0]
     assert second_copy.application_properties[RETRY_COUNT_PROPERTY] == 2
     assert second_copy.application_properties[ORIGINAL_ID_PROPERTY] == "first"
@@ -182,7 +184,7 @@ def test_copy_ends_cancelled_when_graph_recovers(loopback: Loopback) -> None:
     process_all(loopback.processor(RecordingSleep(), sender=sender, **ON), [message], actions)
     copy = sender.scheduled[0][0]
     process_all(
-        loopback.processor(RecordingSleep(), sender=sender, **ON), [_as_received(copy)], actions
+        loopback.processor(RecordingSleep(), sender=sender, **ON), [as_delivered(copy)], actions
     )
     assert [s.action for s in actions.settled] == ["complete", "complete"]
     assert (UPN, "DR3") in loopback.graph.state.cancelled
@@ -199,7 +201,7 @@ def test_copy_after_an_unknown_outcome_treats_404_as_done(loopback: Loopback) ->
     process_all(processor, [received_message(cancel_body("DR4"))], actions)
     copy = sender.scheduled[0][0]
     processor = loopback.processor(RecordingSleep(), sender=sender, **ON)
-    [outcome] = process_all(processor, [_as_received(copy)], actions)
+    [outcome] = process_all(processor, [as_delivered(copy)], actions)
     assert [s.action for s in actions.settled] == ["complete", "complete"]
     assert outcome.settlement.reason == "AlreadyCancelled"
 
@@ -225,8 +227,11 @@ def test_exhausted_retries_are_dead_lettered(loopback: Loopback) -> None:
     loopback.graph.state.script(UPN, "DR6", Fault(429, {"Retry-After": "120"}))
     sender = RecordingSender()
     actions = RecordingActions()
+    markers = sealed("copy-3", {RETRY_COUNT_PROPERTY: 3, ORIGINAL_ID_PROPERTY: "first"})
     message = received_message(
-        cancel_body("DR6"), application_properties={b"cancelHandlerRetryCount": b"3"}
+        cancel_body("DR6"),
+        message_id="copy-3",
+        application_properties={k.encode(): v for k, v in markers.items()},
     )
     process_all(loopback.processor(RecordingSleep(), sender=sender, **ON), [message], actions)
     assert (actions.only.action, actions.only.reason) == ("deadletter", "RetriesExhausted")
@@ -294,7 +299,7 @@ def test_completion_failure_after_schedule_raises_and_stays_safe(loopback: Loopb
     assert len(sender.scheduled) == 1
     actions = RecordingActions()
     redelivered = received_message(cancel_body("DR9"), message_id="orig-9", delivery_count=2)
-    copy = _as_received(sender.scheduled[0][0])
+    copy = as_delivered(sender.scheduled[0][0])
     outcomes = process_all(
         loopback.processor(RecordingSleep(), sender=sender, **ON), [redelivered, copy], actions
     )

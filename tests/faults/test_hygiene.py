@@ -1,6 +1,6 @@
-"""Hygiene under faults: no secret or comment text in any log record or dead-letter description,
-descriptions within Service Bus limits, and a prompt give-back when the invocation is cancelled
-mid-retry."""
+"""Hygiene under faults: no personal data (UPN, comment) and no secret in any log record or
+dead-letter description, descriptions within Service Bus limits, and a prompt give-back when the
+invocation is cancelled mid-retry."""
 
 from __future__ import annotations
 
@@ -9,12 +9,18 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from urllib.parse import quote
 
+import httpx
 import pytest
+from azure.core.credentials import AccessToken
+from azure.servicebus import ServiceBusClient, ServiceBusSender, TransportType
 
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.graph_simulator import Fault
 from cancel_handler.devtools.identity_endpoint import IdentityFault
+from cancel_handler.runtime import Processor
+from cancel_handler.settings import load_settings
 from tests.conftest import UPN, Loopback, cancel_body
 from tests.helpers import (
     RecordingActions,
@@ -48,14 +54,43 @@ def _scenarios(loopback: Loopback) -> list[tuple[str, Callable[[], None], dict, 
         ("H12", lambda: state.script(UPN, "H12", Fault(429, {"Retry-After": "900"})), {}, "drx"),
         ("H13", lambda: state.add_event(UPN, "H13"), {}, "complete"),
         ("H14", lambda: None, {}, "deadletter"),
+        ("H15", lambda: state.script(UPN, "H15", Fault(429, {"Retry-After": "900"})), {}, "dra"),
     ]
 
 
-def test_no_secret_or_comment_in_logs_or_descriptions(loopback: Loopback, caplog) -> None:
-    """Every scenario above, with all loggers at DEBUG: no bearer token, no IDENTITY_HEADER
-    value and no comment text in any record (message, arguments, extra fields, traceback) or
-    dead-letter description."""
-    caplog.set_level(logging.DEBUG)
+def _unreachable_sender() -> ServiceBusSender:
+    """The SDK's real sender, aimed at a closed local port: scheduling fails inside
+    azure-servicebus's AMQP stack, which logs the attempt."""
+
+    class Credential:
+        def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            return AccessToken("sb-token", int(time.time()) + 3600)
+
+    client = ServiceBusClient(
+        "contoso-sb.servicebus.windows.net",
+        Credential(),
+        retry_total=0,
+        custom_endpoint_address="sb://127.0.0.1:9",
+        transport_type=TransportType.Amqp,
+    )
+    return client.get_queue_sender("cancel-requests")
+
+
+def _personal_data(upn: str) -> list[str]:
+    """The forms a UPN takes in text: as sent, lower-cased, and percent-encoded in a URL path."""
+    return [upn, upn.lower(), quote(upn, safe=""), quote(upn.lower(), safe="")]
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG], ids=["INFO", "DEBUG"])
+def test_no_personal_data_or_secret_in_logs_or_descriptions(
+    loopback: Loopback, caplog, level: int
+) -> None:
+    """Every scenario above, with the root logger at INFO (the Python worker's default) and at
+    DEBUG (PYTHON_ENABLE_DEBUG_LOGGING), as the worker sets it (root level plus one handler on
+    root, azure-functions-python-worker dispatcher.py): no UPN, no bearer token, no
+    IDENTITY_HEADER value and no comment text in any record (message, arguments, extra fields,
+    traceback) or dead-letter description, from our code, httpx, httpcore or the Azure SDKs."""
+    caplog.set_level(level)
     actions = RecordingActions()
     descriptions: list[str] = []
     for event_id, setup, options, special in _scenarios(loopback):
@@ -69,9 +104,12 @@ def test_no_secret_or_comment_in_logs_or_descriptions(loopback: Loopback, caplog
         settings = {"DELAYED_RETRY_MAX_COUNT": "2"} if special.startswith("dr") else {}
         if "timeout" in options:
             settings["GRAPH_TIMEOUT_SECONDS"] = options["timeout"]
-        processor = loopback.processor(
-            RecordingSleep(), sender=RecordingSender(fail=special == "drx"), **settings
+        sender = (
+            _unreachable_sender()
+            if special == "dra"
+            else RecordingSender(fail=special == "drx")
         )
+        processor = loopback.processor(RecordingSleep(), sender=sender, **settings)
         actions.fail_on = {special} if special in ("complete", "deadletter") else set()
         message = received_message(cancel_body(event_id, comment=COMMENT))
 
@@ -98,8 +136,41 @@ def test_no_secret_or_comment_in_logs_or_descriptions(loopback: Loopback, caplog
         assert token not in text
     assert loopback.identity.secret not in text
     assert COMMENT not in text and "salary" not in text
+    for form in _personal_data(UPN):
+        assert form not in text, f"{form!r} was logged"
     assert "<redacted>" in text, "the echoed token was redacted"
     assert {r.name for r in caplog.records} >= {"cancel_handler.settlement"}
+    assert any("message_id=" in r.getMessage() for r in caplog.records), "ids may stay"
+
+
+def test_a_defect_is_logged_without_its_message_text(loopback: Loopback, caplog) -> None:
+    """An unexpected exception whose text holds the Graph URL (and so the UPN) gives the message
+    back and is logged with its type and stack frames, not its text."""
+    caplog.set_level(logging.DEBUG)
+
+    def broken_transport(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError(f"cannot send {request.method} {request.url}")
+
+    processor = Processor(
+        load_settings({"GRAPH_BASE_URL": loopback.graph.graph_base_url}),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(broken_transport)),
+        sleep=RecordingSleep(),
+    )
+    actions = RecordingActions()
+
+    async def run() -> None:
+        try:
+            await processor.process(received_message(cancel_body("H40")), actions)
+        finally:
+            await processor.aclose()
+
+    asyncio.run(run())
+    assert actions.only.action == "abandon"
+    formatter = logging.Formatter()
+    text = "\n".join(formatter.format(r) + repr(r.__dict__) for r in caplog.records)
+    assert "RuntimeError" in text and "broken_transport" in text, "type and frames are logged"
+    for form in _personal_data(UPN):
+        assert form not in text
 
 
 def test_dead_letter_descriptions_fit_service_bus_limits(loopback: Loopback) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cancel_handler.core.contract import MAX_BODY_BYTES
@@ -167,3 +167,75 @@ def test_decide_is_total_and_speaks_the_vocabulary(
     if isinstance(verdict, Settlement) and verdict.action == "deadletter":
         assert verdict.reason in DEADLETTER_REASONS
         assert len(verdict.description) <= MAX_DEADLETTER_FIELD
+
+
+_HEAD = b'{"userPrincipalName": "adele.vance@contoso.com", "eventId": "AAMkAGI2TG93AAA="'
+_number_literals = st.from_regex(
+    r"-?(0|[1-9][0-9]{0,30})(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,4})?", fullmatch=True
+)
+_hostile_values = st.one_of(
+    _number_literals,
+    st.integers(1, 6000).map(lambda n: "9" * n),
+    st.integers(4290, 6000).map(lambda n: "-" + "1" * n),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "9007199254740992", "[]", "{}"]),
+    st.integers(0xD800, 0xDFFF).map(lambda c: f'"x\\u{c:04x}"'),
+    st.sampled_from(['"\\uffff"', '"\\ufdd0"', '"\\ud83d\\ude00"', '"\\u0000"']),
+    st.text(max_size=20).map(json.dumps),
+)
+_hostile_names = st.one_of(
+    st.sampled_from(["eventId", "userPrincipalName", "comment", "x", "\\ud800", "\\udc00"]),
+    st.text(max_size=10).map(lambda t: json.dumps(t)[1:-1]),
+)
+_hostile_members = st.lists(
+    st.tuples(_hostile_names, _hostile_values).map(lambda nv: f', "{nv[0]}": {nv[1]}'),
+    min_size=1,
+    max_size=3,
+).map(lambda members: _HEAD + "".join(members).encode("utf-8", "surrogatepass") + b"}")
+_valid_body = st.just(_HEAD + b"}")
+_mutated = st.tuples(_valid_body, st.integers(0, 90), st.integers(0, 8), st.binary(max_size=8)).map(
+    lambda t: t[0][: t[1]] + t[3] + t[0][t[1] + t[2] :]
+)
+any_body_bytes = st.one_of(st.binary(max_size=4096), _hostile_members, _mutated, _valid_body)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=any_body_bytes)
+@example(body=_HEAD + b', "comment": "\\ud800"}')
+@example(body=_HEAD + b', "ignored": ' + b"7" * 5000 + b"}")
+@example(body=_HEAD + b', "eventId": "AAMkOTHER="}')
+@example(body=_HEAD + b', "x": NaN}')
+def test_any_bytes_with_graph_healthy_end_completed_or_invalid_never_given_back(
+    body: bytes,
+) -> None:
+    """For any byte string as the body and a Graph that accepts every cancel, the message is
+    completed (Cancelled) or dead-lettered InvalidMessage without calling Graph; never given
+    back, never another reason."""
+    calls: list[httpx.Request] = []
+
+    def graph(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(202)
+
+    processor = Processor(
+        load_settings({"GRAPH_BASE_URL": "http://127.0.0.1:9/v1.0"}),
+        credential=_Credential(),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(graph)),
+        sleep=RecordingSleep(),
+    )
+    actions = RecordingActions()
+
+    async def run() -> None:
+        try:
+            await processor.process(received_message(body), actions)
+        finally:
+            await processor.aclose()
+
+    asyncio.run(run())
+    settled = actions.only
+    outcomes = {("complete", None), ("deadletter", "InvalidMessage")}
+    assert (settled.action, settled.reason) in outcomes
+    if settled.action == "complete":
+        assert len(calls) == 1
+    else:
+        assert calls == []
+        settled.description.encode("utf-8")  # valid text: the host can carry it

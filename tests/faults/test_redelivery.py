@@ -10,9 +10,10 @@ import pytest
 
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.graph_simulator import Fault
+from cancel_handler.ops.repair import resubmit_copy
 from cancel_handler.runtime import Processor
 from tests.conftest import UPN, Loopback, cancel_body, process_all, process_concurrently
-from tests.helpers import RecordingActions, RecordingSleep, received_message
+from tests.helpers import RecordingActions, RecordingSleep, as_delivered, received_message
 
 
 def deliver_until_settled(
@@ -186,14 +187,15 @@ def test_unexpected_error_gives_the_message_back_once(
 def test_resubmitted_copy_after_exhausted_retries_counts_404_as_done(
     loopback: Loopback, resubmitted_from: str | None, settlement: tuple
 ) -> None:
-    """An operator's resubmission of a message that ran out of retries may follow a cancel that
-    happened, so its 404 completes; after a definite failure (403) a 404 still dead-letters."""
-    properties = {b"resubmitCount": 1}
-    if resubmitted_from:
-        properties[b"resubmittedFromReason"] = resubmitted_from.encode()
-    message = received_message(
-        cancel_body("GONE-AFTER-RESUBMIT"), application_properties=properties
+    """An operator's resubmission (made by `dlq resubmit`'s own code) of a message that ran out
+    of retries may follow a cancel that happened, so its 404 completes; after a definite failure
+    (403), or for a message that was never dead-lettered, a 404 still dead-letters."""
+    dead_letter = received_message(
+        cancel_body("GONE-AFTER-RESUBMIT"),
+        sequence_number=17,
+        dead_letter_reason=resubmitted_from,
     )
+    message = as_delivered(resubmit_copy(dead_letter))
     actions = RecordingActions()
     process_all(loopback.processor(), [message], actions)
     assert (actions.only.action, actions.only.reason) == settlement

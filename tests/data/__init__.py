@@ -1,0 +1,1 @@
+"""Test data copied from Microsoft's published packages (each file names its origin)."""

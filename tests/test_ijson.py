@@ -1,0 +1,141 @@
+"""Strict bodies (I-JSON, RFC 7493): every violation is an InvalidMessageError naming the problem
+and where it is, for the function's parser, the validator and the sending API alike."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cancel_handler.core.contract import CancelRequest, parse_cancel_request, validate_request
+from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
+from cancel_handler.ops.requests import prepare_request, read_requests
+
+HEAD = '{"userPrincipalName": "a@b.c", "eventId": "E"'
+#: 2**53 - 1, the largest integer every IEEE 754 double reader holds exactly (RFC 7493 §2.2).
+LARGEST_EXACT = "9007199254740991"
+
+
+def body(*members: str) -> bytes:
+    """A valid request with extra members appended (raw JSON text, so escapes stay escapes)."""
+    return ("".join([HEAD, *(f", {m}" for m in members), "}"])).encode()
+
+
+REFUSED = [
+    # (body, field named, words the problem must contain)
+    (body('"eventId": "F"'), "eventId", "more than once"),
+    (body('"x": {"a": 1, "a": 2}'), "x.a", "more than once"),
+    (body('"comment": "ok \\ud800"'), "comment", "lone surrogate U+D800"),
+    (body('"comment": "\\udc00\\ud83d"'), "comment", "lone surrogate U+DC00"),
+    (body('"note": ["x", "\\udfff"]'), "note[1]", "lone surrogate U+DFFF"),
+    (body('"\\ud800": 1'), '["\\ud800"]', "member name"),
+    (body('"comment": "\\uffff"'), "comment", "noncharacter U+FFFF"),
+    (body('"comment": "\\ufdd0"'), "comment", "noncharacter U+FDD0"),
+    (body('"comment": "ok \\ud83f\\udfff"'), "comment", "noncharacter U+1FFFF"),
+    (body('"x": NaN'), "x", "NaN"),
+    (body('"x": [Infinity]'), "x[0]", "Infinity"),
+    (body('"x": {"y": -Infinity}'), "x.y", "-Infinity"),
+    (body('"big": ' + "7" * 5000), "big", "5000-digit"),
+    (body('"big": -' + "7" * 5000), "big", "5000-digit"),
+    (body('"n": 9007199254740992'), "n", LARGEST_EXACT),
+    (body('"n": -9007199254740992'), "n", LARGEST_EXACT),
+    (body('"n": 1e400'), "n", LARGEST_EXACT),
+    (body('"n": 1.5e300'), "n", LARGEST_EXACT),
+    (body('"odd key": {"k": [1, 2, {"\\u0000": NaN}]}'), '["odd key"].k[2]["\\u0000"]', "NaN"),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"), REFUSED, ids=[f"{f}:{w}" for _, f, w in REFUSED]
+)
+def test_violations_are_invalid_messages_naming_problem_and_place(
+    raw: bytes, field: str, words: str
+) -> None:
+    """Duplicates, lone surrogates, noncharacters, NaN/Infinity and out-of-range numbers are
+    refused with the path of the member and a description of the problem, never a crash."""
+    with pytest.raises(InvalidMessageError) as caught:
+        parse_cancel_request(raw)
+    assert caught.value.field == field
+    assert words in caught.value.problem
+    assert "I-JSON" in caught.value.problem
+    str(caught.value).encode("utf-8")  # the description itself is valid text for Service Bus
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        '"comment": "smile \\ud83d\\ude00 \u00e9"',
+        f'"n": {LARGEST_EXACT}',
+        f'"n": -{LARGEST_EXACT}',
+        '"n": [0, -0, 1.5, -2.25e-300, 123456789.125, 1e15]',
+        '"nested": {"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}]}',
+    ],
+)
+def test_i_json_bodies_are_accepted(member: str) -> None:
+    """Valid surrogate pairs, numbers within ±(2**53 - 1) and repeated names in different
+    objects are fine."""
+    request = parse_cancel_request(body(member))
+    assert request.event_id == "E"
+
+
+def test_duplicate_event_id_is_not_resolved_by_picking_one() -> None:
+    """A body with two eventIds cancels neither: it is refused instead of using the last one."""
+    raw = b'{"userPrincipalName": "a@b.c", "eventId": "FIRST", "eventId": "SECOND"}'
+    with pytest.raises(InvalidMessageError, match="eventId: appears more than once"):
+        parse_cancel_request(raw)
+
+
+def test_deeply_nested_violation_is_found_without_recursion() -> None:
+    """A violation 500 arrays deep is reported (with its path) rather than crashing."""
+    raw = body('"deep": ' + "[" * 500 + "NaN" + "]" * 500)
+    with pytest.raises(InvalidMessageError) as caught:
+        parse_cancel_request(raw)
+    assert caught.value.field == "deep" + "[0]" * 500
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"userPrincipalName": "a@b.c", "eventId": "E", "comment": "x\ud800"}, "comment"),
+        ({"userPrincipalName": "a@b.c", "eventId": "E", "n": 2**53}, "n"),
+        ({"userPrincipalName": "a@b.c", "eventId": "E", "n": float("nan")}, "n"),
+        ({"userPrincipalName": "a@b.c", "eventId": "E", "n": [float("inf")]}, "n[0]"),
+        ({"userPrincipalName": "a@b.c", "eventId": "E", "k": {"\udcff": 1}}, 'k["\\udcff"]'),
+    ],
+)
+def test_validator_applies_the_same_rules_to_decoded_values(document: dict, field: str) -> None:
+    """validate_request (used by the sending API) refuses what the parser refuses."""
+    with pytest.raises(InvalidMessageError) as caught:
+        validate_request(document)
+    assert caught.value.field == field
+
+
+def test_a_request_with_a_lone_surrogate_cannot_be_built() -> None:
+    """No CancelRequest can hold a comment that is not valid Unicode, so none reaches httpx."""
+    with pytest.raises(InvalidMessageError, match=r"comment: .*lone surrogate U\+DCFF"):
+        CancelRequest("a@b.c", "E", "caf\udcff")
+
+
+def test_send_api_refuses_a_lone_surrogate_in_the_comment() -> None:
+    """prepare_request raises InvalidMessageError before anything could be encoded or sent."""
+    with pytest.raises(InvalidMessageError) as caught:
+        prepare_request("a@b.c", "E", "bad \udcc3 text")
+    assert caught.value.field == "comment"
+
+
+def test_json_lines_report_each_strict_violation_by_line() -> None:
+    """read_requests lists a 5,000-digit number, a lone surrogate and a duplicate by line."""
+    good = json.dumps({"userPrincipalName": "a@b.c", "eventId": "E1"})
+    lines = [
+        good,
+        HEAD + ', "n": ' + "9" * 5000 + "}",
+        HEAD + ', "comment": "\\ud800"}',
+        '{"userPrincipalName": "a@b.c", "eventId": "E", "eventId": "F"}',
+    ]
+    with pytest.raises(InvalidRequestsError) as caught:
+        read_requests(line.encode() for line in lines)
+    problems = dict(caught.value.problems)
+    assert sorted(problems) == [2, 3, 4]
+    assert problems[2].startswith("n: ") and "5000-digit" in problems[2]
+    assert problems[3].startswith("comment: ") and "lone surrogate" in problems[3]
+    assert problems[4].startswith("eventId: appears more than once")

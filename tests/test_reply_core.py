@@ -1,0 +1,243 @@
+"""The pure parts of replies: which outcomes are answered, where a reply may go, the reply id,
+the last-delivery rule, the range fields, and the published reply schema itself."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from datetime import UTC, datetime
+
+import jsonschema
+import pytest
+
+from cancel_handler.core.contract import CancelRequest, TimeWindow
+from cancel_handler.core.decision import DEADLETTER_REASONS, Action, Reason, Settlement
+from cancel_handler.core.deliveries import on_last_delivery
+from cancel_handler.core.outcome import Outcome, RangeReport
+from cancel_handler.core.reply import (
+    Refused,
+    RequestFacts,
+    build_reply,
+    reply_destination,
+    reply_message_id,
+    reply_outcome,
+)
+from cancel_handler.core.selection import CalendarEvent, RangeSelection, Skip
+from tests.reply_schema import validator
+
+GIVE_BACK = Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "Graph answered 503")
+
+
+@pytest.mark.parametrize(
+    ("action", "reason", "expected"),
+    [
+        (Action.COMPLETE, Reason.CANCELLED, "cancelled"),
+        (Action.COMPLETE, Reason.ALREADY_CANCELLED, "alreadyCancelled"),
+        (Action.COMPLETE, Reason.RETRY_SCHEDULED, None),
+        (Action.ABANDON, Reason.TRANSIENT_FAILURE, None),
+        *[(Action.DEADLETTER, reason, "deadLettered") for reason in sorted(DEADLETTER_REASONS)],
+        (Action.COMPLETE, Reason.FANNED_OUT, "fannedOut"),
+        (Action.COMPLETE, Reason.PREVIEWED, "previewed"),
+    ],
+)
+def test_final_outcomes_are_answered(action: Action, reason, expected: str | None) -> None:
+    """Completions that end the request and every dead-letter are answered; give-backs and
+    scheduled retries (still in progress) are not."""
+    outcome = Outcome(Settlement(action, reason, "d"))
+    answer = reply_outcome(outcome)
+    assert (answer.value if answer else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("reply_to", "allowed", "expected"),
+    [
+        (None, ("replies",), None),
+        ("", ("replies",), None),
+        ("replies", ("replies",), "replies"),
+        ("REPLIES", ("Replies",), "Replies"),
+        ("other", ("replies",), Refused("reply_to is not in REPLY_TO_ALLOWED")),
+        ("replies", (), Refused("replies are off (REPLY_TO_ALLOWED is empty)")),
+        ("Meeting-Cancellations", ("meeting-cancellations",),
+         Refused("reply_to names the cancel queue itself")),
+    ],
+)
+def test_reply_destination(reply_to, allowed, expected) -> None:
+    """Only listed entities (case-insensitively, Service Bus names are) and never the cancel
+    queue, even if listed."""
+    assert reply_destination(reply_to, allowed, "meeting-cancellations") == expected
+
+
+def test_reply_id_depends_on_the_request_id_alone() -> None:
+    """Same request id → same UUIDv5 reply id whatever the outcome or time; another id → another."""
+    first = reply_message_id("req-1")
+    assert first == reply_message_id("req-1")
+    assert uuid.UUID(first).version == 5
+    assert first != reply_message_id("req-2")
+    facts = RequestFacts("req-1", reply_to_session_id="s")
+    ids = {
+        build_reply(Outcome(settlement), facts, entity="r", source="/s", now=now).message_id
+        for settlement, now in [
+            (Settlement(Action.COMPLETE, Reason.CANCELLED), datetime(2026, 1, 1, tzinfo=UTC)),
+            (Settlement(Action.COMPLETE, Reason.ALREADY_CANCELLED), datetime.now(UTC)),
+            (Settlement(Action.DEADLETTER, Reason.EVENT_NOT_FOUND, "x"), datetime.now(UTC)),
+        ]
+    }
+    assert ids == {first}
+
+
+@pytest.mark.parametrize(
+    ("settlement", "delivery_count", "max_count", "deadletters"),
+    [
+        (GIVE_BACK, 10, 10, True),
+        (GIVE_BACK, 11, 10, True),
+        (GIVE_BACK, 9, 10, False),
+        (GIVE_BACK, 1, 1, True),
+        (GIVE_BACK, None, 10, False),
+        (GIVE_BACK, 0, 10, False),
+        (GIVE_BACK, 10, 0, False),
+        (Settlement(Action.COMPLETE, Reason.CANCELLED), 10, 10, False),
+        (Settlement(Action.DEADLETTER, Reason.NOT_ORGANIZER, "x"), 10, 10, False),
+    ],
+    ids=["last", "beyond", "before", "max-1", "unknown", "zero", "off", "completed", "dlq"],
+)
+def test_last_delivery_rule(settlement, delivery_count, max_count, deadletters) -> None:
+    """Only a give-back on delivery ≥ MAX_DELIVERY_COUNT becomes DeliveriesExhausted; an
+    unknown count or the rule off changes nothing."""
+    outcome = Outcome(settlement, attempts=3, graph_status=503)
+    after = on_last_delivery(outcome, delivery_count=delivery_count, max_delivery_count=max_count)
+    if not deadletters:
+        assert after == outcome
+        return
+    assert (after.settlement.action, after.settlement.reason) == (
+        Action.DEADLETTER, Reason.DELIVERIES_EXHAUSTED)
+    assert "last error: Graph answered 503" in after.settlement.description
+    assert (after.attempts, after.graph_status) == (3, 503)
+
+
+def _range_reply(reason: str) -> dict:
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    selected = CalendarEvent(
+        "AAMk1=", is_organizer=True, is_cancelled=False, type="occurrence", start=start,
+        attendees=2, end=start.replace(hour=10),
+    )
+    skipped = {Skip.NOT_ORGANIZER: 2, Skip.ALREADY_CANCELLED: 1, Skip.NO_ATTENDEES: 0}
+    report = RangeReport(
+        RangeSelection((selected,), skipped, listed=4),
+        list_calls=1,
+        child_message_ids=("child-1",) if reason == "FannedOut" else (),
+    )
+    window = TimeWindow(start, start.replace(day=9), "2026-03-02T09:00:00Z", "2026-03-09T09:00Z")
+    outcome = Outcome(
+        Settlement(Action.COMPLETE, Reason(reason)),
+        attempts=1,
+        graph_status=200,
+        request=CancelRequest(
+            "adele.vance@contoso.com", window=window, preview=reason == "Previewed"
+        ),
+        range_report=report,
+    )
+    reply = build_reply(
+        outcome, RequestFacts("range-1"), entity="r", source="/cancel-handler/queues/q"
+    )
+    assert reply is not None
+    return reply.event()
+
+
+@pytest.mark.parametrize("reason", ["FannedOut", "Previewed"])
+def test_range_outcomes_plug_into_the_reply(reason: str) -> None:
+    """A range's selected events, children's MessageIds and skip counts go into `data` and
+    the result matches the published schema."""
+    event = _range_reply(reason)
+    validator().validate(event)
+    data = event["data"]
+    assert data["outcome"] == reason[0].lower() + reason[1:]
+    assert data["events"] == [{"eventId": "AAMk1=", "start": "2026-03-02T09:00:00Z",
+                               "end": "2026-03-02T10:00:00Z", "type": "occurrence"}]
+    assert data["skipped"] == {"notOrganizer": 2, "alreadyCancelled": 1}
+    assert data["childMessageIds"] == (["child-1"] if reason == "FannedOut" else [])
+    assert (data["startDateTime"], data["endDateTime"]) == (
+        "2026-03-02T09:00:00Z", "2026-03-09T09:00Z")
+    assert data.get("preview", False) is (reason == "Previewed")
+    assert "eventId" not in data
+
+
+def test_child_reply_names_its_parent() -> None:
+    """A request fanned out from a range carries parentMessageId into its reply."""
+    reply = build_reply(
+        Outcome(Settlement(Action.COMPLETE, Reason.CANCELLED), attempts=1, graph_status=202),
+        RequestFacts("child-1", parent_message_id="range-1"),
+        entity="r",
+        source="/cancel-handler/queues/q",
+    )
+    assert reply is not None
+    event = reply.event()
+    validator().validate(event)
+    assert event["data"]["parentMessageId"] == "range-1"
+
+
+def test_long_dead_letter_description_is_clipped_in_the_reply() -> None:
+    """A 4096-character dead-letter description travels clipped to 1024 characters."""
+    outcome = Outcome(Settlement(Action.DEADLETTER, Reason.GRAPH_REJECTED, "x" * 4096))
+    reply = build_reply(outcome, RequestFacts("m"), entity="r", source="/cancel-handler/queues/q")
+    assert reply is not None
+    description = reply.event()["data"]["description"]
+    assert len(description) == 1024
+    assert description.endswith("[truncated]")
+
+
+def _valid_event() -> dict:
+    reply = build_reply(
+        Outcome(Settlement(Action.DEADLETTER, Reason.NOT_ORGANIZER, "Graph 400"), attempts=1),
+        RequestFacts("m-1", correlation_id="c-1"),
+        entity="r",
+        source="/cancel-handler/queues/q",
+    )
+    assert reply is not None
+    return json.loads(reply.body)
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda e: e["data"].update(comment="secret"),
+        lambda e: e["data"].pop("description"),
+        lambda e: e["data"].update(outcome="cancelledish"),
+        lambda e: e.update(specversion="0.3"),
+        lambda e: e.update(id="not-a-uuid"),
+        lambda e: e["data"].update(reason="Whatever"),
+        lambda e: (e["data"].update(outcome="cancelled"), None),
+    ],
+    ids=["comment", "no-description", "bad-outcome", "specversion", "id", "reason",
+         "description-on-cancelled"],
+)
+def test_schema_rejects_what_a_reply_must_not_be(breakage) -> None:
+    """The schema the tests validate replies with does reject a comment, a missing or a
+    surplus description, unknown outcomes and reasons, and non-CloudEvents 1.0 envelopes."""
+    event = _valid_event()
+    validator().validate(event)
+    broken = copy.deepcopy(event)
+    breakage(broken)
+    with pytest.raises(jsonschema.ValidationError):
+        validator().validate(broken)
+
+
+def test_a_fanned_out_reply_of_the_default_limit_fits_a_standard_namespace() -> None:
+    """A `fannedOut` reply for 500 meetings (RANGE_MAX_EVENTS' default) with Graph-sized
+    immutable ids stays under the 256 KB message limit of Service Bus Standard."""
+    start = datetime(2027, 3, 1, tzinfo=UTC)
+    selected = tuple(
+        CalendarEvent(f"AAMkAGI1{'x' * 144}{n:04}=", is_organizer=True, is_cancelled=False,
+                      type="occurrence", start=start, attendees=1, end=start)
+        for n in range(500)
+    )
+    report = RangeReport(
+        RangeSelection(selected), child_message_ids=tuple(str(uuid.uuid4()) for _ in selected)
+    )
+    window = TimeWindow(start, start.replace(month=12), "2027-03-01T00:00:00Z",
+                        "2027-12-01T00:00:00Z")
+    outcome = Outcome(Settlement(Action.COMPLETE, Reason.FANNED_OUT), attempts=5,
+                      request=CancelRequest("a@contoso.com", window=window), range_report=report)
+    reply = build_reply(outcome, RequestFacts("m-1"), entity="r", source="/cancel-handler/queues/q")
+    assert reply is not None and len(reply.event()["data"]["events"]) == 500
+    assert len(reply.body) < 256 * 1024
