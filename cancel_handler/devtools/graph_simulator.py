@@ -265,13 +265,10 @@ class _GraphHandler(BaseHTTPRequestHandler):
     def _list(
         self, state: GraphState, mailbox: str, kind: str, query: dict[str, str], token: str
     ) -> tuple[int, bytes, dict]:
-        refused = _refusal(state, mailbox, token)
-        if refused is not None:
-            return refused
         with state.lock:
-            throttled = _over_limits(state, mailbox)
-            if throttled:
-                return _answer(429, "ApplicationThrottled", throttled, {"Retry-After": "1"})
+            stopped = _refusal(state, mailbox, token) or _throttled(state, mailbox)
+            if stopped is not None:
+                return stopped
             live = [
                 m for m in state.calendars.get(mailbox, [])
                 if (mailbox, m.id) not in state.cancelled
@@ -347,13 +344,10 @@ class _GraphHandler(BaseHTTPRequestHandler):
     def _decide(
         self, state: GraphState, mailbox: str, event_id: str, token: str
     ) -> tuple[int, bytes, dict]:
-        refused = _refusal(state, mailbox, token)
-        if refused is not None:
-            return refused
         with state.lock:
-            throttled = _over_limits(state, mailbox)
-            if throttled:
-                return _answer(429, "ApplicationThrottled", throttled, {"Retry-After": "1"})
+            stopped = _refusal(state, mailbox, token) or _throttled(state, mailbox)
+            if stopped is not None:
+                return stopped
             state.in_flight[mailbox] += 1
             state.peak_in_flight[mailbox] = max(
                 state.peak_in_flight[mailbox], state.in_flight[mailbox]
@@ -438,6 +432,14 @@ def _refusal(state: GraphState, mailbox: str, token: str) -> tuple[int, bytes, d
             403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
         )
     return None
+
+
+def _throttled(state: GraphState, mailbox: str) -> tuple[int, bytes, dict] | None:
+    """Graph's 429 when the call is over a mailbox limit (the caller holds the state lock)."""
+    over = _over_limits(state, mailbox)
+    if over is None:
+        return None
+    return _answer(429, "ApplicationThrottled", over, {"Retry-After": "1"})
 
 
 def _over_limits(state: GraphState, mailbox: str) -> str | None:
