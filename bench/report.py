@@ -18,13 +18,14 @@ def _met(ok: bool) -> str:
 
 def write_report(r: dict[str, Any], out: Path) -> None:
     """Write the report; the verdicts use the medians (burst and memory: the worst run)."""
-    m, cs, cpu, tp, bu, mem = (
+    m, cs, cpu, tp, bu, mem, fo = (
         r["machine"],
         r["cold_start"],
         r["cpu"],
         r["throughput"],
         r["burst"],
         r["memory"],
+        r["fan_out"],
     )
     own = cs["own_code"]["median"]
     rows = [
@@ -109,6 +110,30 @@ def write_report(r: dict[str, Any], out: Path) -> None:
             _met(mem["growth_mb"]["max"] <= 5),
         ),
     ]
+    fo_runs = fo["runs"]
+    most_calls = max(run["list_calls"] for run in fo_runs)
+    most_batches = max(run["batches"] for run in fo_runs)
+    min_calls, min_batches = fo_runs[0]["min_list_calls"], fo_runs[0]["min_batches"]
+    rows += [
+        (
+            f"6 fan-out of {fo['n']} meetings: Graph list calls (most) / minimum",
+            f"{most_calls} / {min_calls}",
+            "= minimum",
+            _met(most_calls == min_calls),
+        ),
+        (
+            f"6 fan-out of {fo['n']} meetings: send batches (most) / minimum",
+            f"{most_batches} / {min_batches}",
+            "= minimum",
+            _met(most_batches == min_batches),
+        ),
+        (
+            "6 fan-out: time ÷ minimum (list calls * latency)",
+            _s(fo["time_ratio"]),
+            "(reference)",
+            "-",
+        ),
+    ]
     table = "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
     cpu_rows = "\n".join(
         f"| {name} | {_s(v, '{:.0f}')} |" for name, v in cpu["us_per_message"].items()
@@ -154,6 +179,17 @@ def write_report(r: dict[str, Any], out: Path) -> None:
         mem_repeats=mem["repeats"],
         mem_growth=_s(mem["growth_mb"]),
         mem_samples=", ".join(f"{s / 1024:.1f}" for s in mem["rss_samples_kib"][0]),
+        fo_n=fo["n"],
+        fo_lat=fo["latency"] * 1000,
+        fo_repeats=fo["repeats"],
+        fo_calls=most_calls,
+        fo_min_calls=min_calls,
+        fo_default_calls=fo_runs[0]["list_calls_at_default_page"],
+        fo_batches=most_batches,
+        fo_min_batches=min_batches,
+        fo_kib=fo_runs[0]["child_bytes"] / 1024,
+        fo_time=_s(fo["elapsed_s"]),
+        fo_min_time=fo_runs[0]["min_elapsed_s"],
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body, encoding="utf-8")

@@ -24,6 +24,7 @@ from bench._common import (
     run_client,
     spread,
 )
+from bench.fanout import fan_out
 from bench.report import write_report
 
 PEER_SNIFFIO = ROOT / ".venv-bench" / "sniffio-extra"
@@ -243,6 +244,7 @@ def main() -> int:
         "throughput": lambda: throughput(1 if quick else 3, 80 if quick else 2000, concurrency),
         "burst": lambda: burst(1 if quick else 3, 40 if quick else 500, concurrency),
         "memory": lambda: memory(1 if quick else 2, 200 if quick else 20000, concurrency),
+        "fan_out": lambda: fan_out(1 if quick else 3, 40 if quick else 500),
     }
     for name, step in steps.items():
         t = time.perf_counter()

@@ -10,21 +10,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import logging
 import os
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from cancel_handler.devtools.functions_host import settlement_host
-from cancel_handler.devtools.graph_simulator import Fault, GraphSimulator
-from cancel_handler.devtools.host_message import host_delivered_message
+from cancel_handler.devtools.functions_host import LoopbackQueue, settlement_host
+from cancel_handler.devtools.graph_simulator import Fault, GraphSimulator, Meeting
+from cancel_handler.devtools.host_message import delivered_copy, host_delivered_message
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
 from cancel_handler.devtools.reply_queue import LocalReplyQueue
+from cancel_handler.servicebus.fanout import FanOut
 from cancel_handler.servicebus.replies import Replies
 
 ORGANIZER = "adele.vance@contoso.com"
 ATTENDEE = "megan.bowen@contoso.com"
 OUTSIDER = "ceo@contoso.com"
+LEAVER = "alex.wilber@contoso.com"
+#: A room-booking tool's UID for one of Adele's meetings (quotes are legal in a UID).
+ROOM_BOOKING_UID = "room-booking-4711-'Board room'@contoso.com"
+TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+LEAVE = {
+    "userPrincipalName": LEAVER,
+    "startDateTime": (TODAY + timedelta(days=7)).isoformat(),
+    "endDateTime": (TODAY + timedelta(days=21)).isoformat(),
+    "comment": "Alex is on leave; Adele will rebook.",
+}
 CANCEL_QUEUE = "meeting-cancellations"
 REPLY_QUEUE = "cancel-replies"
 REPLY_SESSION = "demo-run"
@@ -73,6 +86,12 @@ SCENARIOS = [
         {"userPrincipalName": OUTSIDER, "eventId": "AAMkEvt-007="},
         "AAMkEvt-007=",
     ),
+    Scenario(
+        "by iCalUId (a room-booking tool's UID, quotes and all)",
+        {"userPrincipalName": ORGANIZER, "iCalUId": ROOM_BOOKING_UID, "comment": "Room closed."},
+    ),
+    Scenario("leave, previewed: what would be cancelled", {**LEAVE, "preview": True}),
+    Scenario("leave: fanned out, one child request per meeting", LEAVE),
 ]
 
 
@@ -85,29 +104,59 @@ def _seed(graph: GraphSimulator) -> None:
     state.add_event(ORGANIZER, "AAMkEvt-006=")
     state.cancelled.add((ORGANIZER, "AAMkEvt-006="))
     state.forbidden_mailboxes.add(OUTSIDER)
+    soon = TODAY + timedelta(days=3, hours=9)
+    state.add_meeting(ORGANIZER, Meeting("AAMkEvt-008=", soon, soon + timedelta(hours=1),
+                                         ical_uid=ROOM_BOOKING_UID))
+    # Alex's calendar around the leave (days 7 to 21): a weekly series whose occurrences on
+    # days 8, 15 fall inside (days 1 and 22 stay), a one-off meeting, and three that are skipped.
+    start = TODAY + timedelta(days=1, hours=10)
+    state.add_series(LEAVER, "AAMkWeekly=", start, 4, every=timedelta(days=7))
+    one_off = TODAY + timedelta(days=10, hours=14)
+    state.add_meeting(LEAVER, Meeting("AAMkReview=", one_off, one_off + timedelta(hours=1)))
+    state.add_meeting(LEAVER, Meeting("AAMkInvited=", one_off, one_off + timedelta(hours=1),
+                                      organizer=False))
+    state.add_meeting(LEAVER, Meeting("AAMkFocus=", one_off - timedelta(hours=3),
+                                      one_off - timedelta(hours=1), attendees=0))
+    state.add_meeting(LEAVER, Meeting("AAMkOld=", one_off + timedelta(days=1),
+                                      one_off + timedelta(days=1, hours=1), cancelled=True))
 
 
-async def _invoke_all(function_app, service, actions) -> list[tuple]:
-    """Invoke the function once per scenario, each message asking for a reply."""
+async def _invoke_all(function_app, actions, graph: GraphSimulator) -> list[tuple]:
+    """Invoke the function once per scenario, each message asking for a reply, then once per
+    child request a date range sent to the function's own queue."""
     [function] = function_app.app.get_functions()
     user_function = function.get_user_function()
-    rows = []
-    for scenario in SCENARIOS:
-        message = host_delivered_message(
-            scenario.body,
-            delivery_count=scenario.delivery_count,
-            message_id=f"demo-{len(rows) + 1}",
-            reply_to=REPLY_QUEUE,
-            reply_to_session_id=REPLY_SESSION,
-        )
+    # The function's own queue: a date range's child requests come back as new deliveries.
+    queue = LoopbackQueue()
+    function_app.processor.fan_out = FanOut(lambda: queue)
+    rows: list[tuple] = []
+    pending = [(scenario, None) for scenario in SCENARIOS]
+    while pending:
+        scenario, message = pending.pop(0)
+        if message is None:
+            message = host_delivered_message(
+                scenario.body,
+                delivery_count=scenario.delivery_count,
+                message_id=f"demo-{len(rows) + 1}",
+                reply_to=REPLY_QUEUE,
+                reply_to_session_id=REPLY_SESSION,
+            )
+        first_call = len(graph.state.calls)
         try:
             await user_function(message, actions)
+            failure = None
         except Exception as exc:  # shown in the table; the host would redeliver
-            rows.append((scenario, message, f"invocation failed: {type(exc).__name__}"))
-            continue
-        rows.append((scenario, message, None))
+            failure = f"invocation failed: {type(exc).__name__}"
+        rows.append((scenario, message, failure, graph.state.calls[first_call:]))
+        children = [(_child_scenario(child), delivered_copy(child)) for child in queue.take()]
+        pending[:0] = children
     await function_app.processor.aclose()
     return rows
+
+
+def _child_scenario(child) -> Scenario:
+    body = json.loads(b"".join(child.body))
+    return Scenario(f"  child request: {body['eventId']}", body)
 
 
 class _SettlementLog(logging.Handler):
@@ -131,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="  log %(levelname)s %(name)s: %(message)s")
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.ERROR)
     logging.getLogger("azure").setLevel(logging.ERROR)
-    settlement_log = _SettlementLog()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    settlement_log, range_log = _SettlementLog(), _SettlementLog()
     logging.getLogger("cancel_handler.settlement").addHandler(settlement_log)
+    logging.getLogger("cancel_handler.servicebus.fanout").addHandler(range_log)
 
     authority = TokenAuthority()
     with IdentityEndpoint(authority) as identity, GraphSimulator(authority) as graph:
@@ -156,8 +207,9 @@ def main(argv: list[str] | None = None) -> int:
             (REPLY_QUEUE,), CANCEL_QUEUE, reply_queue.sender_for
         )
         with settlement_host() as (service, actions):
-            rows = asyncio.run(_invoke_all(function_app, service, actions))
-        _print_table(rows, service, graph, settlement_log.by_message)
+            rows = asyncio.run(_invoke_all(function_app, actions, graph))
+        _print_table(rows, service, settlement_log.by_message)
+        _print_ranges(rows, range_log.by_message)
         _print_replies(rows, reply_queue.session(REPLY_SESSION))
         print(
             f"\nidentity endpoint: {identity.requests} token request(s) for {len(rows)} messages; "
@@ -167,13 +219,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _print_table(rows: list[tuple], service, graph: GraphSimulator, logged: dict) -> None:
+def _print_ranges(rows: list[tuple], logged: dict) -> None:
+    print("\nDate ranges (the function's log line for each):")
+    for number, (_, message, _, _) in enumerate(rows, start=1):
+        fields = logged.get(message.message_id)
+        if fields:
+            skipped = ", ".join(f"{k}={v}" for k, v in fields["skipped"].items()) or "none"
+            print(
+                f"  #{number} {fields['reason']}: listed {fields['listed']}, selected "
+                f"{fields['selected']} ({', '.join(fields['event_ids'])}); skipped {skipped}; "
+                f"{len(fields['child_message_ids'])} child request(s) sent"
+            )
+
+
+def _print_table(rows: list[tuple], service, logged: dict) -> None:
     header = ("#", "scenario", "Graph answered", "settlement", "reason", "attempts")
     table = [header]
     descriptions = []
-    for number, (scenario, message, failure) in enumerate(rows, start=1):
-        statuses = [str(c.status) for c in graph.state.calls if c.event_id == scenario.event_id]
-        graph_text = " → ".join(statuses) if statuses and scenario.event_id else "(not called)"
+    for number, (scenario, message, failure, calls) in enumerate(rows, start=1):
+        statuses = [str(c.status) for c in calls]
+        graph_text = " → ".join(statuses) if statuses else "(not called)"
         settled = service.settled(message)
         action, _, description = settled if settled else ("none", None, failure)
         fields = logged.get(message.message_id, {})
@@ -203,8 +268,9 @@ def _print_table(rows: list[tuple], service, graph: GraphSimulator, logged: dict
 def _print_replies(rows: list[tuple], events: list[dict]) -> None:
     """What each sender got back on the reply queue (session `demo-run`)."""
     by_request = {event["data"]["requestMessageId"]: event for event in events}
+    numbers = {message.message_id: number for number, (_, message, *_) in enumerate(rows, 1)}
     print(f"\nReplies on {REPLY_QUEUE} (session {REPLY_SESSION}), what each sender sees:")
-    for number, (_, message, _) in enumerate(rows, start=1):
+    for number, (_, message, *_) in enumerate(rows, start=1):
         event = by_request.get(message.message_id)
         if event is None:
             print(f"  #{number}: (no reply: still in progress)")
@@ -214,6 +280,11 @@ def _print_replies(rows: list[tuple], events: list[dict]) -> None:
         if "graphStatus" in data:
             details.append(f"graphStatus={data['graphStatus']}")
         details.append(f"attempts={data['attempts']}")
+        if "events" in data:
+            details.append(f"events={len(data['events'])}")
+            details.append(f"children={len(data['childMessageIds'])}")
+        if "parentMessageId" in data:
+            details.append(f"parent=#{numbers.get(data['parentMessageId'], '?')}")
         print(f"  #{number}: {data['outcome']:<16} {' '.join(details)}  reply id {event['id']}")
 
 

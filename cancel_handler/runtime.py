@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from cancel_handler.core.decision import Action, Reason, Settlement
 from cancel_handler.core.deliveries import on_last_delivery
-from cancel_handler.core.outcome import Outcome
+from cancel_handler.core.outcome import FanOutPlan, Outcome
 from cancel_handler.handler import CancelHandler
 from cancel_handler.log_policy import quiet_library_loggers
 from cancel_handler.servicebus.delayed_retry import (
@@ -22,6 +22,7 @@ from cancel_handler.servicebus.delayed_retry import (
     servicebus_sender_factory,
 )
 from cancel_handler.servicebus.delivery_count import keep_delivery_count
+from cancel_handler.servicebus.fanout import FanOut, FanOutSender, log_range
 from cancel_handler.servicebus.messages import message_body, read_markers
 from cancel_handler.servicebus.replies import Replies, ReplySender, servicebus_reply_senders
 from cancel_handler.servicebus.settle import MessageActions, log_safe, settle
@@ -57,6 +58,7 @@ class Processor:
         credential: TokenSource | None = None,
         http_client: httpx.AsyncClient | None = None,
         retry_sender_factory: Callable[[], RetrySender] | None = None,
+        fan_out_sender_factory: Callable[[], FanOutSender] | None = None,
         reply_sender_factory: Callable[[str], ReplySender] | None = None,
         **handler_options: Any,
     ) -> None:
@@ -67,6 +69,7 @@ class Processor:
         self._handler_options = handler_options
         self._handler: CancelHandler | None = None
         self.delayed_retries = self._delayed_retries(retry_sender_factory)
+        self.fan_out = self._fan_out(fan_out_sender_factory)
         self.replies = self._replies(reply_sender_factory)
 
     @classmethod
@@ -101,6 +104,8 @@ class Processor:
             TokenProvider(self.credential, settings.graph_scope),
             retry_budget_seconds=settings.retry_budget_seconds,
             limiter=MailboxLimiter(settings.mailbox_concurrency),
+            range_max_days=settings.range_max_days,
+            range_max_events=settings.range_max_events,
             **self._handler_options,
         )
 
@@ -128,6 +133,17 @@ class Processor:
                 settings.servicebus_namespace, settings.queue_name, lambda: self.credential
             )
         return DelayedRetries(settings.delayed_retry_max_count, sender_factory)
+
+    def _fan_out(self, sender_factory: Callable[[], FanOutSender] | None) -> FanOut:
+        """Date-range fan-out through a test's factory or the queue's namespace (its own
+        sender: the sync SDK sender is not shared across threads); without either, ranges with
+        meetings to cancel are given back."""
+        settings = self.settings
+        if sender_factory is None and settings.servicebus_namespace and settings.queue_name:
+            sender_factory = servicebus_sender_factory(
+                settings.servicebus_namespace, settings.queue_name, lambda: self.credential
+            )
+        return FanOut(sender_factory)
 
     def _replies(self, sender_for: Callable[[str], ReplySender] | None) -> Replies:
         """Replies to the entities REPLY_TO_ALLOWED names (settings then require the namespace),
@@ -172,11 +188,13 @@ class Processor:
                     log_safe(getattr(message, "message_id", None)),
                     ", ".join(markers.ignored),
                 )
-            outcome = await self.handler.handle(
+            result = await self.handler.handle(
                 body,
                 delivery_count=message.delivery_count,
-                copy_of_earlier_attempt=markers.after_earlier_attempt,
+                copy_of_earlier_attempt=markers.event_may_be_gone,
             )
+            outcome = await self._send_children(message, result)
+            log_range(message, outcome)
             if self.delayed_retries is not None:
                 outcome = await self.delayed_retries.apply(
                     message, body, outcome, markers.retry_count
@@ -193,6 +211,13 @@ class Processor:
             )
             return _given_back(f"unexpected error: {type(exc).__name__}")
         return outcome
+
+    async def _send_children(self, message: Any, result: Outcome | FanOutPlan) -> Outcome:
+        """The handler's outcome, or for a date range to cancel, the outcome of sending its
+        child requests."""
+        if not isinstance(result, FanOutPlan):
+            return result
+        return await self.fan_out.send(message, result)
 
     async def aclose(self) -> None:
         """Close the HTTP client (tests and the demo; the Functions host never unloads)."""

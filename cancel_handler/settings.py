@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from cancel_handler.core.contract import DEFAULT_RANGE_MAX_DAYS, RANGE_MAX_DAYS_CEILING
 from cancel_handler.core.errors import SettingsError
+from cancel_handler.core.selection import DEFAULT_RANGE_MAX_EVENTS, RANGE_MAX_EVENTS_CEILING
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_GRAPH_TIMEOUT_SECONDS = 30.0
@@ -36,6 +38,8 @@ CODE_SETTINGS = (
     "CANCEL_RETRY_BUDGET_SECONDS",
     "GRAPH_MAILBOX_CONCURRENCY",
     "DELAYED_RETRY_MAX_COUNT",
+    "RANGE_MAX_DAYS",
+    "RANGE_MAX_EVENTS",
     "REPLY_TO_ALLOWED",
     "MAX_DELIVERY_COUNT",
     "ServiceBusConnection__fullyQualifiedNamespace",
@@ -63,6 +67,8 @@ class Settings:
     retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
     mailbox_concurrency: int = DEFAULT_MAILBOX_CONCURRENCY
     delayed_retry_max_count: int = DEFAULT_DELAYED_RETRY_MAX_COUNT
+    range_max_days: int = DEFAULT_RANGE_MAX_DAYS
+    range_max_events: int = DEFAULT_RANGE_MAX_EVENTS
     #: Entities replies may be sent to; empty = replies off.
     reply_to_allowed: tuple[str, ...] = ()
     #: The queue's maxDeliveryCount; 0 = the last-delivery rule is off.
@@ -112,6 +118,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             DEFAULT_DELAYED_RETRY_MAX_COUNT,
             low=0,
             high=100,
+        ),
+        range_max_days=_int_in_range(
+            "RANGE_MAX_DAYS",
+            text("RANGE_MAX_DAYS"),
+            DEFAULT_RANGE_MAX_DAYS,
+            low=1,
+            high=RANGE_MAX_DAYS_CEILING,
+        ),
+        range_max_events=_int_in_range(
+            "RANGE_MAX_EVENTS",
+            text("RANGE_MAX_EVENTS"),
+            DEFAULT_RANGE_MAX_EVENTS,
+            low=0,
+            high=RANGE_MAX_EVENTS_CEILING,
         ),
         reply_to_allowed=_reply_entities(text("REPLY_TO_ALLOWED"), queue_name, namespace),
         max_delivery_count=_int_in_range(

@@ -113,6 +113,16 @@ param mailboxConcurrency int = 4
 @maxValue(100)
 param delayedRetryMaxCount int = 0
 
+@description('RANGE_MAX_DAYS: the longest date range one request may name, in days of 24 hours.')
+@minValue(1)
+@maxValue(1825)
+param rangeMaxDays int = 366
+
+@description('RANGE_MAX_EVENTS: the most meetings one date-range request may cancel; 0 turns date ranges off. Above 0 the identity also gets Data Sender on the queue (it sends one child request per meeting).')
+@minValue(0)
+@maxValue(5000)
+param rangeMaxEvents int = 500
+
 // ---------------------------------------------------------------------------------------------
 // Mailbox access
 // ---------------------------------------------------------------------------------------------
@@ -230,6 +240,7 @@ module queueAccess './app/queue-access.bicep' = {
     queueName: serviceBus.outputs.queueName
     functionPrincipalId: identity.outputs.principalId
     delayedRetryMaxCount: delayedRetryMaxCount
+    rangeMaxEvents: rangeMaxEvents
     senderPrincipalIds: senderPrincipalIdList
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
@@ -278,6 +289,8 @@ module functionApp './app/function.bicep' = {
     retryBudgetSeconds: retryBudgetSeconds
     mailboxConcurrency: mailboxConcurrency
     delayedRetryMaxCount: delayedRetryMaxCount
+    rangeMaxDays: rangeMaxDays
+    rangeMaxEvents: rangeMaxEvents
     replyToAllowed: replies.outputs.replyToAllowed
     maxDeliveryCount: serviceBus.outputs.maxDeliveryCount
   }

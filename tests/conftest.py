@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
 
@@ -39,15 +40,24 @@ class Loopback:
         *,
         sender: RecordingSender | None = None,
         replies: FakeServiceBus | None = None,
+        fan_out: FakeServiceBus | None = None,
+        now: Callable[[], datetime] | None = None,
         **settings: str,
     ) -> Processor:
         """A processor wired to these servers (real azure-identity credential and httpx);
         `sender` receives the delayed-retry copies (set DELAYED_RETRY_MAX_COUNT too); replies
-        go to the entities of `replies` (set REPLY_TO_ALLOWED too)."""
+        go to the entities of `replies` (set REPLY_TO_ALLOWED too); a date range's child
+        requests go to the cancel queue of `fan_out`; `now` is the handler's clock."""
         env = {"GRAPH_BASE_URL": self.graph.graph_base_url, **settings}
         options: dict = {"sleep": sleep} if sleep is not None else {}
+        if now is not None:
+            options["now"] = now
         if sender is not None:
             options["retry_sender_factory"] = lambda: sender
+        if fan_out is not None:
+            options["fan_out_sender_factory"] = lambda: fan_out.get_queue_sender(
+                fan_out.queue_name
+            )
         if replies is not None:
             env.setdefault("CANCEL_QUEUE_NAME", replies.queue_name)
             env.setdefault(
@@ -55,6 +65,14 @@ class Loopback:
             )
             options["reply_sender_factory"] = replies.reply_sender
         return Processor(load_settings(env), **options)
+
+    def reads(self) -> list:
+        """The GET calls Graph received (iCalUId lookups, calendar pages), in order."""
+        return [call for call in self.graph.state.calls if call.method == "GET"]
+
+    def cancels(self) -> list:
+        """The cancel calls Graph received, in order."""
+        return [call for call in self.graph.state.calls if call.method == "POST"]
 
 
 @pytest.fixture

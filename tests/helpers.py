@@ -10,7 +10,7 @@ from typing import Any
 
 from azure.servicebus import ServiceBusReceivedMessage
 
-from cancel_handler.devtools.host_message import host_delivered_message
+from cancel_handler.devtools.host_message import delivered_copy, host_delivered_message
 
 #: The machine's identity and app settings that azure-identity or the app would read; every test
 #: starts without them.
@@ -29,6 +29,8 @@ AMBIENT_SETTINGS = (
     "CANCEL_RETRY_BUDGET_SECONDS",
     "GRAPH_MAILBOX_CONCURRENCY",
     "DELAYED_RETRY_MAX_COUNT",
+    "RANGE_MAX_DAYS",
+    "RANGE_MAX_EVENTS",
     "REPLY_TO_ALLOWED",
     "MAX_DELIVERY_COUNT",
     "SERVICEBUS_NAMESPACE",
@@ -85,20 +87,10 @@ def _text(value: Any) -> Any:
 
 
 def as_delivered(copy: Any, delivery_count: int = 1, **changes: Any) -> ServiceBusReceivedMessage:
-    """A `ServiceBusMessage` our tools sent, as the trigger later receives it (bytes keys and
-    string values, as on the wire); `changes` replace the message id or application properties."""
-    sent = changes.pop("application_properties", None) or copy.application_properties or {}
-    properties = {
-        key.encode(): value.encode() if isinstance(value, str) else value
-        for key, value in sent.items()
-    }
-    return received_message(
-        b"".join(copy.body),
-        delivery_count=delivery_count,
-        message_id=changes.pop("message_id", copy.message_id),
-        correlation_id=copy.correlation_id,
-        application_properties=properties,
-    )
+    """A `ServiceBusMessage` our tools sent (a delayed retry, a resubmission, a range's child),
+    as the trigger later receives it; `changes` replace the message id or application
+    properties."""
+    return delivered_copy(copy, delivery_count=delivery_count, **changes)
 
 
 @dataclass

@@ -255,3 +255,27 @@ def test_message_gone_before_resubmit_is_reported_as_skipped() -> None:
     result = run(bus, "resubmit", "--all")
     assert peeked and result.exit_code == 1
     assert "skipped 1" in result.stderr and bus.sent == []
+
+
+def test_list_names_icaluid_and_range_targets() -> None:
+    """Dead letters of iCalUId and date-range requests show their target in the table and in
+    --json, and their new reasons are accepted by --reason."""
+    by_uid = received_message(
+        {"userPrincipalName": UPN, "iCalUId": "UID-77"}, sequence_number=1,
+        dead_letter_reason="AmbiguousEvent", message_id="m-1",
+    )
+    by_range = received_message(
+        {"userPrincipalName": UPN, "startDateTime": "2026-07-01T00:00:00Z",
+         "endDateTime": "2026-07-08T00:00:00Z"}, sequence_number=2,
+        dead_letter_reason="RangeTooLarge", message_id="m-2",
+    )
+    bus = bus_with(by_uid, by_range)
+    table = run(bus, "list")
+    assert table.exit_code == 0, table.output
+    assert "iCalUId UID-77" in table.stdout
+    assert "2026-07-01T00:00:00Z/20" in table.stdout  # cut to the column width
+    items = json.loads(run(bus, "list", "--json", "--reason", "RangeTooLarge").stdout)
+    assert [(i["startDateTime"], i["endDateTime"]) for i in items] == [
+        ("2026-07-01T00:00:00Z", "2026-07-08T00:00:00Z")]
+    assert json.loads(run(bus, "list", "--json", "--reason", "AmbiguousEvent").stdout)[0][
+        "iCalUId"] == "UID-77"

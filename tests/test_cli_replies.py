@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -15,17 +17,20 @@ from cancel_handler.cli.context import CliContext
 from cancel_handler.cli.main import cli
 from cancel_handler.ops.replies import wait_for_replies_async
 from tests.conftest import UPN, Loopback
-from tests.fake_servicebus import FakeServiceBus, as_received
-from tests.helpers import RecordingActions, RecordingSleep
+from tests.fake_servicebus import FakeServiceBus
+from tests.helpers import RecordingActions, RecordingSleep, as_delivered
 from tests.reply_schema import reply_event
 
 QUEUE = ["--namespace", "contoso-sb", "--queue", "cancel-requests"]
 REPLIES = "cancel-replies"
 
 
-def function_behind(bus: FakeServiceBus, loopback: Loopback, **settings: str) -> list:
-    """Let the function process every request sent so far whenever the command waits;
-    returns the settlement calls it made."""
+def function_behind(
+    bus: FakeServiceBus, loopback: Loopback, *, now: Any = None, **settings: str
+) -> list:
+    """Let the function process every request sent so far whenever the command waits (a date
+    range's children, which it sends to the same queue, on the next wait); returns the
+    settlement calls it made."""
     settled: list = []
     done = 0
 
@@ -37,13 +42,14 @@ def function_behind(bus: FakeServiceBus, loopback: Loopback, **settings: str) ->
             return
         actions = RecordingActions()
         processor = loopback.processor(
-            RecordingSleep(), replies=bus, REPLY_TO_ALLOWED=REPLIES, **settings
+            RecordingSleep(), replies=bus, fan_out=bus, now=now, REPLY_TO_ALLOWED=REPLIES,
+            **settings,
         )
 
         async def process() -> None:
             try:
-                for seq, message in enumerate(batch, start=1):
-                    await processor.process(as_received(message, seq), actions)
+                for message in batch:
+                    await processor.process(as_delivered(message), actions)
             finally:
                 await processor.aclose()
 
@@ -91,7 +97,10 @@ def test_all_cancelled_exits_0_and_prints_each_outcome(loopback: Loopback) -> No
     for reply in bus.entities[REPLIES].messages:
         assert reply.session_id == session
         reply_event(reply)
-    assert "2 cancelled or already cancelled, 0 dead-lettered, 0 unanswered" in result.stderr
+    assert (
+        "replies: 2 succeeded (cancelled, already cancelled, fanned out or previewed), "
+        "0 dead-lettered, 0 unanswered"
+    ) in result.stderr
 
 
 def test_any_dead_letter_exits_1_and_says_why(loopback: Loopback) -> None:
@@ -213,19 +222,18 @@ def test_a_fanned_out_range_is_waited_on_to_its_last_meeting() -> None:
     """A `fannedOut` reply adds its children's MessageIds to the wait; a child's dead-letter
     then decides the result (wait_for_replies with replies built by the function's code)."""
     from cancel_handler.core.decision import Action, Reason, Settlement
-    from cancel_handler.core.outcome import Outcome
-    from cancel_handler.core.reply import RangeResult, RequestFacts, build_reply
+    from cancel_handler.core.outcome import Outcome, RangeReport
+    from cancel_handler.core.reply import RequestFacts, build_reply
+    from cancel_handler.core.selection import RangeSelection
     from cancel_handler.ops.replies import wait_for_replies
     from cancel_handler.servicebus.replies import reply_message
-
-    class FannedOut:
-        value = "FannedOut"
 
     bus = FakeServiceBus()
     entity = bus.add_entity(REPLIES)
     answers = [
-        (Outcome(Settlement(Action.COMPLETE, FannedOut()),  # type: ignore[arg-type]
-                 range_result=RangeResult(child_message_ids=("c-1", "c-2"))), "range-1", None),
+        (Outcome(Settlement(Action.COMPLETE, Reason.FANNED_OUT),
+                 range_report=RangeReport(RangeSelection(()), child_message_ids=("c-1", "c-2"))),
+         "range-1", None),
         (Outcome(Settlement(Action.COMPLETE, Reason.CANCELLED)), "c-1", "range-1"),
         (Outcome(Settlement(Action.DEADLETTER, Reason.NOT_ORGANIZER, "Graph 400")), "c-2",
          "range-1"),
@@ -239,3 +247,30 @@ def test_a_fanned_out_range_is_waited_on_to_its_last_meeting() -> None:
     assert [r.reason for r in waited.dead_lettered] == ["NotOrganizer"]
     assert waited.missing == [] and not waited.all_succeeded
     assert waited.replies[1].data["parentMessageId"] == "range-1"
+
+
+def test_a_leave_is_waited_on_until_each_meeting_is_answered(loopback: Loopback) -> None:
+    """`send --from --to --reply-to --wait`: the function fans the range out, replies
+    `fannedOut`, cancels each child and answers each; the command prints all three replies and
+    exits 0 only after the last child's answer."""
+    from cancel_handler.devtools.graph_simulator import Meeting
+
+    now = datetime(2027, 3, 1, 12, tzinfo=UTC)
+    for event_id, day in (("REVIEW", 11), ("PLANNING", 12)):
+        start = datetime(2027, 3, day, 9, tzinfo=UTC)
+        loopback.graph.state.add_meeting(UPN, Meeting(event_id, start, start.replace(hour=10)))
+    bus = FakeServiceBus()
+    bus.add_entity(REPLIES)
+    settled = function_behind(bus, loopback, now=lambda: now)
+    result = run(bus, "send", "--upn", UPN, "--from", "2027-03-10T00:00:00Z", "--to",
+                 "2027-03-20T00:00:00Z", "--request-id", "leave-1", "--reply-to", REPLIES,
+                 "--wait", "60", *QUEUE)
+    assert result.exit_code == 0, result.output
+    assert [s.action for s in settled] == ["complete"] * 3
+    lines = reply_lines(result.stdout)
+    children = [m.message_id for m in bus.sent[1:]]
+    assert [(r["requestMessageId"], r["outcome"]) for r in lines] == [
+        ("leave-1", "fannedOut"), (children[0], "cancelled"), (children[1], "cancelled")]
+    assert {m.reply_to_session_id for m in bus.sent} == {bus.sent[0].reply_to_session_id}
+    assert [c.event_id for c in loopback.cancels()] == ["REVIEW", "PLANNING"]
+    assert "replies: 3 succeeded" in result.stderr

@@ -178,3 +178,74 @@ def test_connection_string_is_read_from_the_named_variable() -> None:
     assert result.exit_code == 0, result.output
     assert bus.target.connection_string == secret
     assert secret not in repr(bus.target)
+
+
+def test_ical_uid_request_is_sent() -> None:
+    """--ical-uid sends an iCalUId request, quotes and all, with no eventId."""
+    bus = FakeServiceBus()
+    result = run(bus, "send", "--upn", UPN, "--ical-uid", "it's 'quoted'", *QUEUE)
+    assert result.exit_code == 0, result.output
+    (message,) = bus.sent
+    assert json.loads(b"".join(message.body)) == {"userPrincipalName": UPN,
+                                                   "iCalUId": "it's 'quoted'"}
+
+
+def test_range_preview_request_is_sent() -> None:
+    """--from/--to/--preview send a date-range request with the times as given."""
+    bus = FakeServiceBus()
+    result = run(bus, "send", "--upn", UPN, "--from", "2026-07-01T00:00:00+02:00", "--to",
+                 "2026-07-15T00:00:00+02:00", "--preview", "--comment", "On leave", *QUEUE)
+    assert result.exit_code == 0, result.output
+    (message,) = bus.sent
+    assert json.loads(b"".join(message.body)) == {
+        "userPrincipalName": UPN, "startDateTime": "2026-07-01T00:00:00+02:00",
+        "endDateTime": "2026-07-15T00:00:00+02:00", "preview": True, "comment": "On leave"}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "problem"),
+    [
+        (["--from", "2026-07-01T00:00:00", "--to", "2026-07-02T00:00:00Z"], {},
+         "startDateTime (--from): must be an RFC 3339 date-time with an explicit offset"),
+        (["--from", "2026-07-01T00:00:00Z"], {}, "endDateTime (--to): is required"),
+        (["--from", "2026-07-01T00:00:00Z", "--to", "2027-07-03T00:00:00Z"], {},
+         "limit is 366 days"),
+        (["--from", "2026-07-01T00:00:00Z", "--to", "2026-07-03T00:00:00Z"],
+         {"RANGE_MAX_DAYS": "1"}, "limit is 1 days"),
+        (["--event-id", "E", "--ical-uid", "U"], {}, "exactly one target"),
+        (["--event-id", "E", "--preview"], {}, "preview: applies only to a date range"),
+    ],
+)
+def test_bad_targets_exit_2_before_sending(args: list, env: dict, problem: str) -> None:
+    """Two targets, a naive time, a missing bound, a window over RANGE_MAX_DAYS or preview
+    without a range: exit 2 naming the problem, nothing sent, no traceback."""
+    bus = FakeServiceBus()
+    result = run(bus, "send", "--upn", UPN, *args, *QUEUE, env=env)
+    assert result.exit_code == 2
+    assert problem in result.output
+    assert "Traceback" not in result.output
+    assert bus.sent == []
+
+
+def test_json_lines_take_the_new_targets(tmp_path) -> None:
+    """A file mixing eventId, iCalUId and range lines is validated whole and sent in order;
+    a bad range line stops everything."""
+    good = "\n".join([
+        line("E1"),
+        json.dumps({"userPrincipalName": UPN, "iCalUId": "U1"}),
+        json.dumps({"userPrincipalName": UPN, "startDateTime": "2026-07-01T00:00:00Z",
+                    "endDateTime": "2026-07-02T00:00:00Z", "preview": True}),
+    ])
+    bus = FakeServiceBus()
+    result = run(bus, "send", "--file", "-", *QUEUE, input=good)
+    assert result.exit_code == 0, result.output
+    assert [sorted(json.loads(b"".join(m.body))) for m in bus.sent] == [
+        ["eventId", "userPrincipalName"], ["iCalUId", "userPrincipalName"],
+        ["endDateTime", "preview", "startDateTime", "userPrincipalName"]]
+    bad = good + "\n" + json.dumps({"userPrincipalName": UPN, "startDateTime": "tomorrow",
+                                    "endDateTime": "2026-07-02T00:00:00Z"})
+    bus = FakeServiceBus()
+    result = run(bus, "send", "--file", "-", *QUEUE, input=bad)
+    assert result.exit_code == 2
+    assert "line 4: startDateTime: must be an RFC 3339 date-time" in result.output
+    assert bus.sent == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import string
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -19,6 +21,10 @@ from cancel_handler.core.contract import (
 from cancel_handler.core.errors import InvalidMessageError
 
 SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(load_schema())
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "cancel_handler" / "schema"
+V1_VALIDATOR = jsonschema.Draft202012Validator(
+    json.loads((SCHEMA_DIR / "cancel-request.v1.schema.json").read_text("utf-8"))
+)
 
 VALID = [
     {"userPrincipalName": "adele.vance@contoso.com", "eventId": "AAMkAGI1AAAt9AHjAAA="},
@@ -58,6 +64,105 @@ INVALID = [
     ({"userPrincipalName": "a@b.c", "eventId": "E", "comment": 3}, "comment"),
     ({"userPrincipalName": "a@b.c", "eventId": "E", "comment": "c" * 10_001}, "comment"),
 ]
+
+
+UPN_ = "adele.vance@contoso.com"
+START, END = "2026-07-01T00:00:00+02:00", "2026-07-15T00:00:00+02:00"
+
+VALID_V1_1 = [
+    {"userPrincipalName": UPN_, "iCalUId": "040000008200E00074C5B7101A82E008"},
+    {"userPrincipalName": UPN_, "iCalUId": "it's \"quoted\" ') or true or ('", "comment": "x"},
+    {"userPrincipalName": UPN_, "iCalUId": "é" * 2048},
+    {"userPrincipalName": UPN_, "startDateTime": START, "endDateTime": END},
+    {"userPrincipalName": UPN_, "startDateTime": "2026-07-01T00:00:00Z",
+     "endDateTime": "2026-07-01T00:00:00.5Z", "preview": True},
+    {"userPrincipalName": UPN_, "startDateTime": "2026-03-29T00:00:00+01:00",
+     "endDateTime": "2026-03-30T00:00:00+02:00", "preview": False, "comment": None},
+    # 366 days of 24 hours exactly (the default RANGE_MAX_DAYS) across a leap day
+    {"userPrincipalName": UPN_, "startDateTime": "2027-07-01T00:00:00Z",
+     "endDateTime": "2028-07-01T00:00:00Z"},
+]
+
+INVALID_V1_1 = [
+    ({"userPrincipalName": UPN_, "eventId": "E", "iCalUId": "U"}, "iCalUId", "exactly one"),
+    ({"userPrincipalName": UPN_, "eventId": "E", "startDateTime": START, "endDateTime": END},
+     "startDateTime", "exactly one"),
+    ({"userPrincipalName": UPN_, "iCalUId": "U", "endDateTime": END}, "endDateTime",
+     "exactly one"),
+    ({"userPrincipalName": UPN_, "eventId": None, "iCalUId": "U"}, "iCalUId", "exactly one"),
+    ({"userPrincipalName": UPN_, "startDateTime": START}, "endDateTime", "needs both"),
+    ({"userPrincipalName": UPN_, "endDateTime": END}, "startDateTime", "needs both"),
+    ({"userPrincipalName": UPN_, "iCalUId": ""}, "iCalUId", "empty"),
+    ({"userPrincipalName": UPN_, "iCalUId": "a\nb"}, "iCalUId", "'\\n'"),
+    ({"userPrincipalName": UPN_, "iCalUId": "a\x00b"}, "iCalUId", "'\\x00'"),
+    ({"userPrincipalName": UPN_, "iCalUId": "a\x85b"}, "iCalUId", "'\\x85'"),
+    ({"userPrincipalName": UPN_, "iCalUId": "u" * 2049}, "iCalUId", "limit is 2048"),
+    ({"userPrincipalName": UPN_, "iCalUId": 42}, "iCalUId", "string"),
+    ({"userPrincipalName": UPN_, "startDateTime": "2026-07-01T00:00:00",
+      "endDateTime": END}, "startDateTime", "explicit offset"),
+    ({"userPrincipalName": UPN_, "startDateTime": "2026-07-01", "endDateTime": END},
+     "startDateTime", "RFC 3339"),
+    ({"userPrincipalName": UPN_, "startDateTime": "next monday", "endDateTime": END},
+     "startDateTime", "RFC 3339"),
+    ({"userPrincipalName": UPN_, "startDateTime": START, "endDateTime": "2026-07-15T00:00Z"},
+     "endDateTime", "RFC 3339"),
+    ({"userPrincipalName": UPN_, "startDateTime": START, "endDateTime": END + "\n"},
+     "endDateTime", "RFC 3339"),
+    ({"userPrincipalName": UPN_, "startDateTime": START, "endDateTime": START},
+     "endDateTime", "after startDateTime"),
+    ({"userPrincipalName": UPN_, "startDateTime": END, "endDateTime": START},
+     "endDateTime", "after startDateTime"),
+    ({"userPrincipalName": UPN_, "startDateTime": "2027-07-01T00:00:00Z",
+      "endDateTime": "2028-07-01T00:00:01Z"}, "endDateTime", "limit is 366 days"),
+    ({"userPrincipalName": UPN_, "startDateTime": "2026-02-30T00:00:00Z", "endDateTime": END},
+     "startDateTime", "real calendar"),
+    ({"userPrincipalName": UPN_, "startDateTime": START, "endDateTime": END, "preview": "yes"},
+     "preview", "true or false"),
+    ({"userPrincipalName": UPN_, "eventId": "E", "preview": True}, "preview", "date range"),
+    ({"userPrincipalName": UPN_, "iCalUId": "U", "preview": False}, "preview", "date range"),
+]
+
+
+@pytest.mark.parametrize("document", VALID_V1_1)
+def test_version_1_1_targets_pass_both(document: dict) -> None:
+    """iCalUId and date-range requests are accepted by the validator and by the schema."""
+    request = validate_request(document)
+    SCHEMA_VALIDATOR.validate(document)
+    assert request.event_id is None
+    assert request.ical_uid == document.get("iCalUId")
+    if "startDateTime" in document:
+        assert request.window is not None
+        assert request.window.start == datetime.fromisoformat(document["startDateTime"])
+        assert request.preview is document.get("preview", False)
+    assert request.to_json() == {k: v for k, v in document.items() if v not in (None, False)}
+
+
+@pytest.mark.parametrize(("document", "field", "problem"), INVALID_V1_1)
+def test_version_1_1_violations_name_field_and_problem(
+    document: dict, field: str, problem: str
+) -> None:
+    """Each broken 1.1 rule is refused with the field and a specific problem."""
+    with pytest.raises(InvalidMessageError) as caught:
+        validate_request(document)
+    assert caught.value.field == field
+    assert problem in str(caught.value)
+
+
+def test_window_limit_follows_the_setting() -> None:
+    """A 400-day range passes with RANGE_MAX_DAYS=1825 and fails with the default 366."""
+    document = {"userPrincipalName": UPN_, "startDateTime": "2026-01-01T00:00:00Z",
+                "endDateTime": "2027-02-05T00:00:00Z"}
+    assert validate_request(document, max_range_days=1825).window is not None
+    with pytest.raises(InvalidMessageError, match="limit is 366 days"):
+        validate_request(document)
+
+
+def test_window_across_a_dst_change_is_measured_in_real_time() -> None:
+    """Offsets are honoured: 00:00+01:00 to 00:00+02:00 the next day is 23 hours, in UTC."""
+    request = validate_request(VALID_V1_1[5])
+    assert request.window is not None
+    assert request.window.start.astimezone(UTC) == datetime(2026, 3, 28, 23, tzinfo=UTC)
+    assert request.window.end - request.window.start == timedelta(hours=23)
 
 
 @pytest.mark.parametrize("document", VALID)
@@ -136,6 +241,56 @@ def test_validator_and_schema_agree_on_unknown_members(extra: object) -> None:
     schema accepts it: both hold every number, at any depth, to ±(2**53 - 1)."""
     document = {"userPrincipalName": "a@b.c", "eventId": "E", "extra": extra}
     assert _validator_accepts(document) == SCHEMA_VALIDATOR.is_valid(document)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_documents)
+def test_every_valid_v1_body_stays_valid_and_means_the_same(document: dict) -> None:
+    """A body the version 1 schema accepts is accepted by 1.1 as the same eventId request."""
+    if V1_VALIDATOR.is_valid(document):
+        request = validate_request(document)
+        assert (request.event_id, request.ical_uid, request.window) == (
+            document["eventId"], None, None)
+        assert SCHEMA_VALIDATOR.is_valid(document)
+
+
+_instants = st.one_of(
+    st.sampled_from([
+        "2026-07-01T00:00:00Z", "2026-07-01T08:30:00+02:00", "2026-07-10T00:00:00.25-05:00",
+        "2027-12-31T23:59:59Z", "2026-02-29T00:00:00Z", "0000-01-01T00:00:00Z",
+        "2026-07-01T00:00:00", "2026-07-01", "2026-07-01T24:00:00Z", "", "x",
+        "2026-07-01T00:00:00+2:00", "2026-07-01t00:00:00z", "2026-07-01T00:00:00Z\n",
+    ]),
+    _value,
+)
+_v11_documents = st.fixed_dictionaries(
+    {"userPrincipalName": st.just(UPN_)},
+    optional={
+        "eventId": st.one_of(st.just("E"), _value),
+        "iCalUId": st.one_of(st.just("U'1"), _value),
+        "startDateTime": _instants,
+        "endDateTime": _instants,
+        "preview": st.one_of(st.booleans(), _value),
+        "comment": _value,
+    },
+)
+
+#: What the schema cannot express, so only the validator refuses it.
+_BEYOND_SCHEMA = ("after startDateTime", "real calendar instant", "the limit is 366 days")
+
+
+@settings(max_examples=600, deadline=None)
+@given(_v11_documents)
+def test_validator_and_schema_agree_on_targets(document: dict) -> None:
+    """For generated 1.1 documents the schema accepts whatever the validator accepts, and the
+    validator refuses a schema-valid document only for date arithmetic the schema cannot do."""
+    try:
+        validate_request(document)
+    except InvalidMessageError as exc:
+        if SCHEMA_VALIDATOR.is_valid(document):
+            assert any(rule in exc.problem for rule in _BEYOND_SCHEMA), exc
+    else:
+        assert SCHEMA_VALIDATOR.is_valid(document)
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_demo_settles_every_sample_message_as_documented() -> None:
-    """Each sample ends in the documented settlement, with one token for all messages, and its
-    sender gets the matching reply on the reply queue."""
+    """Each sample ends in the documented settlement, a fanned-out range's children are
+    delivered and cancelled, one token serves all messages, and every sender (each child too)
+    gets the matching reply on the reply queue."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "MSI_", "GRAPH_"))}
     result = subprocess.run(
         [sys.executable, "-m", "cancel_handler.demo"],
@@ -37,6 +38,12 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
         5: ("429 → 202", "complete", "Cancelled"),
         6: ("404", "complete", "AlreadyCancelled"),
         7: ("403", "deadletter", "GraphForbidden"),
+        8: ("200 → 202", "complete", "Cancelled"),
+        9: ("200", "complete", "Previewed"),
+        10: ("200", "complete", "FannedOut"),
+        11: ("202", "complete", "Cancelled"),
+        12: ("202", "complete", "Cancelled"),
+        13: ("202", "complete", "Cancelled"),
     }
     assert sorted(rows) == sorted(expected)
     for number, parts in expected.items():
@@ -45,7 +52,11 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
                 part,
                 rows[number],
             )
-    assert "1 token request(s) for 7 messages" in result.stdout
+    assert "child request: AAMkWeekly=-OCC1" in rows[11]
+    assert "#9 Previewed: listed 6, selected 3" in result.stdout
+    assert "#10 FannedOut: listed 6, selected 3" in result.stdout
+    assert "3 child request(s) sent" in result.stdout
+    assert "1 token request(s) for 13 messages" in result.stdout
     assert "on 1 connection(s)" in result.stdout
     answered = dict(
         line.strip().split(":", 1) for line in replies.splitlines() if line.startswith("  #")
@@ -58,7 +69,13 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
         5: "cancelled reason=Cancelled",
         6: "alreadyCancelled reason=AlreadyCancelled",
         7: "deadLettered reason=GraphForbidden",
+        8: "cancelled reason=Cancelled",
+        9: "previewed reason=Previewed graphStatus=200 attempts=1 events=3 children=0",
+        10: "fannedOut reason=FannedOut graphStatus=200 attempts=1 events=3 children=3",
+        11: "cancelled reason=Cancelled graphStatus=202 attempts=1 parent=#10",
+        12: "cancelled reason=Cancelled graphStatus=202 attempts=1 parent=#10",
+        13: "cancelled reason=Cancelled graphStatus=202 attempts=1 parent=#10",
     }
-    assert sorted(answered) == [f"#{n}" for n in expected_replies]
+    assert sorted(answered, key=lambda n: int(n[1:])) == [f"#{n}" for n in expected_replies]
     for number, text in expected_replies.items():
         assert " ".join(answered[f"#{number}"].split()).startswith(text), answered[f"#{number}"]

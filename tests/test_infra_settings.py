@@ -159,6 +159,8 @@ TUNABLES = {
     "mailboxConcurrency": ("GRAPH_MAILBOX_CONCURRENCY", settings.DEFAULT_MAILBOX_CONCURRENCY),
     "delayedRetryMaxCount": (
         "DELAYED_RETRY_MAX_COUNT", settings.DEFAULT_DELAYED_RETRY_MAX_COUNT),
+    "rangeMaxDays": ("RANGE_MAX_DAYS", 366),
+    "rangeMaxEvents": ("RANGE_MAX_EVENTS", 500),
 }
 
 
@@ -269,10 +271,14 @@ def test_scoped_mode_creates_no_entra_grant():
     assert "00000003-0000-0000-c000-000000000000" in role  # Microsoft Graph
 
 
-def test_function_sends_only_with_delayed_retries():
-    """Data Sender for the function depends on delayedRetryMaxCount; all roles sit on the queue."""
+def test_function_sends_only_with_delayed_retries_or_ranges():
+    """Data Sender for the function depends on delayed retries or date ranges being on (they
+    send retry copies and child requests); all roles sit on the queue."""
     access = (INFRA / "app" / "queue-access.bicep").read_text()
-    assert re.search(r"resource functionSender \S+ = if \(delayedRetryMaxCount > 0\)", access)
+    assert re.search(
+        r"resource functionSender \S+ = if \(delayedRetryMaxCount > 0 \|\| rangeMaxEvents > 0\)",
+        access,
+    )
     scopes = re.findall(r"^\s*scope:\s*(\S+)", access, re.MULTILINE)
     assert len(scopes) == 5
     assert set(scopes) == {"serviceBusNamespace::queue"}, "roles belong on the queue only"

@@ -11,30 +11,22 @@ from datetime import UTC, datetime
 import jsonschema
 import pytest
 
-from cancel_handler.core.contract import CancelRequest
-from cancel_handler.core.decision import Action, Reason, Settlement
+from cancel_handler.core.contract import CancelRequest, TimeWindow
+from cancel_handler.core.decision import DEADLETTER_REASONS, Action, Reason, Settlement
 from cancel_handler.core.deliveries import on_last_delivery
-from cancel_handler.core.outcome import Outcome
+from cancel_handler.core.outcome import Outcome, RangeReport
 from cancel_handler.core.reply import (
-    RangeResult,
     Refused,
     RequestFacts,
-    SelectedEvent,
     build_reply,
     reply_destination,
     reply_message_id,
     reply_outcome,
 )
+from cancel_handler.core.selection import CalendarEvent, RangeSelection, Skip
 from tests.reply_schema import validator
 
 GIVE_BACK = Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "Graph answered 503")
-
-
-class _RangeReason:
-    """Stands in for the range outcomes' settlement reasons (a Reason member's `.value`)."""
-
-    def __init__(self, value: str) -> None:
-        self.value = value
 
 
 @pytest.mark.parametrize(
@@ -44,11 +36,9 @@ class _RangeReason:
         (Action.COMPLETE, Reason.ALREADY_CANCELLED, "alreadyCancelled"),
         (Action.COMPLETE, Reason.RETRY_SCHEDULED, None),
         (Action.ABANDON, Reason.TRANSIENT_FAILURE, None),
-        *[(Action.DEADLETTER, reason, "deadLettered") for reason in sorted(Reason)
-          if reason.value not in {"Cancelled", "AlreadyCancelled", "TransientFailure",
-                                  "RetryScheduled"}],
-        (Action.COMPLETE, _RangeReason("FannedOut"), "fannedOut"),
-        (Action.COMPLETE, _RangeReason("Previewed"), "previewed"),
+        *[(Action.DEADLETTER, reason, "deadLettered") for reason in sorted(DEADLETTER_REASONS)],
+        (Action.COMPLETE, Reason.FANNED_OUT, "fannedOut"),
+        (Action.COMPLETE, Reason.PREVIEWED, "previewed"),
     ],
 )
 def test_final_outcomes_are_answered(action: Action, reason, expected: str | None) -> None:
@@ -126,19 +116,26 @@ def test_last_delivery_rule(settlement, delivery_count, max_count, deadletters) 
 
 
 def _range_reply(reason: str) -> dict:
-    result = RangeResult(
-        selected=(
-            SelectedEvent("AAMk1=", "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z", "occurrence"),
-        ),
-        child_message_ids=("child-1",) if reason == "FannedOut" else (),
-        skipped={"notOrganizer": 2, "alreadyCancelled": 1},
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    selected = CalendarEvent(
+        "AAMk1=", is_organizer=True, is_cancelled=False, type="occurrence", start=start,
+        attendees=2, end=start.replace(hour=10),
     )
+    skipped = {Skip.NOT_ORGANIZER: 2, Skip.ALREADY_CANCELLED: 1, Skip.NO_ATTENDEES: 0}
+    report = RangeReport(
+        RangeSelection((selected,), skipped, listed=4),
+        list_calls=1,
+        child_message_ids=("child-1",) if reason == "FannedOut" else (),
+    )
+    window = TimeWindow(start, start.replace(day=9), "2026-03-02T09:00:00Z", "2026-03-09T09:00Z")
     outcome = Outcome(
-        Settlement(Action.COMPLETE, _RangeReason(reason)),  # type: ignore[arg-type]
+        Settlement(Action.COMPLETE, Reason(reason)),
         attempts=1,
         graph_status=200,
-        request=CancelRequest("adele.vance@contoso.com", "AAMkSERIES="),
-        range_result=result,
+        request=CancelRequest(
+            "adele.vance@contoso.com", window=window, preview=reason == "Previewed"
+        ),
+        range_report=report,
     )
     reply = build_reply(
         outcome, RequestFacts("range-1"), entity="r", source="/cancel-handler/queues/q"
@@ -159,6 +156,10 @@ def test_range_outcomes_plug_into_the_reply(reason: str) -> None:
                                "end": "2026-03-02T10:00:00Z", "type": "occurrence"}]
     assert data["skipped"] == {"notOrganizer": 2, "alreadyCancelled": 1}
     assert data["childMessageIds"] == (["child-1"] if reason == "FannedOut" else [])
+    assert (data["startDateTime"], data["endDateTime"]) == (
+        "2026-03-02T09:00:00Z", "2026-03-09T09:00Z")
+    assert data.get("preview", False) is (reason == "Previewed")
+    assert "eventId" not in data
 
 
 def test_child_reply_names_its_parent() -> None:
@@ -219,3 +220,24 @@ def test_schema_rejects_what_a_reply_must_not_be(breakage) -> None:
     breakage(broken)
     with pytest.raises(jsonschema.ValidationError):
         validator().validate(broken)
+
+
+def test_a_fanned_out_reply_of_the_default_limit_fits_a_standard_namespace() -> None:
+    """A `fannedOut` reply for 500 meetings (RANGE_MAX_EVENTS' default) with Graph-sized
+    immutable ids stays under the 256 KB message limit of Service Bus Standard."""
+    start = datetime(2027, 3, 1, tzinfo=UTC)
+    selected = tuple(
+        CalendarEvent(f"AAMkAGI1{'x' * 144}{n:04}=", is_organizer=True, is_cancelled=False,
+                      type="occurrence", start=start, attendees=1, end=start)
+        for n in range(500)
+    )
+    report = RangeReport(
+        RangeSelection(selected), child_message_ids=tuple(str(uuid.uuid4()) for _ in selected)
+    )
+    window = TimeWindow(start, start.replace(month=12), "2027-03-01T00:00:00Z",
+                        "2027-12-01T00:00:00Z")
+    outcome = Outcome(Settlement(Action.COMPLETE, Reason.FANNED_OUT), attempts=5,
+                      request=CancelRequest("a@contoso.com", window=window), range_report=report)
+    reply = build_reply(outcome, RequestFacts("m-1"), entity="r", source="/cancel-handler/queues/q")
+    assert reply is not None and len(reply.event()["data"]["events"]) == 500
+    assert len(reply.body) < 256 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,27 @@ def test_send_cancel_request_uses_the_given_client() -> None:
     )
     assert (sent.message_id, sent.correlation_id) == ("r-9", "r-9")
     assert bus.sent_ids == ["r-9"] and not bus.closed
+
+
+def test_send_cancel_request_takes_the_new_targets() -> None:
+    """The API sends iCalUId and date-range requests; a range over max_range_days is refused."""
+    bus = FakeServiceBus()
+    cancel_handler.send_cancel_request(
+        UPN, ical_uid="UID-1", queue_name=bus.queue_name, client=bus
+    )
+    cancel_handler.send_cancel_request(
+        UPN, start_date_time="2026-07-01T00:00:00Z", end_date_time="2026-07-08T00:00:00Z",
+        preview=True, queue_name=bus.queue_name, client=bus,
+    )
+    bodies = [json.loads(b"".join(m.body)) for m in bus.sent]
+    assert bodies[0] == {"userPrincipalName": UPN, "iCalUId": "UID-1"}
+    assert bodies[1]["preview"] is True
+    with pytest.raises(InvalidMessageError, match="limit is 5 days"):
+        cancel_handler.send_cancel_request(
+            UPN, start_date_time="2026-07-01T00:00:00Z", end_date_time="2026-07-08T00:00:00Z",
+            max_range_days=5, queue_name=bus.queue_name, client=bus,
+        )
+    assert len(bus.sent) == 2
 
 
 def test_send_cancel_request_asks_for_a_reply() -> None:

@@ -108,6 +108,44 @@ def test_values_are_read() -> None:
     assert settings.servicebus_namespace == "ns.servicebus.windows.net"
 
 
+def test_range_defaults() -> None:
+    """Date ranges default to at most 366 days and 500 meetings per request."""
+    settings = load_settings({})
+    assert (settings.range_max_days, settings.range_max_events) == (366, 500)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"RANGE_MAX_DAYS": "1825"}, (1825, 500)),
+        ({"RANGE_MAX_DAYS": "1"}, (1, 500)),
+        ({"RANGE_MAX_EVENTS": "0"}, (366, 0)),
+        ({"RANGE_MAX_EVENTS": "2000"}, (366, 2000)),
+    ],
+)
+def test_range_limits_are_read(env: dict, expected: tuple) -> None:
+    """RANGE_MAX_DAYS may go up to Remove-CalendarEvents' 1825 days; RANGE_MAX_EVENTS=0 is off."""
+    settings = load_settings(env)
+    assert (settings.range_max_days, settings.range_max_events) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RANGE_MAX_DAYS", "1826"),
+        ("RANGE_MAX_DAYS", "0"),
+        ("RANGE_MAX_DAYS", "a year"),
+        ("RANGE_MAX_EVENTS", "-1"),
+        ("RANGE_MAX_EVENTS", "5001"),
+    ],
+)
+def test_bad_range_limits_stop_start_up(name: str, value: str) -> None:
+    """An out-of-range limit fails at start-up naming the setting."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: value})
+    assert caught.value.setting == name
+
+
 def test_replies_and_last_delivery_rule_are_off_by_default() -> None:
     """Without REPLY_TO_ALLOWED and MAX_DELIVERY_COUNT nothing is answered and nothing changes."""
     settings = load_settings({})

@@ -21,7 +21,7 @@ LIST_COLUMNS = (
     ("REASON", 24),
     ("MESSAGE ID", 36),
     ("UPN", 30),
-    ("EVENT ID", 24),
+    ("TARGET", 24),
     ("DESCRIPTION", None),
 )
 DESCRIPTION_WIDTH = 60
@@ -49,7 +49,7 @@ def table(letters: Sequence[DeadLetter]) -> str:
             letter.reason,
             letter.message_id,
             letter.user_principal_name,
-            letter.event_id,
+            letter.target,
             letter.description,
         )
         widths = [w or DESCRIPTION_WIDTH for _, w in LIST_COLUMNS]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 import click
 
@@ -20,6 +21,7 @@ from cancel_handler.cli.context import (
     target_from,
 )
 from cancel_handler.cli.output import progress, safe
+from cancel_handler.core.contract import DEFAULT_RANGE_MAX_DAYS
 from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
 from cancel_handler.ops.replies import ReceivedReply, ReplyWait, new_session_id, wait_for_replies
 from cancel_handler.ops.requests import OutgoingRequest, prepare_request, read_requests
@@ -32,17 +34,39 @@ _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 @click.command(
-    epilog="Each JSON Lines record is a request body (userPrincipalName, eventId, comment) and "
-    "may add requestId (the MessageId) and correlationId; other keys are not sent. Blank lines "
-    "are skipped. stdout gets one JSON line per request sent; the summary goes to stderr. "
+    epilog="Each JSON Lines record is a request body (userPrincipalName; eventId, iCalUId, or "
+    "startDateTime with endDateTime and optional preview; comment) and may add requestId (the "
+    "MessageId) and correlationId; other keys are not sent. Blank lines are skipped. "
+    "stdout gets one JSON line per request sent; the summary goes to stderr. "
     "With --reply-to ENTITY --wait SECONDS the replies are read from your own session of that "
-    "session-enabled queue and printed as JSON lines too. "
-    "Exit codes: 0 all sent (with --wait: all cancelled or already cancelled); 1 a send failed "
-    "(later requests not sent) or, with --wait, any request was dead-lettered; 2 bad input, "
-    "nothing sent; 3 with --wait: not every request was answered in time."
+    "session-enabled queue and printed as JSON lines too (a fanned-out date range is answered "
+    "when each of its child requests is). "
+    "Exit codes: 0 all sent (with --wait: all cancelled, already cancelled or previewed); 1 a "
+    "send failed (later requests not sent) or, with --wait, any request was dead-lettered; 2 "
+    "bad input, nothing sent; 3 with --wait: not every request was answered in time."
 )
 @click.option("--upn", help="The organizer's user principal name or Entra object id.")
 @click.option("--event-id", help="The Graph (REST) id of the event in the organizer's mailbox.")
+@click.option("--ical-uid", help="The event's iCalendar UID (found in the organizer's mailbox).")
+@click.option(
+    "--from",
+    "from_",
+    metavar="DATETIME",
+    help="Start of a date range: RFC 3339 with an offset, e.g. 2026-07-01T00:00:00+02:00.",
+)
+@click.option("--to", "to", metavar="DATETIME", help="End of the date range (with --from).")
+@click.option(
+    "--preview", is_flag=True, default=None, help="Date range only: list, cancel nothing."
+)
+@click.option(
+    "--max-days",
+    type=int,
+    default=DEFAULT_RANGE_MAX_DAYS,
+    envvar="RANGE_MAX_DAYS",
+    show_default=True,
+    show_envvar=True,
+    help="The function's RANGE_MAX_DAYS: longer ranges are refused before sending.",
+)
 @click.option("--comment", help="Text sent to the attendees with the cancellation.")
 @click.option(
     "--file",
@@ -79,6 +103,11 @@ def send(
     ctx: CliContext,
     upn: str | None,
     event_id: str | None,
+    ical_uid: str | None,
+    from_: str | None,
+    to: str | None,
+    preview: bool | None,
+    max_days: int,
     comment: str | None,
     file_,
     request_id: str | None,
@@ -91,10 +120,12 @@ def send(
     queue: str | None,
     connection_string_env: str | None,
 ) -> None:
-    """Send cancel requests: one from --upn/--event-id, or many from --file."""
+    """Send cancel requests: one from --upn with --event-id, --ical-uid or --from/--to, or
+    many from --file."""
     if (wait_seconds is not None or reply_session_id) and not reply_to:
         raise click.UsageError("--wait and --reply-session-id need --reply-to")
-    requests = _requests(upn, event_id, comment, file_, request_id, correlation_id)
+    meeting = MeetingTarget(event_id, ical_uid, from_, to, preview)
+    requests = _requests(upn, meeting, comment, file_, request_id, correlation_id, max_days)
     if not requests:
         click.echo("nothing to send: the file holds no requests (only blank lines)", err=True)
         return
@@ -155,8 +186,9 @@ def _finish(waited: ReplyWait, wait_seconds: float) -> None:
     known failures come first) or 3 (some unanswered in time)."""
     done = len(waited.replies) - len(waited.dead_lettered)
     click.echo(
-        f"replies: {done} cancelled or already cancelled, {len(waited.dead_lettered)} "
-        f"dead-lettered, {len(waited.missing)} unanswered after {wait_seconds:g}s",
+        f"replies: {done} succeeded (cancelled, already cancelled, fanned out or previewed), "
+        f"{len(waited.dead_lettered)} dead-lettered, {len(waited.missing)} unanswered after "
+        f"{wait_seconds:g}s",
         err=True,
     )
     for reply in waited.dead_lettered:
@@ -173,15 +205,33 @@ def _finish(waited: ReplyWait, wait_seconds: float) -> None:
         click.get_current_context().exit(EXIT_TIMEOUT)
 
 
-def _requests(upn, event_id, comment, file_, request_id, correlation_id) -> list[OutgoingRequest]:
+@dataclass(frozen=True)
+class MeetingTarget:
+    """The options naming what a single request cancels."""
+
+    event_id: str | None
+    ical_uid: str | None
+    start: str | None
+    end: str | None
+    preview: bool | None
+
+    def given(self) -> bool:
+        """True when any target option was given."""
+        return any(value is not None for value in vars(self).values())
+
+
+def _requests(
+    upn, meeting: MeetingTarget, comment, file_, request_id, correlation_id, max_days: int
+) -> list[OutgoingRequest]:
     if file_ is not None:
-        if upn or event_id or comment or request_id or correlation_id:
+        if upn or meeting.given() or comment or request_id or correlation_id:
             raise click.UsageError(
                 "--file takes the requests and their ids from the file; do not combine it with "
-                "--upn, --event-id, --comment, --request-id or --correlation-id"
+                "--upn, --event-id, --ical-uid, --from, --to, --preview, --comment, "
+                "--request-id or --correlation-id"
             )
         try:
-            return read_requests(file_)
+            return read_requests(file_, max_range_days=max_days)
         except InvalidRequestsError as exc:
             for line, problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
                 click.echo(f"line {line}: {problem}", err=True)
@@ -189,9 +239,12 @@ def _requests(upn, event_id, comment, file_, request_id, correlation_id) -> list
             if hidden > 0:
                 click.echo(f"... and {hidden} more invalid line(s)", err=True)
             raise BadInput(str(exc)) from None
-    if not upn or not event_id:
-        raise click.UsageError("give --upn and --event-id, or --file")
-    options = {"--upn": upn, "--event-id": event_id, "--comment": comment}
+    if not upn or not meeting.given():
+        raise click.UsageError(
+            "give --upn and one of --event-id, --ical-uid or --from/--to; or --file"
+        )
+    options = {"--upn": upn, "--event-id": meeting.event_id, "--ical-uid": meeting.ical_uid}
+    options |= {"--from": meeting.start, "--to": meeting.end, "--comment": comment}
     options |= {"--request-id": request_id, "--correlation-id": correlation_id}
     for option, value in options.items():
         if value is not None and _NOT_UTF8.search(value):
@@ -202,8 +255,25 @@ def _requests(upn, event_id, comment, file_, request_id, correlation_id) -> list
     try:
         return [
             prepare_request(
-                upn, event_id, comment, message_id=request_id, correlation_id=correlation_id
+                upn,
+                meeting.event_id,
+                comment,
+                ical_uid=meeting.ical_uid,
+                start_date_time=meeting.start,
+                end_date_time=meeting.end,
+                preview=meeting.preview,
+                message_id=request_id,
+                correlation_id=correlation_id,
+                max_range_days=max_days,
             )
         ]
     except InvalidMessageError as exc:
-        raise BadInput(f"invalid request: {exc}; nothing was sent") from None
+        raise BadInput(f"invalid request: {_option_names(str(exc))}; nothing was sent") from None
+
+
+def _option_names(problem: str) -> str:
+    """The contract's field names in a problem, followed by the options that set them."""
+    for field, option in (("startDateTime", "--from"), ("endDateTime", "--to")):
+        if problem.startswith(f"{field}:"):
+            return f"{field} ({option}){problem[len(field):]}"
+    return problem

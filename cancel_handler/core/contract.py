@@ -1,7 +1,10 @@
-"""The message contract (version 1): parse and validate one cancel request.
+"""The message contract (version 1.1): parse and validate one cancel request.
 
-The JSON Schema in `schema/cancel-request.v1.schema.json` is the published form of the same rules;
-the patterns are read from it, so the two cannot drift apart.
+The JSON Schema in `schema/cancel-request.v1.1.schema.json` is the published form of the same
+rules; the patterns and lengths are read from it, so the two cannot drift apart. The schema cannot
+do date arithmetic: that a range's bounds are real instants, in order and at most
+`max_range_days` apart is checked here only. Version 1.1 only adds targets (`iCalUId`, a date
+range with `preview`); every valid version 1 body stays valid and means the same.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -16,32 +20,73 @@ from typing import Any
 from cancel_handler.core import ijson
 from cancel_handler.core.errors import InvalidMessageError
 
-SCHEMA_RESOURCE = "cancel-request.v1.schema.json"
+SCHEMA_RESOURCE = "cancel-request.v1.1.schema.json"
 MAX_BODY_BYTES = 256 * 1024
+#: RANGE_MAX_DAYS: the default longest date range, and the most it may be set to (the same
+#: ceiling as Exchange's Remove-CalendarEvents -QueryWindowInDays).
+DEFAULT_RANGE_MAX_DAYS = 366
+RANGE_MAX_DAYS_CEILING = 1825
+
+#: The three kinds of target; a request names exactly one.
+TARGETS = ("eventId", "iCalUId", "startDateTime/endDateTime")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A date range: aware instants `start` < `end`, with the text they were given as."""
+
+    start: datetime
+    end: datetime
+    start_text: str
+    end_text: str
 
 
 @dataclass(frozen=True, slots=True)
 class CancelRequest:
-    """One validated request: cancel `event_id` in the mailbox of `user_principal_name`."""
+    """One validated request in the mailbox of `user_principal_name`: cancel `event_id`, or the
+    event whose iCalendar UID is `ical_uid`, or the meetings in `window` (only list them when
+    `preview`). Exactly one of `event_id`, `ical_uid` and `window` is set."""
 
     user_principal_name: str
-    event_id: str
+    event_id: str | None = None
     comment: str | None = None
+    ical_uid: str | None = None
+    window: TimeWindow | None = None
+    preview: bool = False
 
     def __post_init__(self) -> None:
         # Every request is valid Unicode text, so none can fail to encode on its way to Graph.
         ijson.check(self.to_json())
 
-    def to_json(self) -> dict[str, str]:
+    @property
+    def target(self) -> str:
+        """Which target the request names: one of :data:`TARGETS`."""
+        if self.event_id is not None:
+            return TARGETS[0]
+        return TARGETS[1] if self.ical_uid is not None else TARGETS[2]
+
+    def to_json(self) -> dict[str, object]:
         """The request as a contract-shaped JSON object."""
-        body = {"userPrincipalName": self.user_principal_name, "eventId": self.event_id}
+        body: dict[str, object] = {"userPrincipalName": self.user_principal_name}
+        if self.event_id is not None:
+            body["eventId"] = self.event_id
+        elif self.ical_uid is not None:
+            body["iCalUId"] = self.ical_uid
+        elif self.window is not None:
+            body["startDateTime"] = self.window.start_text
+            body["endDateTime"] = self.window.end_text
+            if self.preview:
+                body["preview"] = True
         if self.comment is not None:
             body["comment"] = self.comment
         return body
 
-    def reply_target(self) -> dict[str, str]:
-        """What the request asked to cancel, as the reply names it (never the comment)."""
-        return {"userPrincipalName": self.user_principal_name, "eventId": self.event_id}
+    def reply_target(self) -> dict[str, object]:
+        """What the request asked to cancel, as the reply names it: the mailbox and the one
+        target (`eventId`, `iCalUId`, or the range with `preview`), never the comment."""
+        target = self.to_json()
+        target.pop("comment", None)
+        return target
 
 
 @cache
@@ -57,10 +102,13 @@ def _rules() -> dict[str, tuple[re.Pattern[str] | None, int]]:
     return {
         name: (re.compile(spec["pattern"]) if "pattern" in spec else None, spec["maxLength"])
         for name, spec in props.items()
+        if "maxLength" in spec
     }
 
 
-def parse_cancel_request(body: bytes) -> CancelRequest:
+def parse_cancel_request(
+    body: bytes, *, max_range_days: int = DEFAULT_RANGE_MAX_DAYS
+) -> CancelRequest:
     """Decode a message body (UTF-8 I-JSON, RFC 7493) into a :class:`CancelRequest`, or raise
     :class:`InvalidMessageError` naming the field and the problem."""
     if len(body) > MAX_BODY_BYTES:
@@ -77,16 +125,80 @@ def parse_cancel_request(body: bytes) -> CancelRequest:
         ) from None
     except RecursionError:
         raise InvalidMessageError("", "body is not JSON (nested too deeply)") from None
-    return validate_request(document)
+    return validate_request(document, max_range_days=max_range_days)
 
 
-def validate_request(document: Any) -> CancelRequest:
-    """Validate an already-decoded JSON value against the contract (I-JSON rules included)."""
+def validate_request(
+    document: Any, *, max_range_days: int = DEFAULT_RANGE_MAX_DAYS
+) -> CancelRequest:
+    """Validate an already-decoded JSON value against the contract (I-JSON rules included); a
+    date range may span at most `max_range_days` days of 24 hours (the function's
+    RANGE_MAX_DAYS)."""
     ijson.check(document)
     if not isinstance(document, dict):
         raise InvalidMessageError("", f"body must be a JSON object, got {_json_type(document)}")
     upn = _required_string(document, "userPrincipalName")
     _check_pattern("userPrincipalName", upn)
+    target = _one_target(document)
+    if "preview" in document and target != TARGETS[2]:
+        raise InvalidMessageError(
+            "preview", "applies only to a date range (startDateTime and endDateTime)"
+        )
+    event_id = ical_uid = window = None
+    preview = False
+    if target == TARGETS[0]:
+        event_id = _event_id(document)
+    elif target == TARGETS[1]:
+        ical_uid = _required_string(document, "iCalUId")
+        _check_pattern("iCalUId", ical_uid)
+    else:
+        window = _window(document, max_range_days)
+        preview = _preview(document)
+    comment = document.get("comment")
+    if comment is not None:
+        if not isinstance(comment, str):
+            raise InvalidMessageError(
+                "comment", f"must be a string or null, got {_json_type(comment)}"
+            )
+        _check_length("comment", comment)
+    return CancelRequest(upn, event_id, comment, ical_uid, window, preview)
+
+
+def is_event_id(value: object) -> bool:
+    """True when `value` is acceptable as a request's `eventId`."""
+    if not isinstance(value, str) or not value:
+        return False
+    pattern, limit = _rules()["eventId"]
+    return len(value) <= limit and pattern is not None and pattern.search(value) is not None
+
+
+def _one_target(document: dict[str, Any]) -> str:
+    present = [
+        name
+        for name, keys in zip(
+            TARGETS, (("eventId",), ("iCalUId",), ("startDateTime", "endDateTime")), strict=True
+        )
+        if any(key in document for key in keys)
+    ]
+    if not present:
+        raise InvalidMessageError(
+            "eventId", "is required (or iCalUId, or startDateTime with endDateTime)"
+        )
+    if len(present) > 1:
+        field = present[1].split("/")[0] if present[1] != TARGETS[2] else _range_key(document)
+        raise InvalidMessageError(
+            field,
+            f"a request names exactly one target (eventId, iCalUId, or startDateTime with "
+            f"endDateTime); this one names {' and '.join(present)}",
+        )
+    return present[0]
+
+
+def _range_key(document: dict[str, Any]) -> str:
+    return "startDateTime" if "startDateTime" in document else "endDateTime"
+
+
+def _event_id(document: dict[str, Any]) -> str:
     event_id = _required_string(document, "eventId")
     if "/" in event_id or "+" in event_id:
         raise InvalidMessageError(
@@ -95,14 +207,58 @@ def validate_request(document: Any) -> CancelRequest:
             "REST id with Graph's translateExchangeIds",
         )
     _check_pattern("eventId", event_id)
-    comment = document.get("comment")
-    if comment is not None:
-        if not isinstance(comment, str):
-            raise InvalidMessageError(
-                "comment", f"must be a string or null, got {_json_type(comment)}"
-            )
-        _check_length("comment", comment)
-    return CancelRequest(upn, event_id, comment)
+    return event_id
+
+
+def _window(document: dict[str, Any], max_days: int) -> TimeWindow:
+    for field, other in (("startDateTime", "endDateTime"), ("endDateTime", "startDateTime")):
+        if other not in document:
+            raise InvalidMessageError(other, f"is required with {field} (a range needs both)")
+    start_text = _required_string(document, "startDateTime")
+    start = _instant("startDateTime", start_text)
+    end_text = _required_string(document, "endDateTime")
+    end = _instant("endDateTime", end_text)
+    if end <= start:
+        raise InvalidMessageError("endDateTime", "must be after startDateTime")
+    if end - start > timedelta(days=max_days):
+        length = (end - start) / timedelta(days=1)
+        raise InvalidMessageError(
+            "endDateTime",
+            f"the range is {length:.2f} days long; the limit is {max_days} days "
+            "(RANGE_MAX_DAYS)",
+        )
+    return TimeWindow(start, end, start_text, end_text)
+
+
+def _instant(field: str, text: str) -> datetime:
+    """An RFC 3339 date-time with an explicit offset, as an aware datetime."""
+    pattern, limit = _rules()[field]
+    if len(text) > limit or pattern is None or not pattern.search(text):
+        raise InvalidMessageError(
+            field,
+            "must be an RFC 3339 date-time with an explicit offset, like "
+            "2026-07-01T00:00:00Z or 2026-07-01T00:00:00+02:00",
+        )
+    date_part, _, rest = text.partition("T")
+    offset_at = max(rest.rfind("+"), rest.rfind("-"), rest.find("Z"))
+    clock, offset = rest[:offset_at], rest[offset_at:]
+    clock, _, fraction = clock.partition(".")
+    micro = f".{(fraction + '000000')[:6]}" if fraction else ""
+    try:
+        instant = datetime.fromisoformat(
+            f"{date_part}T{clock}{micro}{'+00:00' if offset == 'Z' else offset}"
+        )
+        instant.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidMessageError(field, f"{text!r} is not a real calendar instant") from None
+    return instant
+
+
+def _preview(document: dict[str, Any]) -> bool:
+    value = document.get("preview", False)
+    if not isinstance(value, bool):
+        raise InvalidMessageError("preview", f"must be true or false, got {_json_type(value)}")
+    return value
 
 
 def _required_string(document: dict[str, Any], field: str) -> str:
@@ -133,8 +289,11 @@ def _fail_pattern(field: str, value: str) -> None:
     expected = {
         "userPrincipalName": "a user principal name (name@domain) or an Entra object id (GUID)",
         "eventId": "a Graph event id (letters, digits, '-', '_' and '=')",
+        "iCalUId": "an iCalendar UID without control characters",
     }[field]
     bad = sorted({c for c in value if not (c.isascii() and c.isprintable())})
+    if field == "iCalUId":
+        bad = sorted({c for c in value if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F})
     detail = f"; it contains {', '.join(repr(c) for c in bad[:5])}" if bad else ""
     raise InvalidMessageError(field, f"must be {expected}{detail}")
 

@@ -50,12 +50,17 @@ class Reason(StrEnum):
     EVENT_NOT_FOUND = "EventNotFound"
     GRAPH_REJECTED = "GraphRejected"
     RETRIES_EXHAUSTED = "RetriesExhausted"
+    AMBIGUOUS_EVENT = "AmbiguousEvent"
+    MAILBOX_NOT_FOUND = "MailboxNotFound"
+    RANGE_TOO_LARGE = "RangeTooLarge"
     DELIVERIES_EXHAUSTED = "DeliveriesExhausted"
     # Not dead-letter reasons: they only label completions and give-backs in the log.
     CANCELLED = "Cancelled"
     ALREADY_CANCELLED = "AlreadyCancelled"
     TRANSIENT_FAILURE = "TransientFailure"
     RETRY_SCHEDULED = "RetryScheduled"
+    PREVIEWED = "Previewed"
+    FANNED_OUT = "FannedOut"
 
 
 DEADLETTER_REASONS = frozenset(
@@ -67,6 +72,9 @@ DEADLETTER_REASONS = frozenset(
         Reason.EVENT_NOT_FOUND,
         Reason.GRAPH_REJECTED,
         Reason.RETRIES_EXHAUSTED,
+        Reason.AMBIGUOUS_EVENT,
+        Reason.MAILBOX_NOT_FOUND,
+        Reason.RANGE_TOO_LARGE,
         Reason.DELIVERIES_EXHAUSTED,
     }
 )
@@ -153,6 +161,31 @@ def decide(response: GraphResponse, *, cancel_may_have_happened: bool) -> Verdic
             outcome_unknown=status >= 500,
         )
     return Settlement(Action.DEADLETTER, Reason.GRAPH_REJECTED, describe_graph_error(response))
+
+
+def decide_list(response: GraphResponse) -> Verdict | None:
+    """Map Graph's answer to a read (the iCalUId lookup, a calendarView page): None when it
+    succeeded, else a settlement or a retry. A 404 on a list names no event, so it means the
+    mailbox itself is unknown. A read changes nothing, so its failures never hide a cancel."""
+    status = response.status
+    if 200 <= status < 300:
+        return None
+    if status == 404:
+        return Settlement(
+            Action.DEADLETTER,
+            Reason.MAILBOX_NOT_FOUND,
+            describe_graph_error(
+                response,
+                hint="no such user, or no Exchange Online mailbox (yet: a newly licensed user's "
+                "mailbox answers 404 for up to about 15 minutes); check userPrincipalName",
+            ),
+        )
+    verdict = decide(response, cancel_may_have_happened=False)
+    if isinstance(verdict, Retry):
+        return Retry(verdict.detail, verdict.retry_after, False, verdict.refresh_token)
+    if verdict.reason is Reason.NOT_ORGANIZER:  # a 400 naming the organizer on a read
+        return Settlement(Action.DEADLETTER, Reason.GRAPH_BAD_REQUEST, verdict.description)
+    return verdict
 
 
 def _is_not_organizer(response: GraphResponse) -> bool:

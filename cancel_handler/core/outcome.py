@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from cancel_handler.core.contract import CancelRequest
 from cancel_handler.core.decision import Settlement
+from cancel_handler.core.selection import RangeSelection
 
-if TYPE_CHECKING:
-    from cancel_handler.core.contract import CancelRequest
-    from cancel_handler.core.reply import RangeResult
+
+@dataclass(frozen=True, slots=True)
+class RangeReport:
+    """What a date-range request found and did: the selection (events to cancel and skips by
+    cause), the Graph list calls it took and, once fanned out, the child requests' MessageIds
+    in the order of `selection.selected` and the send batches used."""
+
+    selection: RangeSelection
+    list_calls: int = 0
+    child_message_ids: tuple[str, ...] = ()
+    send_batches: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,5 +35,18 @@ class Outcome:
     #: The validated request (None when the body broke the contract): its target goes into
     #: the reply to the sender.
     request: CancelRequest | None = None
-    #: A fanned-out or previewed range request: the events selected, children sent, skips.
-    range_result: RangeResult | None = None
+    #: The event the cancel call named (for an iCalUId request: the id the lookup found).
+    event_id: str | None = None
+    #: Date-range requests only (Previewed, FannedOut, RangeTooLarge): what was selected and
+    #: sent; a fanned-out or previewed range's reply carries it.
+    range_report: RangeReport | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutPlan:
+    """A date range ready to fan out: one child request per selected event still has to be
+    sent before the message may be completed. `outcome` carries the listing's attempts and
+    report; the sender turns the plan into the final outcome."""
+
+    request: CancelRequest
+    outcome: Outcome

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from cancel_handler.core.decision import Action, clip
-from cancel_handler.core.outcome import Outcome
+from cancel_handler.core.decision import Action, Reason, clip
+from cancel_handler.core.outcome import Outcome, RangeReport
 from cancel_handler.core.redaction import redact
 
 #: CloudEvents `type` of every reply.
@@ -42,12 +42,16 @@ class ReplyOutcome(StrEnum):
 
 #: Completions that are final, by the settlement reason that labels them. A completion not
 #: listed here (a scheduled delayed retry) is still in progress and gets no reply.
-FINAL_COMPLETIONS: Mapping[str, ReplyOutcome] = {
-    "Cancelled": ReplyOutcome.CANCELLED,
-    "AlreadyCancelled": ReplyOutcome.ALREADY_CANCELLED,
-    "FannedOut": ReplyOutcome.FANNED_OUT,
-    "Previewed": ReplyOutcome.PREVIEWED,
+FINAL_COMPLETIONS: Mapping[Reason, ReplyOutcome] = {
+    Reason.CANCELLED: ReplyOutcome.CANCELLED,
+    Reason.ALREADY_CANCELLED: ReplyOutcome.ALREADY_CANCELLED,
+    Reason.FANNED_OUT: ReplyOutcome.FANNED_OUT,
+    Reason.PREVIEWED: ReplyOutcome.PREVIEWED,
 }
+
+
+#: The outcomes whose reply lists the range's selection, children and skips.
+RANGE_OUTCOMES = frozenset({ReplyOutcome.FANNED_OUT, ReplyOutcome.PREVIEWED})
 
 
 def reply_outcome(outcome: Outcome) -> ReplyOutcome | None:
@@ -56,7 +60,7 @@ def reply_outcome(outcome: Outcome) -> ReplyOutcome | None:
     if settlement.action is Action.DEADLETTER:
         return ReplyOutcome.DEAD_LETTERED
     if settlement.action is Action.COMPLETE:
-        return FINAL_COMPLETIONS.get(settlement.reason.value)
+        return FINAL_COMPLETIONS.get(settlement.reason)
     return None
 
 
@@ -116,35 +120,31 @@ class RequestFacts:
         return self.original_message_id or self.message_id
 
 
-@dataclass(frozen=True, slots=True)
-class SelectedEvent:
-    """One meeting a range request selected."""
+def range_data(report: RangeReport) -> dict[str, Any]:
+    """The reply `data` fields of a fanned-out or previewed range: the selected events (in
+    start order, times in UTC), the child requests' MessageIds (none for a preview) and the
+    listed events not selected, counted by why."""
+    return {
+        "events": [
+            {
+                "eventId": event.id,
+                "start": _utc_text(event.start),
+                "end": _utc_text(event.end),
+                "type": event.type,
+            }
+            for event in report.selection.selected
+        ],
+        "childMessageIds": list(report.child_message_ids),
+        "skipped": {
+            str(cause): count for cause, count in report.selection.skipped.items() if count
+        },
+    }
 
-    event_id: str
-    start: str
-    end: str
-    type: str
 
-
-@dataclass(frozen=True, slots=True)
-class RangeResult:
-    """What a fanned-out or previewed range request found: the selected events, the MessageIds
-    of the child requests sent (none for a preview) and how many events were skipped, by why."""
-
-    selected: tuple[SelectedEvent, ...] = ()
-    child_message_ids: tuple[str, ...] = ()
-    skipped: Mapping[str, int] = field(default_factory=dict)
-
-    def to_data(self) -> dict[str, Any]:
-        """The reply `data` fields of the range."""
-        return {
-            "events": [
-                {"eventId": e.event_id, "start": e.start, "end": e.end, "type": e.type}
-                for e in self.selected
-            ],
-            "childMessageIds": list(self.child_message_ids),
-            "skipped": dict(self.skipped),
-        }
+def _utc_text(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class ReplyTarget(Protocol):
@@ -186,13 +186,15 @@ def reply_data(outcome: Outcome, facts: RequestFacts, answer: ReplyOutcome) -> d
     request: ReplyTarget | None = outcome.request
     if request is not None:
         data.update(request.reply_target())
+    if outcome.event_id is not None:
+        data["eventId"] = outcome.event_id  # an iCalUId request: the event the lookup found
     data["graphStatus"] = outcome.graph_status
     data["graphRequestId"] = outcome.request_id
     data["attempts"] = outcome.attempts
     if facts.parent_message_id:
         data["parentMessageId"] = facts.parent_message_id
-    if outcome.range_result is not None:
-        data.update(outcome.range_result.to_data())
+    if outcome.range_report is not None and answer in RANGE_OUTCOMES:
+        data.update(range_data(outcome.range_report))
     return {key: value for key, value in data.items() if value is not None}
 
 

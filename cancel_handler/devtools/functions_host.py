@@ -79,3 +79,26 @@ def settlement_host() -> Iterator[tuple[SettlementService, ServiceBusMessageActi
         yield service, actions
     finally:
         server.stop(grace=None)
+
+
+@dataclass
+class LoopbackQueue:
+    """Stands in for the `ServiceBusSender` the function uses to put a date range's child
+    requests on its own queue: the SDK's real `ServiceBusMessageBatch`, messages kept in order
+    until `take()` hands them over for delivery."""
+
+    sent: list[Any] = field(default_factory=list)
+
+    def create_message_batch(self) -> Any:
+        from azure.servicebus import ServiceBusMessageBatch
+
+        return ServiceBusMessageBatch()
+
+    def send_messages(self, batch: Any) -> None:
+        # The batch keeps its messages privately; only this stand-in reads them back.
+        self.sent.extend(batch._messages)
+
+    def take(self) -> list[Any]:
+        """The messages sent since the last call, oldest first."""
+        taken, self.sent = self.sent, []
+        return taken

@@ -150,6 +150,40 @@ def host_delivered_message(
     return decode_as_worker(content)
 
 
+def delivered_copy(
+    sent: Any,
+    *,
+    delivery_count: int | None = 1,
+    message_id: str | None = None,
+    application_properties: Mapping[str, Any] | None = None,
+) -> Any:
+    """A `ServiceBusMessage` this product sent to its own queue (a delayed retry, a resubmission,
+    a date range's child request) as the function later receives it: body, ids, reply address
+    and application properties as sent; `message_id` or `application_properties` replace the
+    sent ones."""
+    properties = application_properties
+    if properties is None:
+        properties = sent.application_properties or {}
+    return host_delivered_message(
+        b"".join(sent.body),
+        message_id=message_id or sent.message_id,
+        delivery_count=delivery_count,
+        correlation_id=sent.correlation_id,
+        content_type=sent.content_type,
+        subject=sent.subject,
+        session_id=sent.session_id,
+        reply_to=sent.reply_to,
+        reply_to_session_id=sent.reply_to_session_id,
+        application_properties={
+            _text(key): _text(value) for key, value in properties.items()
+        },
+    )
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
 def _timestamp(moment: datetime) -> dict[str, Any]:
     return {"TYPE": AMQPTypes.timestamp, "VALUE": _milliseconds(moment - _EPOCH)}
 

@@ -36,6 +36,9 @@ class DeadLetter:
     user_principal_name: str | None = None
     event_id: str | None = None
     comment: str | None = None
+    ical_uid: str | None = None
+    start_date_time: str | None = None
+    end_date_time: str | None = None
     application_properties: dict[str, Any] = field(default_factory=dict)
     body_text: str = ""
 
@@ -55,9 +58,23 @@ class DeadLetter:
             user_principal_name=fields.get("userPrincipalName"),
             event_id=fields.get("eventId"),
             comment=fields.get("comment"),
+            ical_uid=fields.get("iCalUId"),
+            start_date_time=fields.get("startDateTime"),
+            end_date_time=fields.get("endDateTime"),
             application_properties=decoded_properties(message.application_properties),
             body_text=body.decode("utf-8", "replace"),
         )
+
+    @property
+    def target(self) -> str | None:
+        """What the request named: its eventId, `iCalUId <uid>`, or `<start>/<end>` for a range."""
+        if self.event_id is not None:
+            return self.event_id
+        if self.ical_uid is not None:
+            return f"iCalUId {self.ical_uid}"
+        if self.start_date_time is not None or self.end_date_time is not None:
+            return f"{self.start_date_time or '?'}/{self.end_date_time or '?'}"
+        return None
 
     def to_json(self, *, detail: bool = False) -> dict[str, Any]:
         """JSON-ready fields; `detail` adds the comment, application properties and body."""
@@ -72,6 +89,13 @@ class DeadLetter:
             "userPrincipalName": self.user_principal_name,
             "eventId": self.event_id,
         }
+        for name, value in (
+            ("iCalUId", self.ical_uid),
+            ("startDateTime", self.start_date_time),
+            ("endDateTime", self.end_date_time),
+        ):
+            if value is not None:
+                data[name] = value
         if detail:
             data["comment"] = self.comment
             data["applicationProperties"] = {
@@ -178,5 +202,5 @@ def _request_fields(body: bytes) -> dict[str, str]:
         return {}
     if not isinstance(document, dict):
         return {}
-    names = ("userPrincipalName", "eventId", "comment")
+    names = ("userPrincipalName", "eventId", "iCalUId", "startDateTime", "endDateTime", "comment")
     return {k: document[k] for k in names if isinstance(document.get(k), str)}

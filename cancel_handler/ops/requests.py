@@ -10,7 +10,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from cancel_handler.core import ijson
-from cancel_handler.core.contract import MAX_BODY_BYTES, CancelRequest, validate_request
+from cancel_handler.core.contract import (
+    DEFAULT_RANGE_MAX_DAYS,
+    MAX_BODY_BYTES,
+    CancelRequest,
+    validate_request,
+)
 from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
 
 if TYPE_CHECKING:
@@ -73,18 +78,34 @@ class OutgoingRequest:
 
 def prepare_request(
     user_principal_name: str,
-    event_id: str,
+    event_id: str | None = None,
     comment: str | None = None,
     *,
+    ical_uid: str | None = None,
+    start_date_time: str | None = None,
+    end_date_time: str | None = None,
+    preview: bool | None = None,
     message_id: str | None = None,
     correlation_id: str | None = None,
+    max_range_days: int = DEFAULT_RANGE_MAX_DAYS,
 ) -> OutgoingRequest:
     """Validate one request against the contract and give it its ids: `message_id` or a new
-    UUID; `correlation_id` or the message id. Raises :class:`InvalidMessageError`."""
-    document = {"userPrincipalName": user_principal_name, "eventId": event_id}
-    if comment is not None:
-        document["comment"] = comment
-    return _outgoing(validate_request(document), message_id, correlation_id, None)
+    UUID; `correlation_id` or the message id. Name exactly one target: `event_id`, `ical_uid`,
+    or `start_date_time` with `end_date_time` (RFC 3339 with an offset; `preview` only with a
+    range, which may span at most `max_range_days`, the function's RANGE_MAX_DAYS). Raises
+    :class:`InvalidMessageError`."""
+    fields = {
+        "eventId": event_id,
+        "iCalUId": ical_uid,
+        "startDateTime": start_date_time,
+        "endDateTime": end_date_time,
+        "preview": preview,
+        "comment": comment,
+    }
+    document = {"userPrincipalName": user_principal_name}
+    document |= {name: value for name, value in fields.items() if value is not None}
+    request = validate_request(document, max_range_days=max_range_days)
+    return _outgoing(request, message_id, correlation_id, None)
 
 
 def _outgoing(
@@ -110,7 +131,9 @@ def _check_id(name: str, value: Any) -> str | None:
     return value
 
 
-def read_requests(lines: Iterable[str | bytes]) -> list[OutgoingRequest]:
+def read_requests(
+    lines: Iterable[str | bytes], *, max_range_days: int = DEFAULT_RANGE_MAX_DAYS
+) -> list[OutgoingRequest]:
     """Parse and validate every JSON Lines record (blank lines are skipped); raise
     :class:`InvalidRequestsError` listing each bad line if any is invalid."""
     requests: list[OutgoingRequest] = []
@@ -118,7 +141,7 @@ def read_requests(lines: Iterable[str | bytes]) -> list[OutgoingRequest]:
     first_line_of: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
         try:
-            outgoing = _parse_line(raw, number)
+            outgoing = _parse_line(raw, number, max_range_days)
         except InvalidMessageError as exc:
             problems.append((number, str(exc)))
             continue
@@ -140,7 +163,7 @@ def read_requests(lines: Iterable[str | bytes]) -> list[OutgoingRequest]:
     return requests
 
 
-def _parse_line(raw: str | bytes, number: int) -> OutgoingRequest | None:
+def _parse_line(raw: str | bytes, number: int, max_range_days: int) -> OutgoingRequest | None:
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -159,5 +182,5 @@ def _parse_line(raw: str | bytes, number: int) -> OutgoingRequest | None:
     if isinstance(document, dict):
         document = dict(document)
         ids = {target: document.pop(key, None) for key, target in ID_KEYS.items()}
-    request = validate_request(document)
+    request = validate_request(document, max_range_days=max_range_days)
     return _outgoing(request, ids.get("message_id"), ids.get("correlation_id"), number)

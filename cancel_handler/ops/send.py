@@ -11,11 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.servicebus.exceptions import MessageSizeExceededError
-
 from cancel_handler.core.errors import TargetError
 from cancel_handler.ops.requests import OutgoingRequest, prepare_request
 from cancel_handler.ops.target import ServiceBusTarget
+from cancel_handler.servicebus.batches import fill_batches
 
 
 @dataclass
@@ -26,24 +25,6 @@ class SendSummary:
     unsent: list[OutgoingRequest] = field(default_factory=list)
     batches: int = 0
     error: BaseException | None = None
-
-
-def _batches(requests: Sequence[OutgoingRequest], create: Callable[[], Any]):
-    """Yield `(batch, requests in it)` filled up to the batch size limit, in request order."""
-    batch, members = create(), []
-    for outgoing in requests:
-        message = outgoing.to_message()
-        try:
-            batch.add_message(message)
-        except MessageSizeExceededError:
-            if not members:
-                raise
-            yield batch, members
-            batch, members = create(), []
-            batch.add_message(message)
-        members.append(outgoing)
-    if members:
-        yield batch, members
 
 
 def send_cancel_requests(
@@ -58,7 +39,10 @@ def send_cancel_requests(
     summary = SendSummary()
     with client.get_queue_sender(queue_name) as sender:
         try:
-            for batch, members in _batches(requests, sender.create_message_batch):
+            batches = fill_batches(
+                requests, OutgoingRequest.to_message, sender.create_message_batch
+            )
+            for batch, members in batches:
                 sender.send_messages(batch)
                 summary.sent.extend(members)
                 summary.batches += 1
@@ -72,7 +56,7 @@ def send_cancel_requests(
 
 def send_cancel_request(
     user_principal_name: str,
-    event_id: str,
+    event_id: str | None = None,
     comment: str | None = None,
     *,
     queue_name: str,
@@ -84,8 +68,13 @@ def send_cancel_request(
     reply_to: str | None = None,
     reply_to_session_id: str | None = None,
     client: Any = None,
+    **target: Any,
 ) -> OutgoingRequest:
     """Validate and send one cancel request; return it with the ids it was sent under.
+
+    The target is `event_id`, or one of the keyword targets of :func:`prepare_request`
+    (`ical_uid=`, or `start_date_time=` with `end_date_time=` and optional `preview=`;
+    `max_range_days=` for the window check).
 
     Reach the queue with `client` (an open `ServiceBusClient`, left open), or with
     `fully_qualified_namespace` and `credential` (default `DefaultAzureCredential`), or with
@@ -101,6 +90,7 @@ def send_cancel_request(
         comment,
         message_id=message_id,
         correlation_id=correlation_id,
+        **target,
     )
     if reply_to:
         outgoing = outgoing.with_reply(reply_to, reply_to_session_id)
@@ -120,7 +110,7 @@ def _send_one(client: Any, queue_name: str, outgoing: OutgoingRequest) -> Outgoi
 
 async def send_cancel_request_async(
     user_principal_name: str,
-    event_id: str,
+    event_id: str | None = None,
     comment: str | None = None,
     *,
     queue_name: str,
@@ -132,8 +122,10 @@ async def send_cancel_request_async(
     reply_to: str | None = None,
     reply_to_session_id: str | None = None,
     client: Any = None,
+    **target: Any,
 ) -> OutgoingRequest:
-    """The asyncio variant of :func:`send_cancel_request` (`azure.servicebus.aio`).
+    """The asyncio variant of :func:`send_cancel_request` (`azure.servicebus.aio`), with the
+    same targets.
 
     `credential` is any async token credential (`azure.identity.aio.*`, which needs `aiohttp`,
     or your own). Without one and without a connection string, `azure.identity.aio`'s
@@ -146,6 +138,7 @@ async def send_cancel_request_async(
         comment,
         message_id=message_id,
         correlation_id=correlation_id,
+        **target,
     )
     if reply_to:
         outgoing = outgoing.with_reply(reply_to, reply_to_session_id)

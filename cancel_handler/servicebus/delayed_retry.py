@@ -27,6 +27,7 @@ from cancel_handler.servicebus.messages import (
     RETRY_COUNT_PROPERTY,
     carried_properties,
     sealed,
+    text_property,
 )
 
 if TYPE_CHECKING:
@@ -82,26 +83,22 @@ def build_copy(message: Any, body: bytes, schedule: Schedule, when: datetime) ->
     from azure.servicebus import ServiceBusMessage
 
     properties = carried_properties(message)
-    original_id = properties.get(ORIGINAL_ID_PROPERTY) or _text(message.message_id)
+    original_id = properties.get(ORIGINAL_ID_PROPERTY) or text_property(message.message_id)
     properties[RETRY_COUNT_PROPERTY] = schedule.retry_count
     properties[ORIGINAL_ID_PROPERTY] = original_id
     message_id = str(uuid.uuid4())
     return ServiceBusMessage(
         body,
         application_properties=sealed(message_id, properties),
-        content_type=_text(message.content_type),
-        correlation_id=_text(message.correlation_id),
-        subject=_text(message.subject),
-        session_id=_text(message.session_id),
-        reply_to=_text(message.reply_to),
-        reply_to_session_id=_text(message.reply_to_session_id),
+        content_type=text_property(message.content_type),
+        correlation_id=text_property(message.correlation_id),
+        subject=text_property(message.subject),
+        session_id=text_property(message.session_id),
+        reply_to=text_property(message.reply_to),
+        reply_to_session_id=text_property(message.reply_to_session_id),
         message_id=message_id,
         scheduled_enqueue_time_utc=when,
     )
-
-
-def _text(value: Any) -> Any:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 class RetrySender(Protocol):
@@ -171,7 +168,7 @@ class DelayedRetries:
 
 def servicebus_sender_factory(
     namespace: str, queue_name: str, credential: Callable[[], Any]
-) -> Callable[[], RetrySender]:
+) -> Callable[[], Any]:
     """A factory of the real sender (sync SDK, AMQP over TLS), authenticated with
     `credential()`: the Function's identity needs *Azure Service Bus Data Sender* on the queue."""
 

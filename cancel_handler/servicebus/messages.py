@@ -1,6 +1,6 @@
 """Facts read off received Service Bus messages, shared by the function and the operator tools:
 the body as bytes, application properties decoded, and the markers this product sets on the
-copies it sends (delayed retries, resubmissions).
+copies it sends (delayed retries, resubmissions) and on a date range's child requests.
 
 A marker changes how the function reads Graph's 404 (an earlier attempt may have cancelled the
 event), so it is honoured only on a copy our tools made: they add `cancelHandlerCopyCheck`, a
@@ -28,6 +28,8 @@ ORIGINAL_ID_PROPERTY = "originalMessageId"
 RESUBMIT_COUNT_PROPERTY = "resubmitCount"
 #: The dead-letter reason of the message a resubmitted copy was made from.
 RESUBMITTED_FROM_PROPERTY = "resubmittedFromReason"
+#: On a date range's child request: the MessageId of the range request it was fanned out from.
+PARENT_ID_PROPERTY = "parentMessageId"
 #: Ties a copy's markers to its MessageId; set only by this product's tools.
 COPY_CHECK_PROPERTY = "cancelHandlerCopyCheck"
 #: The markers, in the order the check digests them.
@@ -36,6 +38,7 @@ MARKER_PROPERTIES = (
     ORIGINAL_ID_PROPERTY,
     RESUBMIT_COUNT_PROPERTY,
     RESUBMITTED_FROM_PROPERTY,
+    PARENT_ID_PROPERTY,
 )
 #: Application properties senders must not set (documented in docs/integrate.md).
 RESERVED_PROPERTIES = (*MARKER_PROPERTIES, COPY_CHECK_PROPERTY)
@@ -55,6 +58,8 @@ class CopyMarkers:
     resubmitted_from: str | None = None
     #: MessageId of the first message of the chain of copies this one belongs to.
     original_id: str | None = None
+    #: A date range's child request: the MessageId of the range request it was fanned out from.
+    parent_id: str | None = None
     ignored: tuple[str, ...] = ()
 
     @property
@@ -62,6 +67,13 @@ class CopyMarkers:
         """True for a copy sent after attempts whose outcome may be unknown: a delayed retry, or
         a resubmission of a message whose retries ran out."""
         return self.retry_count > 0 or self.resubmitted_from in OUTCOME_MAY_BE_UNKNOWN
+
+    @property
+    def event_may_be_gone(self) -> bool:
+        """True when Graph's 404 most likely means the event was cancelled already: after an
+        earlier attempt, or on a range's child (its event was listed moments before, so a
+        duplicate child or the organizer got there first)."""
+        return self.after_earlier_attempt or self.parent_id is not None
 
 
 def message_body(message: Any) -> bytes:
@@ -79,6 +91,11 @@ def message_body(message: Any) -> bytes:
     if not all(isinstance(chunk, bytes | bytearray) for chunk in chunks):
         raise ValueError("message body must be AMQP data (bytes) holding UTF-8 JSON")
     return b"".join(chunks)
+
+
+def text_property(value: Any) -> Any:
+    """A message property as text when it arrived as UTF-8 bytes; anything else unchanged."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def decoded_properties(properties: dict | None) -> dict[str, Any]:
@@ -119,6 +136,7 @@ def read_markers(message: Any) -> CopyMarkers:
         retry_count=_count(properties.get(RETRY_COUNT_PROPERTY)),
         resubmitted_from=reason if isinstance(reason, str) else None,
         original_id=_marker_text(properties.get(ORIGINAL_ID_PROPERTY)),
+        parent_id=_marker_text(properties.get(PARENT_ID_PROPERTY)),
     )
 
 

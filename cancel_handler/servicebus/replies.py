@@ -19,7 +19,7 @@ from cancel_handler.core.reply import (
     reply_outcome,
     reply_source,
 )
-from cancel_handler.servicebus.messages import decoded_properties, read_markers
+from cancel_handler.servicebus.messages import read_markers
 from cancel_handler.servicebus.settle import log_safe
 
 if TYPE_CHECKING:
@@ -30,24 +30,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("cancel_handler.replies")
 
-#: Application property of a request fanned out from a range request: the range's MessageId.
-PARENT_ID_PROPERTY = "parentMessageId"
-
-
 def request_facts(message: Any) -> RequestFacts | None:
     """The reply-relevant properties of a received request; None without a MessageId (a reply
     could then be neither correlated nor de-duplicated)."""
     message_id = _text(getattr(message, "message_id", None))
     if not message_id:
         return None
-    properties = decoded_properties(getattr(message, "application_properties", None))
+    # Only from a copy our tools made: a sender cannot redirect another request's answer.
+    markers = read_markers(message)
     return RequestFacts(
         message_id=message_id,
         correlation_id=_text(getattr(message, "correlation_id", None)),
         reply_to_session_id=_text(getattr(message, "reply_to_session_id", None)),
-        # Only from a copy our tools made: a sender cannot redirect another request's answer.
-        original_message_id=read_markers(message).original_id,
-        parent_message_id=_str_or_none(properties.get(PARENT_ID_PROPERTY)),
+        original_message_id=markers.original_id,
+        parent_message_id=markers.parent_id,
     )
 
 
@@ -181,6 +177,3 @@ def _text(value: Any) -> str | None:
         return value.decode("utf-8", "replace")
     return value if isinstance(value, str) else None
 
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

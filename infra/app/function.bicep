@@ -78,6 +78,12 @@ param mailboxConcurrency int
 @description('DELAYED_RETRY_MAX_COUNT')
 param delayedRetryMaxCount int
 
+@description('RANGE_MAX_DAYS')
+param rangeMaxDays int
+
+@description('RANGE_MAX_EVENTS')
+param rangeMaxEvents int
+
 @description('REPLY_TO_ALLOWED: comma-separated entities the function may reply to (empty = replies off).')
 param replyToAllowed string = ''
 
@@ -171,6 +177,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DELAYED_RETRY_MAX_COUNT'
           value: string(delayedRetryMaxCount)
+        }
+        {
+          name: 'RANGE_MAX_DAYS'
+          value: string(rangeMaxDays)
+        }
+        {
+          name: 'RANGE_MAX_EVENTS'
+          value: string(rangeMaxEvents)
         }
         {
           name: 'REPLY_TO_ALLOWED'

@@ -11,6 +11,9 @@ param functionPrincipalId string
 @description('DELAYED_RETRY_MAX_COUNT: above 0 the function schedules retry copies on the same queue and needs Data Sender.')
 param delayedRetryMaxCount int
 
+@description('RANGE_MAX_EVENTS: above 0 the function fans date ranges out as child requests on the same queue and needs Data Sender.')
+param rangeMaxEvents int
+
 @description('Object ids of upstream service principals or managed identities allowed to send requests.')
 param senderPrincipalIds array = []
 
@@ -71,9 +74,10 @@ resource functionOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   }
 }
 
-// Only when delayed retries are on does the function send (schedule) messages, and only to this
-// queue. With DELAYED_RETRY_MAX_COUNT = 0 it never sends, so it gets no send right.
-resource functionSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (delayedRetryMaxCount > 0) {
+// Only when delayed retries or date ranges are on does the function send messages (retry copies,
+// a range's child requests), and only to this queue. With DELAYED_RETRY_MAX_COUNT = 0 and
+// RANGE_MAX_EVENTS = 0 it never sends, so it gets no send right.
+resource functionSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (delayedRetryMaxCount > 0 || rangeMaxEvents > 0) {
   name: guid(serviceBusNamespace::queue.id, functionPrincipalId, dataSenderRoleId)
   scope: serviceBusNamespace::queue
   properties: {

@@ -1,0 +1,180 @@
+"""Which listed events a request cancels: the iCalUId match rules and the date-range selection.
+Pure functions over :class:`CalendarEvent` values; the Graph adapters build those values."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from cancel_handler.core.contract import TimeWindow, is_event_id
+from cancel_handler.core.decision import Action, Reason, Settlement, clip
+
+#: How many ids an AmbiguousEvent description lists before it only counts.
+MAX_IDS_DESCRIBED = 20
+#: RANGE_MAX_EVENTS: the default most events one date range may cancel, and its ceiling.
+DEFAULT_RANGE_MAX_EVENTS = 500
+RANGE_MAX_EVENTS_CEILING = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarEvent:
+    """What Graph says about one event in the organizer's mailbox (`start` and `end` in UTC;
+    None when Graph's value could not be read)."""
+
+    id: str
+    is_organizer: bool
+    is_cancelled: bool
+    type: str | None = None
+    start: datetime | None = None
+    attendees: int = 0
+    end: datetime | None = None
+
+
+class Skip(StrEnum):
+    """Why a listed event is not cancelled, checked in this order (the first that holds counts)."""
+
+    UNREADABLE = "unreadable"  # an id or start time the function cannot use
+    ALREADY_CANCELLED = "alreadyCancelled"
+    NOT_ORGANIZER = "notOrganizer"
+    SERIES_MASTER = "seriesMaster"  # calendarView never lists one; cancelling it ends the series
+    NO_ATTENDEES = "noAttendees"
+    STARTED_BEFORE_WINDOW = "startedBeforeWindow"
+    ALREADY_BEGUN = "alreadyBegun"
+    AFTER_WINDOW = "afterWindow"  # calendarView lists overlapping events only; kept as a guard
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSelection:
+    """The events a date range cancels, in start order, and the skipped ones counted by cause."""
+
+    selected: tuple[CalendarEvent, ...]
+    skipped: Mapping[Skip, int] = field(default_factory=dict)
+    listed: int = 0
+
+    def describe_skipped(self) -> str:
+        """`notOrganizer=2, noAttendees=1` (causes with a count, in rule order), or `none`."""
+        parts = [f"{cause}={self.skipped[cause]}" for cause in Skip if self.skipped.get(cause)]
+        return ", ".join(parts) or "none"
+
+
+def select_range(
+    events: Iterable[CalendarEvent], window: TimeWindow, now: datetime
+) -> RangeSelection:
+    """The events to cancel: organizer's, not cancelled, with an attendee, starting at or after
+    the window's start (and before its end) and not started yet. Occurrences and exceptions are
+    separate events, so only the ones inside the window are chosen. Repeated ids count once."""
+    seen: set[str] = set()
+    selected: list[CalendarEvent] = []
+    skipped: Counter[Skip] = Counter()
+    listed = 0
+    for event in events:
+        if event.id in seen:
+            continue
+        seen.add(event.id)
+        listed += 1
+        cause = _skip_cause(event, window, now)
+        if cause is None:
+            selected.append(event)
+        else:
+            skipped[cause] += 1
+    selected.sort(key=lambda event: (event.start, event.id))
+    return RangeSelection(tuple(selected), dict(skipped), listed)
+
+
+def _skip_cause(event: CalendarEvent, window: TimeWindow, now: datetime) -> Skip | None:
+    if event.start is None or not is_event_id(event.id):
+        return Skip.UNREADABLE
+    if event.is_cancelled:
+        return Skip.ALREADY_CANCELLED
+    if not event.is_organizer:
+        return Skip.NOT_ORGANIZER
+    if event.type == "seriesMaster":
+        return Skip.SERIES_MASTER
+    if event.attendees < 1:
+        return Skip.NO_ATTENDEES
+    if event.start < window.start:
+        return Skip.STARTED_BEFORE_WINDOW
+    if event.start <= now:
+        return Skip.ALREADY_BEGUN
+    if event.start >= window.end:
+        return Skip.AFTER_WINDOW
+    return None
+
+
+def range_too_large(
+    selection: RangeSelection, max_events: int, *, listed_all: bool = True
+) -> Settlement | None:
+    """A `RangeTooLarge` dead-letter when more events were selected than RANGE_MAX_EVENTS
+    allows (0 turns date ranges off); None otherwise. `listed_all` False: the listing stopped
+    once the limit was passed, so the count is a lower bound."""
+    count = len(selection.selected)
+    if count <= max_events:
+        return None
+    counted = f"{count}" if listed_all else f"at least {count}"
+    if max_events == 0:
+        detail = f"{counted} event(s) to cancel, but date ranges are off (RANGE_MAX_EVENTS=0)"
+    else:
+        detail = (
+            f"{counted} events to cancel; the limit is {max_events} (RANGE_MAX_EVENTS): split "
+            "the range into shorter ones"
+        )
+    return Settlement(
+        Action.DEADLETTER,
+        Reason.RANGE_TOO_LARGE,
+        clip(f"{detail}; nothing was cancelled; skipped: {selection.describe_skipped()}"),
+    )
+
+
+def decide_ical_matches(
+    matches: list[CalendarEvent], *, cancel_may_have_happened: bool, more: bool = False
+) -> Settlement | str:
+    """The event id to cancel for an iCalUId lookup's matches, or the settlement when there is
+    nothing to cancel: no match is a 404 (done if an earlier attempt may have cancelled it), a
+    cancelled match is done, an attendee's copy or several matches (`more`: Graph has further
+    pages of them) are dead-lettered."""
+    if not matches:
+        if cancel_may_have_happened:
+            return Settlement(
+                Action.COMPLETE,
+                Reason.ALREADY_CANCELLED,
+                "no event with that iCalUId after an earlier attempt: that attempt most likely "
+                "cancelled it",
+            )
+        return Settlement(
+            Action.DEADLETTER,
+            Reason.EVENT_NOT_FOUND,
+            "no event with that iCalUId in the mailbox; likely cause: the mailbox is not the "
+            "organizer's, the event was deleted, or the UID is an occurrence's (occurrences are "
+            "not found by iCalUId: send eventId or a date range)",
+        )
+    if len(matches) > 1 or (matches and more):
+        ids = ", ".join(match.id for match in matches[:MAX_IDS_DESCRIBED])
+        unlisted = len(matches) - MAX_IDS_DESCRIBED
+        tail = f" and {unlisted} more" if unlisted > 0 else ""
+        return Settlement(
+            Action.DEADLETTER,
+            Reason.AMBIGUOUS_EVENT,
+            clip(
+                f"{'at least ' if more else ''}{len(matches)} events share that iCalUId in the "
+                "mailbox; nothing was "
+                f"cancelled; send the eventId of the one to cancel: {ids}{tail}"
+            ),
+        )
+    [match] = matches
+    if match.is_cancelled:
+        return Settlement(
+            Action.COMPLETE, Reason.ALREADY_CANCELLED, f"event {match.id} is already cancelled"
+        )
+    if not match.is_organizer:
+        return Settlement(
+            Action.DEADLETTER,
+            Reason.NOT_ORGANIZER,
+            clip(
+                f"the mailbox holds event {match.id} with that iCalUId but is not its organizer; "
+                "send the organizer's userPrincipalName"
+            ),
+        )
+    return match.id

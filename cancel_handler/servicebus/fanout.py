@@ -1,0 +1,204 @@
+"""Fan a date range out: one child cancel request per selected event, sent to the same queue.
+
+Each child is an ordinary version 1 request (`userPrincipalName`, the event's immutable
+`eventId`, `comment`) whose MessageId is derived from the parent's and the event id, so a
+redelivered parent sends the same ids and the queue's duplicate detection drops the repeats.
+Children carry the parent's MessageId in `parentMessageId` (a marker sealed with the copy check,
+see `messages`), its correlation id (or MessageId) as correlation id, and its `reply_to` and
+`reply_to_session_id`, so each meeting's outcome is answered too. The parent is completed only
+after every batch was sent; if a send fails, it is given back and its redelivery sends the same
+children again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cancel_handler.core.contract import CancelRequest
+from cancel_handler.core.decision import Action, Reason, Settlement, clip
+from cancel_handler.core.outcome import FanOutPlan, Outcome
+from cancel_handler.servicebus.batches import fill_batches
+from cancel_handler.servicebus.messages import (
+    PARENT_ID_PROPERTY,
+    read_markers,
+    sealed,
+    text_property,
+)
+
+if TYPE_CHECKING:
+    from azure.servicebus import ServiceBusMessage
+
+logger = logging.getLogger("cancel_handler.servicebus.fanout")
+
+#: Namespace of the child MessageIds (UUID version 5 of `parent id | event id`).
+CHILD_ID_NAMESPACE = uuid.UUID("3b0c2f3e-8a8e-4f4f-9d0b-6f3f4e2a9c71")
+CONTENT_TYPE = "application/json"
+#: Event ids written into the text of a range's log line (all of them are in its fields).
+MAX_IDS_LOGGED = 50
+
+
+class MissingSenderError(RuntimeError):
+    """Raised when a range has children to send but no sender can be made."""
+
+
+def request_id_of(message: Any) -> str:
+    """The MessageId a request was first sent under: the verified `originalMessageId` of a
+    delayed-retry copy or a resubmission our tools made, else the message's own MessageId (a
+    sender cannot make its request's children take another request's ids)."""
+    return read_markers(message).original_id or text_property(message.message_id) or ""
+
+
+def child_message_id(parent_id: str, event_id: str) -> str:
+    """The child's MessageId: the same for the same parent and event, different otherwise."""
+    return str(uuid.uuid5(CHILD_ID_NAMESPACE, f"{parent_id}|{event_id}"))
+
+
+def build_child(parent: Any, parent_id: str, request: CancelRequest) -> ServiceBusMessage:
+    """The child message for one event (`request` names it by `event_id`)."""
+    from azure.servicebus import ServiceBusMessage
+
+    assert request.event_id is not None
+    body = json.dumps(request.to_json(), ensure_ascii=False).encode("utf-8")
+    message_id = child_message_id(parent_id, request.event_id)
+    return ServiceBusMessage(
+        body,
+        message_id=message_id,
+        correlation_id=text_property(parent.correlation_id) or parent_id,
+        reply_to=text_property(parent.reply_to),
+        reply_to_session_id=text_property(parent.reply_to_session_id),
+        content_type=CONTENT_TYPE,
+        application_properties=sealed(message_id, {PARENT_ID_PROPERTY: parent_id}),
+    )
+
+
+class FanOutSender(Protocol):
+    """The methods of `azure.servicebus.ServiceBusSender` used here."""
+
+    def create_message_batch(self) -> Any: ...
+
+    def send_messages(self, message: Any) -> None: ...
+
+
+class FanOut:
+    """Sends a :class:`FanOutPlan`'s children through a sender made on first use by
+    `sender_factory` (the sync SDK sender, called off the event loop). Without a factory (no
+    namespace configured) a range with children is given back; an empty one still completes."""
+
+    def __init__(self, sender_factory: Callable[[], FanOutSender] | None) -> None:
+        self._factory = sender_factory
+        self._sender: FanOutSender | None = None
+        self._lock = threading.Lock()  # the sync sender is not thread-safe
+
+    async def send(self, message: Any, plan: FanOutPlan) -> Outcome:
+        """Send every child, then return the parent's `FannedOut` completion; return a
+        give-back naming how far it got when any send fails (nothing is lost: the redelivery
+        sends the same MessageIds)."""
+        report = plan.outcome.range_report
+        assert report is not None, "a fan-out plan carries its selection"
+        parent_id = request_id_of(message)
+        children = [
+            build_child(message, parent_id, replace(plan.request, event_id=e.id, window=None))
+            for e in report.selection.selected
+        ]
+        sent: list[str] = []  # filled batch by batch, so a failure knows how far it got
+        batches: list[int] = []
+        try:
+            if children:
+                await asyncio.to_thread(self._send_all, children, sent, batches)
+        except Exception as exc:
+            logger.warning(
+                "fan-out stopped after %d of %d child request(s) (%s); giving the parent back",
+                len(sent),
+                len(children),
+                type(exc).__name__,
+                extra={"cancel_handler": {"error": type(exc).__name__, "sent": len(sent)}},
+            )
+            # Our own error says which settings are missing; the SDK's may name the namespace.
+            cause = f": {exc}" if isinstance(exc, MissingSenderError) else ""
+            detail = (
+                f"sent {len(sent)} of {len(children)} child request(s), then sending failed "
+                f"({type(exc).__name__}{cause}); a redelivery sends the same MessageIds"
+            )
+            settlement = Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, clip(detail))
+            return replace(
+                plan.outcome,
+                settlement=settlement,
+                range_report=replace(
+                    report, child_message_ids=tuple(sent), send_batches=len(batches)
+                ),
+            )
+        detail = (
+            f"sent {len(children)} child request(s) in {len(batches)} batch(es); skipped: "
+            f"{report.selection.describe_skipped()}"
+        )
+        return replace(
+            plan.outcome,
+            settlement=Settlement(Action.COMPLETE, Reason.FANNED_OUT, clip(detail)),
+            range_report=replace(
+                report,
+                child_message_ids=tuple(child.message_id for child in children),
+                send_batches=len(batches),
+            ),
+        )
+
+    def _send_all(
+        self, children: list[ServiceBusMessage], sent: list[str], batches: list[int]
+    ) -> None:
+        """Send `children` in as few batches as fit, recording each sent batch's ids in `sent`
+        and its size in `batches`."""
+        with self._lock:
+            if self._factory is None:
+                raise MissingSenderError(
+                    "no Service Bus sender: set ServiceBusConnection__fullyQualifiedNamespace "
+                    "and CANCEL_QUEUE_NAME"
+                )
+            if self._sender is None:
+                self._sender = self._factory()
+            sender = self._sender
+            for batch, members in fill_batches(
+                children, lambda child: child, sender.create_message_batch
+            ):
+                sender.send_messages(batch)
+                batches.append(len(members))
+                sent.extend(child.message_id for child in members)
+
+
+def log_range(message: Any, outcome: Outcome) -> None:
+    """One line for a date range's selection: counts by cause and the selected event ids (and
+    child MessageIds once sent). No mailbox name, no comment."""
+    report = outcome.range_report
+    if report is None:
+        return
+    selection = report.selection
+    fields = {
+        "message_id": text_property(message.message_id),
+        "reason": outcome.settlement.reason.value,
+        "listed": selection.listed,
+        "selected": len(selection.selected),
+        "skipped": {cause.value: count for cause, count in selection.skipped.items()},
+        "list_calls": report.list_calls,
+        "event_ids": [event.id for event in selection.selected],
+        "child_message_ids": list(report.child_message_ids),
+    }
+    ids = fields["event_ids"]
+    shown = ",".join(ids[:MAX_IDS_LOGGED]) + (
+        f",…+{len(ids) - MAX_IDS_LOGGED}" if len(ids) > MAX_IDS_LOGGED else ""
+    )
+    logger.info(
+        "range %s listed=%d selected=%d skipped=%s list_calls=%d children=%d events=%s",
+        fields["reason"],
+        selection.listed,
+        len(selection.selected),
+        selection.describe_skipped(),
+        report.list_calls,
+        len(report.child_message_ids),
+        shown or "-",
+        extra={"cancel_handler": fields},
+    )
