@@ -120,7 +120,7 @@ param rangeMaxDays int = 366
 
 @description('RANGE_MAX_EVENTS: the most meetings one date-range request may cancel; 0 turns date ranges off. Above 0 the identity also gets Data Sender on the queue (it sends one child request per meeting).')
 @minValue(0)
-@maxValue(5000)
+@maxValue(800)
 param rangeMaxEvents int = 500
 
 // ---------------------------------------------------------------------------------------------

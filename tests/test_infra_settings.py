@@ -183,6 +183,32 @@ def test_bicep_defaults_match_settings_defaults(param):
     assert _same(match.group(2), default)
 
 
+def bicep_bounds(text: str, param: str) -> tuple[int, int]:
+    """The @minValue/@maxValue decorators right above `param` in a Bicep file."""
+    match = re.search(
+        rf"@minValue\((-?\d+)\)\s*\n@maxValue\((-?\d+)\)\s*\nparam {param} int", text
+    )
+    assert match, f"{param} has no @minValue/@maxValue"
+    return int(match.group(1)), int(match.group(2))
+
+
+@pytest.mark.parametrize(
+    "param",
+    # GRAPH_TIMEOUT_SECONDS is any positive number to the app; Bicep bounds only the deployment.
+    ["mailboxConcurrency", "delayedRetryMaxCount", "rangeMaxDays", "rangeMaxEvents"],
+)
+def test_bicep_bounds_are_what_the_app_accepts(param):
+    """A value azd accepts for a tunable also starts the app, and the app refuses one step past
+    either bound: Bicep's @minValue/@maxValue and settings.py agree."""
+    setting = TUNABLES[param][0]
+    low, high = bicep_bounds(MAIN_BICEP.read_text(), param)
+    for accepted in (low, high):
+        settings.load_settings({setting: str(accepted)})
+    for refused in (low - 1, high + 1):
+        with pytest.raises(settings.SettingsError, match=setting):
+            settings.load_settings({setting: str(refused)})
+
+
 def test_queue_name_default():
     """The queue is called meeting-cancellations unless configured otherwise."""
     assert bicep_params(MAIN_BICEP.read_text())["queueName"] == "'meeting-cancellations'"

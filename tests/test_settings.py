@@ -120,7 +120,7 @@ def test_range_defaults() -> None:
         ({"RANGE_MAX_DAYS": "1825"}, (1825, 500)),
         ({"RANGE_MAX_DAYS": "1"}, (1, 500)),
         ({"RANGE_MAX_EVENTS": "0"}, (366, 0)),
-        ({"RANGE_MAX_EVENTS": "2000"}, (366, 2000)),
+        ({"RANGE_MAX_EVENTS": "800"}, (366, 800)),
     ],
 )
 def test_range_limits_are_read(env: dict, expected: tuple) -> None:
@@ -136,7 +136,7 @@ def test_range_limits_are_read(env: dict, expected: tuple) -> None:
         ("RANGE_MAX_DAYS", "0"),
         ("RANGE_MAX_DAYS", "a year"),
         ("RANGE_MAX_EVENTS", "-1"),
-        ("RANGE_MAX_EVENTS", "5001"),
+        ("RANGE_MAX_EVENTS", "801"),
     ],
 )
 def test_bad_range_limits_stop_start_up(name: str, value: str) -> None:

@@ -14,9 +14,12 @@ from cancel_handler.core.decision import Action, Reason, Settlement, clip
 
 #: How many ids an AmbiguousEvent description lists before it only counts.
 MAX_IDS_DESCRIBED = 20
-#: RANGE_MAX_EVENTS: the default most events one date range may cancel, and its ceiling.
+#: RANGE_MAX_EVENTS: the default most events one date range may cancel, and its ceiling. The
+#: ceiling keeps a `fannedOut` reply, which lists every meeting (about 300 bytes each), within
+#: a Standard namespace's 256 KB message: a reply that cannot be sent would give the parent back
+#: on every delivery. Longer leaves are split into several requests.
 DEFAULT_RANGE_MAX_EVENTS = 500
-RANGE_MAX_EVENTS_CEILING = 5000
+RANGE_MAX_EVENTS_CEILING = 800
 
 
 @dataclass(frozen=True, slots=True)
