@@ -14,7 +14,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test lint infra-check bench clean
+.PHONY: demo test lint infra-check bench mutate clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,5 +50,20 @@ $(BENCH_STAMP): bench/requirements-peers.txt
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
 
+# mutmut runs the fast tests in-process, so it joins the test environment.
+MUTATE_STAMP := $(VENV)/.mutate-installed
+$(MUTATE_STAMP): $(STAMP) requirements-mutate.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-mutate.txt
+	touch $(MUTATE_STAMP)
+
+# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml), 2 workers; prints the
+# score per module and, after a full run, writes it to docs/reliability.md. Not part of `test`.
+# One module while iterating: make mutate MUTANTS='cancel_handler.graph.limiter.*'
+MUTANTS ?=
+mutate: $(MUTATE_STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/python -m mutation.report --write-docs
+
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) .pytest_cache .ruff_cache mutants
