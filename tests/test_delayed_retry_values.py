@@ -41,6 +41,7 @@ def test_the_production_factory_builds_the_sdks_queue_sender() -> None:
         assert isinstance(sender, ServiceBusSender)
         assert sender.entity_name == "meeting-cancellations"
         assert sender.fully_qualified_namespace == "sb-test.servicebus.windows.net"
+        assert sender._credential is credential  # the SDK authenticates the AMQP link with it
     finally:
         sender.close()
 
@@ -153,6 +154,8 @@ def test_the_copy_carries_everything_but_the_message_id() -> None:
         "originalMessageId": "orig-1",
     }
     assert copy.message_id not in (None, "orig-1") and len(copy.message_id) == 36
+    other = build_copy(original, b'{"x": 1}', Schedule(30.0, 1), NOW)
+    assert other.message_id != copy.message_id, "each copy gets its own MessageId"
     assert copy.scheduled_enqueue_time_utc == NOW
 
 
@@ -169,13 +172,13 @@ def test_a_copy_of_a_copy_keeps_the_first_id() -> None:
 
 
 def test_bytes_header_values_are_decoded_for_the_copy() -> None:
-    """Ids the AMQP layer hands over as bytes are copied as text."""
+    """Ids the AMQP layer hands over as bytes are copied as text (bad bytes as U+FFFD)."""
 
     class BytesMessage:
         application_properties = None
         message_id = b"orig-b"
         content_type = b"application/json"
-        correlation_id = b"corr-b"
+        correlation_id = b"corr-\xff"
         subject = b"subj"
         session_id = b"sess"
 
@@ -183,7 +186,7 @@ def test_bytes_header_values_are_decoded_for_the_copy() -> None:
     assert copy.application_properties["originalMessageId"] == "orig-b"
     assert (copy.content_type, copy.correlation_id, copy.subject, copy.session_id) == (
         "application/json",
-        "corr-b",
+        "corr-\ufffd",
         "subj",
         "sess",
     )
@@ -210,7 +213,7 @@ def test_apply_schedules_once_per_give_back_with_one_sender() -> None:
         made.append(sender)
         return sender
 
-    retries = DelayedRetries(3, factory, now=lambda: NOW, rng=FixedRandom(1.0))
+    retries = DelayedRetries(3, factory, now=lambda: NOW, rng=FixedRandom(0.0))
     message = received_message(b"{}", message_id="orig-1")
 
     async def run() -> list[Outcome]:
@@ -219,11 +222,11 @@ def test_apply_schedules_once_per_give_back_with_one_sender() -> None:
     outcomes = asyncio.run(run())
     assert len(made) == 1 and len(sender.scheduled) == 2
     copy, when = sender.scheduled[0]
-    assert when == datetime(2026, 3, 1, 9, 0, 30, tzinfo=UTC)
+    assert when == datetime(2026, 3, 1, 9, 0, 15, tzinfo=UTC)  # 30 s, jitter at its low end
     settlement = outcomes[0].settlement
     assert (settlement.action, settlement.reason) == (Action.COMPLETE, Reason.RETRY_SCHEDULED)
     assert settlement.description == (
-        f"delayed retry 1/3 scheduled for 2026-03-01T09:00:30+00:00 as message "
+        f"delayed retry 1/3 scheduled for 2026-03-01T09:00:15+00:00 as message "
         f"{copy.message_id}; Graph answered 503"
     )
 
@@ -262,3 +265,13 @@ def test_apply_leaves_other_outcomes_alone_and_dead_letters_exhausted_ones() -> 
     assert unchanged is done
     assert exhausted.settlement.reason is Reason.RETRIES_EXHAUSTED
     assert (exhausted.attempts, exhausted.graph_status) == (4, 503)
+
+
+def test_a_long_last_error_still_fits_the_completion_description() -> None:
+    """The RetryScheduled description keeps to Service Bus's 4096 characters however long the
+    last error was."""
+    long_give_back = Outcome(Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "e" * 5000))
+    retries = DelayedRetries(3, lambda: RecordingSender(), now=lambda: NOW)
+    outcome = asyncio.run(retries.apply(received_message(b"{}"), b"{}", long_give_back, 0))
+    assert outcome.settlement.reason is Reason.RETRY_SCHEDULED
+    assert len(outcome.settlement.description) == 4096

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import random
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -74,7 +73,8 @@ def plan(
 
 def build_copy(message: Any, body: bytes, schedule: Schedule, when: datetime) -> ServiceBusMessage:
     """The copy to schedule: same body, content type, correlation id, subject and application
-    properties, plus the retry number and original id, under a new MessageId."""
+    properties, plus the retry number and original id, under a new MessageId (the SDK gives
+    every `ServiceBusMessage` built without one a fresh UUID)."""
     from azure.servicebus import ServiceBusMessage
 
     properties = decoded_properties(message.application_properties)
@@ -88,7 +88,6 @@ def build_copy(message: Any, body: bytes, schedule: Schedule, when: datetime) ->
         correlation_id=_text(message.correlation_id),
         subject=_text(message.subject),
         session_id=_text(message.session_id),
-        message_id=str(uuid.uuid4()),
         scheduled_enqueue_time_utc=when,
     )
 
