@@ -46,6 +46,9 @@ def test_refused_connection_is_retried_then_given_back(loopback: Loopback) -> No
     assert outcome.settlement.reason is Reason.TRANSIENT_FAILURE
     assert outcome.attempts == DOCUMENTED_MAX_ATTEMPTS and outcome.graph_status is None
     assert len(sleep.waits) == DOCUMENTED_MAX_ATTEMPTS - 1
+    for retry, wait in enumerate(sleep.waits, start=1):  # 0.5 s doubling to 8 s, jittered
+        ceiling = min(8.0, 0.5 * 2 ** (retry - 1))
+        assert ceiling / 2 <= wait <= ceiling, (retry, wait)
     description = outcome.settlement.description
     assert description.startswith(
         "no answer from Graph: connection refused; gave up after 10 attempt(s) and "
@@ -71,15 +74,18 @@ def test_graph_is_called_at_most_ten_times(loopback: Loopback) -> None:
 
 
 def test_a_retry_after_of_exactly_the_budget_is_waited_for(loopback: Loopback) -> None:
-    """Retry-After equal to the whole budget (2 s of 2 s) is honoured, then the cancel succeeds."""
-    loopback.graph.state.add_event(UPN, "L3")
-    loopback.graph.state.script(UPN, "L3", Fault(429, {"Retry-After": "2"}))
+    """Retry-After equal to the whole budget (2 s of 2 s) is honoured, then the cancel succeeds;
+    the outcome carries the successful answer's request-id."""
+    loopback.graph.state.script(
+        UPN, "L3", Fault(429, {"Retry-After": "2"}), Fault(202, {"request-id": "rid-ok"}, b"")
+    )
     sleep = RecordingSleep()
     actions = RecordingActions()
     processor = loopback.processor(sleep, CANCEL_RETRY_BUDGET_SECONDS="2")
     [outcome] = process_all(processor, [received_message(cancel_body("L3"))], actions)
     assert actions.only.action == "complete" and sleep.waits == [2.0]
     assert outcome.attempts == 2 and outcome.graph_status == 202
+    assert outcome.request_id == "rid-ok"
 
 
 def test_a_retry_after_beyond_the_budget_gives_back_at_once(loopback: Loopback) -> None:
