@@ -3,23 +3,12 @@ half-to-full jitter, Retry-After read as Graph sends it, and the wait budget's e
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 import pytest
 
 from cancel_handler.core.backoff import WaitBudget, backoff_delay, parse_retry_after
-
-
-class FixedRandom(random.Random):
-    """A random source whose `random()` always returns `value` (jitter pinned to one end)."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__()
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
+from tests.randomness import FixedRandom
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from datetime import UTC, datetime
 
 import pytest
@@ -25,6 +24,7 @@ from cancel_handler.servicebus.delayed_retry import (
 )
 from cancel_handler.settings import load_settings
 from tests.helpers import RecordingSender, received_message
+from tests.randomness import FixedRandom
 
 GIVE_BACK = Outcome(Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "Graph answered 503"))
 NOW = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
@@ -190,17 +190,6 @@ def test_bytes_header_values_are_decoded_for_the_copy() -> None:
         "subj",
         "sess",
     )
-
-
-class FixedRandom(random.Random):
-    """A random source whose `random()` always returns `value`."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__()
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
 
 
 def test_apply_schedules_once_per_give_back_with_one_sender() -> None:
