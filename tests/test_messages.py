@@ -4,6 +4,8 @@ ServiceBusReceivedMessage where the shape allows it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from cancel_handler.servicebus.messages import (
@@ -30,23 +32,23 @@ def test_the_sdk_message_body_is_joined_from_its_data_chunks() -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "expected"),
+    ("make_body", "expected"),
     [
-        (b"raw", b"raw"),
-        (bytearray(b"array"), b"array"),
-        ("tekst ✓", "tekst ✓".encode()),
-        ([b"ab", bytearray(b"cd"), b""], b"abcd"),
-        ((chunk for chunk in [b"x", b"y"]), b"xy"),
-        ([], b""),
+        (lambda: b"raw", b"raw"),
+        (lambda: bytearray(b"array"), b"array"),
+        (lambda: "tekst ✓", "tekst ✓".encode()),
+        (lambda: [b"ab", bytearray(b"cd"), b""], b"abcd"),
+        (lambda: (chunk for chunk in [b"x", b"y"]), b"xy"),
+        (lambda: [], b""),
     ],
 )
-def test_data_bodies_become_bytes(body: object, expected: bytes) -> None:
+def test_data_bodies_become_bytes(make_body: Callable[[], object], expected: bytes) -> None:
     """bytes, bytearray, str (as UTF-8) and sequences of data chunks all give bytes."""
-    result = message_body(Body(body))
+    result = message_body(Body(make_body()))
     assert result == expected and type(result) is bytes
 
 
-@pytest.mark.parametrize("body", [42, None, [b"ok", "text"], [{"a": 1}], {"a": 1}.items()])
+@pytest.mark.parametrize("body", [42, None, [b"ok", "text"], [{"a": 1}], {"a": 1}])
 def test_value_and_sequence_bodies_are_refused(body: object) -> None:
     """AMQP value or sequence bodies (numbers, maps, lists of non-bytes) raise ValueError with
     the contract's wording."""
