@@ -239,3 +239,24 @@ def test_a_400_whose_error_is_a_string_is_dead_lettered(loopback: Loopback) -> N
     [outcome] = process_all(loopback.processor(), [received_message(cancel_body("C1"))], actions)
     assert (actions.only.action, actions.only.reason) == ("deadletter", "GraphBadRequest")
     assert outcome.settlement.description.startswith("Graph 400; error.code=-; request-id=")
+
+
+@pytest.mark.parametrize("value", ["", ".", ".."])
+def test_an_id_that_url_normalisation_would_drop_is_refused(value: str) -> None:
+    """An empty, '.' or '..' id would vanish from the path, so it is refused with a reason (the
+    contract already refuses such ids; this guards every other caller)."""
+    with pytest.raises(ValueError, match=r"^an id must not be empty, '\.' or '\.\.'$"):
+        _cancel(httpx.Response(202), CancelRequest("a@b.c", value))
+
+
+def test_an_error_body_of_exactly_16_kib_in_two_chunks_is_read_whole() -> None:
+    """16,384 bytes arriving as 16,383 + 1 are both read: the cap counts every byte received."""
+    body = _graph_error("ErrorInvalidRequest", "")
+    body = _graph_error("ErrorInvalidRequest", "m" * (16 * 1024 - len(body)))
+
+    async def two_chunks() -> AsyncIterator[bytes]:
+        yield body[:-1]
+        yield body[-1:]
+
+    response, _ = _cancel(httpx.Response(400, content=two_chunks()))
+    assert response.error_code == "ErrorInvalidRequest"
