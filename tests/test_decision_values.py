@@ -89,8 +89,9 @@ def test_401_asks_for_a_new_token_and_assumes_nothing_happened() -> None:
 @pytest.mark.parametrize("status", [300, 399, 410, 411, 451, 499])
 def test_other_non_success_answers_are_rejected(status: int) -> None:
     """Neither 2xx nor a known 4xx nor retryable: dead-lettered as GraphRejected."""
-    verdict = decide(GraphResponse(status), cancel_may_have_happened=True)
+    verdict = decide(GraphResponse(status, "E", "m", "r"), cancel_may_have_happened=True)
     assert (verdict.action, verdict.reason) == (Action.DEADLETTER, Reason.GRAPH_REJECTED)
+    assert verdict.description == f"Graph {status}; error.code=E; request-id=r; error.message=m"
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
@@ -119,8 +120,15 @@ def test_forbidden_and_not_found_say_what_to_check() -> None:
     """403 and a first-delivery 404 carry their likely cause in the description."""
     forbidden = decide(GraphResponse(403), cancel_may_have_happened=False).description
     missing = decide(GraphResponse(404), cancel_may_have_happened=False).description
-    assert "likely cause: the identity lacks Calendars.ReadWrite" in forbidden
-    assert "likely cause: no such event (or user/mailbox) in that mailbox" in missing
+    assert forbidden == (
+        "Graph 403; error.code=-; request-id=-; likely cause: the identity lacks "
+        "Calendars.ReadWrite (admin consent) or the mailbox is outside its Exchange RBAC scope "
+        "/ application access policy"
+    )
+    assert missing == (
+        "Graph 404; error.code=-; request-id=-; likely cause: no such event (or user/mailbox) "
+        "in that mailbox; check the ids and that the mailbox is the organizer's"
+    )
 
 
 def test_already_cancelled_says_why() -> None:

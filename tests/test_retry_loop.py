@@ -45,6 +45,7 @@ def test_refused_connection_is_retried_then_given_back(loopback: Loopback) -> No
     assert actions.only.action == "abandon"
     assert outcome.settlement.reason is Reason.TRANSIENT_FAILURE
     assert outcome.attempts == DOCUMENTED_MAX_ATTEMPTS and outcome.graph_status is None
+    assert outcome.request_id is None, "no answer, so no request-id"
     assert len(sleep.waits) == DOCUMENTED_MAX_ATTEMPTS - 1
     for retry, wait in enumerate(sleep.waits, start=1):  # 0.5 s doubling to 8 s, jittered
         ceiling = min(8.0, 0.5 * 2 ** (retry - 1))
@@ -177,3 +178,17 @@ def test_elapsed_time_of_an_invalid_message(loopback: Loopback) -> None:
     processor = _processor(loopback, clock=lambda: next(ticks))
     [outcome] = process_all(processor, [received_message(b"not json")], RecordingActions())
     assert outcome.settlement.reason is Reason.INVALID_MESSAGE and outcome.elapsed_ms == 500
+
+
+def test_a_give_back_carries_the_last_answer_and_the_time_taken(loopback: Loopback) -> None:
+    """Given back after a 503: the outcome keeps Graph's status and request-id of that answer
+    and the elapsed time, for the log line an operator reads."""
+    loopback.graph.state.script(UPN, "L8", Fault(503, {"request-id": "rid-503"}))
+    ticks = iter([10.0, 10.75])
+    settings = load_settings(
+        {"GRAPH_BASE_URL": loopback.graph.graph_base_url, "CANCEL_RETRY_BUDGET_SECONDS": "0"}
+    )
+    processor = Processor(settings, clock=lambda: next(ticks))
+    [outcome] = process_all(processor, [received_message(cancel_body("L8"))], RecordingActions())
+    assert outcome.settlement.action is Action.ABANDON
+    assert (outcome.graph_status, outcome.request_id, outcome.elapsed_ms) == (503, "rid-503", 750)
