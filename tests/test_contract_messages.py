@@ -22,6 +22,12 @@ def _problem(document: object) -> str:
     return str(caught.value)
 
 
+EWS_ID = (
+    "eventId: looks like an EWS or Outlook add-in id (contains '/' or '+'); convert it to a "
+    "REST id with Graph's translateExchangeIds"
+)
+
+
 def _with(field: str, value: object) -> dict:
     """A valid request with `field` set to `value`."""
     return {"userPrincipalName": "a@b.c", "eventId": "E", field: value}
@@ -88,8 +94,12 @@ def test_undecodable_bodies_say_exactly_what_is_wrong(body: bytes, message: str)
     ],
 )
 def test_shape_errors_name_the_field_and_the_json_type(document: object, message: str) -> None:
-    """Missing, empty or ill-typed fields fail with the field's name and the JSON type seen."""
+    """Missing, empty or ill-typed fields fail with the field's name and the JSON type seen;
+    the error's `field` is that name, or empty for the body as a whole."""
     assert _problem(document) == message
+    with pytest.raises(InvalidMessageError) as caught:
+        parse_cancel_request(json.dumps(document).encode())
+    assert caught.value.field == ("" if message.startswith("body") else message.split(":")[0])
 
 
 @pytest.mark.parametrize(
@@ -149,11 +159,9 @@ def _attribute(field: str) -> str:
             "eventId: must be a Graph event id (letters, digits, '-', '_' and '='); it contains "
             "'\\x01', '\\x02', '\\x03', '\\x04', '\\x05'",
         ),
-        (
-            {"userPrincipalName": "a@b.c", "eventId": "AAMk/AA+"},
-            "eventId: looks like an EWS or Outlook add-in id (contains '/' or '+'); convert it "
-            "to a REST id with Graph's translateExchangeIds",
-        ),
+        (_with("eventId", "AAMk/AA+"), EWS_ID),
+        (_with("eventId", "AAMk/AA"), EWS_ID),
+        (_with("eventId", "AAMk+AA"), EWS_ID),
     ],
 )
 def test_pattern_errors_say_what_is_expected_and_which_characters_are_bad(

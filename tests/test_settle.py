@@ -49,13 +49,14 @@ def test_a_refused_settlement_raises_and_logs_an_error(
     says settlement_failed with the error type, at ERROR."""
     action = Action(refused)
     actions = RecordingActions(fail_on={refused})
+    message = received_message(b"{}", message_id="m-refused")
     with caplog.at_level(logging.INFO, logger=LOGGER), pytest.raises(SettlementError) as caught:
-        asyncio.run(settle(received_message(b"{}"), actions, _outcome(action, Reason.CANCELLED)))
+        asyncio.run(settle(message, actions, _outcome(action, Reason.CANCELLED)))
     assert str(caught.value) == f"settlement '{refused}' failed: RuntimeError"
     assert caught.value.action == refused and isinstance(caught.value.__cause__, RuntimeError)
     [record] = caplog.records
     assert record.levelno == logging.ERROR
-    assert "outcome=settlement_failed" in record.getMessage()
+    assert "message_id=m-refused correlation_id=- outcome=settlement_failed" in record.getMessage()
     assert record.getMessage().endswith("error=RuntimeError")
 
 
