@@ -116,10 +116,26 @@ def test_unsafe_graph_urls_say_why(url: str, problem: str) -> None:
     assert _error("GRAPH_BASE_URL", url) == f"app setting GRAPH_BASE_URL: {problem}"
 
 
-def test_trailing_slashes_are_dropped_from_the_graph_url() -> None:
-    """'https://graph.microsoft.com/v1.0/' is stored without the slash."""
-    settings = load_settings({"GRAPH_BASE_URL": "https://graph.microsoft.com/v1.0//"})
-    assert settings.graph_base_url == "https://graph.microsoft.com/v1.0"
+@pytest.mark.parametrize(
+    ("url", "stored"),
+    [
+        ("https://graph.microsoft.com/v1.0//", "https://graph.microsoft.com/v1.0"),
+        ("http://127.0.0.1:8080/GraphX/", "http://127.0.0.1:8080/GraphX"),
+    ],
+)
+def test_only_trailing_slashes_are_dropped_from_the_graph_url(url: str, stored: str) -> None:
+    """'…/v1.0/' is stored without the slash; the rest of the path is kept as given."""
+    assert load_settings({"GRAPH_BASE_URL": url}).graph_base_url == stored
+
+
+def test_settings_come_from_the_process_environment_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without an explicit mapping the app settings are read from os.environ."""
+    monkeypatch.setenv("CANCEL_QUEUE_NAME", "from-the-environment")
+    monkeypatch.setenv("GRAPH_MAILBOX_CONCURRENCY", "7")
+    settings = load_settings()
+    assert (settings.queue_name, settings.mailbox_concurrency) == ("from-the-environment", 7)
 
 
 @pytest.mark.parametrize(

@@ -144,3 +144,12 @@ def test_bytes_ids_are_decoded_before_cleaning(caplog: pytest.LogCaptureFixture)
         log_settlement(Message(), _outcome(Action.COMPLETE, Reason.CANCELLED))
     fields = caplog.records[0].cancel_handler
     assert (fields["message_id"], fields["correlation_id"]) == ("bytes-id?", "\ufffd")
+
+
+def test_a_message_without_ids_is_logged_with_dashes(caplog: pytest.LogCaptureFixture) -> None:
+    """An object without message_id/correlation_id attributes still gets its one log line."""
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        log_settlement(object(), _outcome(Action.COMPLETE, Reason.CANCELLED))
+    assert caplog.records[0].getMessage().startswith(
+        "settlement message_id=- correlation_id=- outcome=complete"
+    )
