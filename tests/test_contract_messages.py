@@ -67,7 +67,7 @@ def test_undecodable_bodies_say_exactly_what_is_wrong(body: bytes, message: str)
     """Not UTF-8 names the byte offset; not JSON names the parser's reason, line and column."""
     with pytest.raises(InvalidMessageError) as caught:
         parse_cancel_request(body)
-    assert str(caught.value) == message
+    assert str(caught.value) == message and caught.value.field == ""
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
