@@ -138,7 +138,7 @@ def table(scores: list[ModuleScore], outside: dict[str, tuple[int, int]] | None 
         extra = f"{dead}/{dead + alive}" if dead + alive else "-"
         lines.append(
             f"| `{s.path}` | {s.total} | {s.killed} | {len(s.survivors)} | {s.equivalent} "
-            f"| {s.score:.0%} | {extra} |"
+            f"| {s.score:.1%} | {extra} |"
         )
     killed = sum(s.killed for s in scores)
     countable = sum(s.countable for s in scores)
@@ -147,7 +147,7 @@ def table(scores: list[ModuleScore], outside: dict[str, tuple[int, int]] | None 
     lines.append(
         f"| all | {sum(s.total for s in scores)} | {killed} | "
         f"{sum(len(s.survivors) for s in scores)} | {sum(s.equivalent for s in scores)} "
-        f"| {killed / countable:.0%} | {f'{extra_dead}/{extra_all}' if extra_all else '-'} |"
+        f"| {killed / countable:.1%} | {f'{extra_dead}/{extra_all}' if extra_all else '-'} |"
     )
     return "\n".join(lines)
 

@@ -74,10 +74,17 @@ def test_without_a_comment_the_body_is_an_empty_object() -> None:
     assert json.loads(sent.content) == {}
 
 
-def test_a_trailing_slash_on_the_base_url_does_not_double() -> None:
-    """A base URL ending in '/' still gives a single '/' before 'users'."""
-    _, [sent] = _cancel(httpx.Response(202), base_url="https://graph.microsoft.com/v1.0/")
-    assert sent.url.raw_path == b"/v1.0/users/adele.vance%40contoso.com/events/AAMk%3D/cancel"
+@pytest.mark.parametrize(
+    ("base_url", "prefix"),
+    [
+        ("https://graph.microsoft.com/v1.0/", b"/v1.0/users/"),
+        ("http://127.0.0.1/GraphX//", b"/GraphX/users/"),
+    ],
+)
+def test_a_trailing_slash_on_the_base_url_does_not_double(base_url: str, prefix: bytes) -> None:
+    """A base URL ending in '/' gives a single '/' before 'users'; the rest of its path stays."""
+    _, [sent] = _cancel(httpx.Response(202), base_url=base_url)
+    assert sent.url.raw_path == prefix + b"adele.vance%40contoso.com/events/AAMk%3D/cancel"
 
 
 def test_graphs_error_body_is_read() -> None:
