@@ -18,18 +18,28 @@ class MailboxLimiter:
     async def slot(self, mailbox: str) -> AsyncIterator[None]:
         """Hold one of the mailbox's slots for the duration of the block."""
         key = mailbox.lower()
+        semaphore = self._join(key)
+        try:
+            async with semaphore:
+                yield
+        finally:
+            self._leave(key)
+
+    def _join(self, key: str) -> asyncio.Semaphore:
+        """Count one more caller (running or waiting) of mailbox `key`; its semaphore."""
         entry = self._slots.get(key)
         if entry is None:
             entry = self._slots[key] = (asyncio.Semaphore(self._limit), [0])
         semaphore, users = entry
         users[0] += 1
-        try:
-            async with semaphore:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._slots[key]
+        return semaphore
+
+    def _leave(self, key: str) -> None:
+        """Count one caller of `key` less; forget the mailbox when nobody uses it."""
+        _, users = self._slots[key]
+        users[0] -= 1
+        if users[0] == 0:
+            del self._slots[key]
 
     @property
     def tracked_mailboxes(self) -> int:

@@ -1,0 +1,139 @@
+"""The decision's limits and texts, checked against independently known values: Service Bus's
+4096-character dead-letter fields, Graph's retryable statuses, the published description format."""
+
+from __future__ import annotations
+
+import pytest
+
+from cancel_handler.core.decision import (
+    Action,
+    GraphResponse,
+    Reason,
+    Retry,
+    clip,
+    decide,
+    describe_graph_error,
+)
+
+#: Service Bus: DeadLetterReason and DeadLetterErrorDescription hold at most 4096 characters.
+SERVICE_BUS_FIELD_LIMIT = 4096
+
+
+def test_clip_keeps_text_of_exactly_the_service_bus_limit() -> None:
+    """4096 characters fit a dead-letter field unchanged."""
+    text = "x" * SERVICE_BUS_FIELD_LIMIT
+    assert clip(text) == text
+
+
+def test_clip_cuts_one_character_more_to_the_limit_and_marks_it() -> None:
+    """4097 characters are cut to exactly 4096, ending with the truncation marker."""
+    clipped = clip("x" * (SERVICE_BUS_FIELD_LIMIT + 1))
+    assert len(clipped) == SERVICE_BUS_FIELD_LIMIT
+    assert clipped.endswith(" …[truncated]") and clipped.startswith("x" * 4000)
+
+
+def test_clip_honours_a_smaller_limit() -> None:
+    """An explicit limit is the maximum length of the result."""
+    assert clip("abcdefghijklmnopqrstuvwxyz", limit=20) == "abcdefg …[truncated]"
+
+
+def test_a_huge_graph_error_fits_the_service_bus_field() -> None:
+    """A 100 KB Graph error message still gives a description of at most 4096 characters."""
+    settlement = decide(GraphResponse(400, "E", "m" * 100_000), cancel_may_have_happened=False)
+    assert len(settlement.description) == SERVICE_BUS_FIELD_LIMIT
+
+
+def test_description_names_status_code_request_id_message_and_cause() -> None:
+    """The description reads 'Graph <status>; error.code=…; request-id=…; error.message=…;
+    likely cause: …' in that order."""
+    response = GraphResponse(404, "ErrorItemNotFound", "Not found.", "rid-1")
+    assert describe_graph_error(response, hint="check the id") == (
+        "Graph 404; error.code=ErrorItemNotFound; request-id=rid-1; "
+        "error.message=Not found.; likely cause: check the id"
+    )
+
+
+def test_description_without_details_uses_dashes() -> None:
+    """Missing code and request-id read '-'; no message and no hint add nothing."""
+    assert describe_graph_error(GraphResponse(405)) == "Graph 405; error.code=-; request-id=-"
+
+
+@pytest.mark.parametrize("status", [408, 409, 425, 429])
+def test_retryable_4xx_are_retried_without_an_unknown_outcome(status: int) -> None:
+    """Graph's retryable 4xx (timeout, conflict, too early, throttled) are retried; Graph did not
+    act on them, so a later 404 still means 'not found'."""
+    verdict = decide(GraphResponse(status, retry_after=2.0), cancel_may_have_happened=False)
+    assert verdict == Retry(f"Graph answered {status}", retry_after=2.0, outcome_unknown=False)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 599])
+def test_5xx_is_retried_with_an_unknown_outcome(status: int) -> None:
+    """Any 5xx is retried and may have cancelled the event."""
+    verdict = decide(GraphResponse(status), cancel_may_have_happened=False)
+    assert isinstance(verdict, Retry) and verdict.outcome_unknown and not verdict.refresh_token
+
+
+def test_a_plain_retry_assumes_nothing_happened() -> None:
+    """A Retry made without saying otherwise neither marks the outcome unknown nor asks for a
+    new token (a refused connection must not turn a later 404 into AlreadyCancelled)."""
+    retry = Retry("connection refused")
+    assert (retry.retry_after, retry.outcome_unknown, retry.refresh_token) == (None, False, False)
+
+
+def test_401_asks_for_a_new_token_and_assumes_nothing_happened() -> None:
+    """401 → retry with a fresh token; the cancel did not happen."""
+    verdict = decide(GraphResponse(401), cancel_may_have_happened=False)
+    assert verdict == Retry("Graph rejected the access token (401)", refresh_token=True)
+
+
+@pytest.mark.parametrize("status", [300, 399, 410, 411, 451, 499])
+def test_other_non_success_answers_are_rejected(status: int) -> None:
+    """Neither 2xx nor a known 4xx nor retryable: dead-lettered as GraphRejected."""
+    verdict = decide(GraphResponse(status, "E", "m", "r"), cancel_may_have_happened=True)
+    assert (verdict.action, verdict.reason) == (Action.DEADLETTER, Reason.GRAPH_REJECTED)
+    assert verdict.description == f"Graph {status}; error.code=E; request-id=r; error.message=m"
+
+
+@pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
+def test_every_2xx_is_a_cancel(status: int) -> None:
+    """Any 2xx completes as Cancelled."""
+    verdict = decide(GraphResponse(status), cancel_may_have_happened=False)
+    assert (verdict.action, verdict.reason) == (Action.COMPLETE, Reason.CANCELLED)
+
+
+def test_not_organizer_is_read_from_the_message_in_any_case() -> None:
+    """A 400 whose message names the ORGANIZER (any case) is NotOrganizer, code or not."""
+    verdict = decide(
+        GraphResponse(400, None, "Only the ORGANIZER may cancel."), cancel_may_have_happened=False
+    )
+    assert verdict.reason is Reason.NOT_ORGANIZER
+
+
+@pytest.mark.parametrize("code", ["ErrorCalendarIsNotOrganizer", "ErrorNotOrganizer"])
+def test_not_organizer_codes(code: str) -> None:
+    """Both organizer error codes mean NotOrganizer, whatever the message says."""
+    verdict = decide(GraphResponse(400, code, "x"), cancel_may_have_happened=False)
+    assert verdict.reason is Reason.NOT_ORGANIZER
+
+
+def test_forbidden_and_not_found_say_what_to_check() -> None:
+    """403 and a first-delivery 404 carry their likely cause in the description."""
+    forbidden = decide(GraphResponse(403), cancel_may_have_happened=False).description
+    missing = decide(GraphResponse(404), cancel_may_have_happened=False).description
+    assert forbidden == (
+        "Graph 403; error.code=-; request-id=-; likely cause: the identity lacks "
+        "Calendars.ReadWrite (admin consent) or the mailbox is outside its Exchange RBAC scope "
+        "/ application access policy"
+    )
+    assert missing == (
+        "Graph 404; error.code=-; request-id=-; likely cause: no such event (or user/mailbox) "
+        "in that mailbox; check the ids and that the mailbox is the organizer's"
+    )
+
+
+def test_already_cancelled_says_why() -> None:
+    """A 404 after an earlier attempt completes with the reason in the log description."""
+    verdict = decide(GraphResponse(404), cancel_may_have_happened=True)
+    assert verdict.description == (
+        "404 after an earlier attempt: that attempt most likely cancelled the event"
+    )

@@ -1,0 +1,135 @@
+"""Facts read off received Service Bus messages: the body as bytes, decoded application
+properties, the delayed-retry number and the resubmission marker. Messages are the SDK's real
+ServiceBusReceivedMessage where the shape allows it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from cancel_handler.servicebus.messages import (
+    decoded_properties,
+    message_body,
+    read_retry_count,
+    resubmitted_after_unknown_outcome,
+)
+from tests.helpers import received_message
+
+NOT_DATA = "message body must be AMQP data (bytes) holding UTF-8 JSON"
+
+
+class Body:
+    """A message with only a body (the shapes the SDK's `body` property can take)."""
+
+    def __init__(self, body: object) -> None:
+        self.body = body
+
+
+def test_the_sdk_message_body_is_joined_from_its_data_chunks() -> None:
+    """A real received message's body (a generator of data sections) comes back as bytes."""
+    assert message_body(received_message(b'{"a": 1}')) == b'{"a": 1}'
+
+
+@pytest.mark.parametrize(
+    ("make_body", "expected"),
+    [
+        (lambda: b"raw", b"raw"),
+        (lambda: bytearray(b"array"), b"array"),
+        (lambda: "tekst ✓", "tekst ✓".encode()),
+        (lambda: [b"ab", bytearray(b"cd"), b""], b"abcd"),
+        (lambda: (chunk for chunk in [b"x", b"y"]), b"xy"),
+        (lambda: [], b""),
+    ],
+)
+def test_data_bodies_become_bytes(make_body: Callable[[], object], expected: bytes) -> None:
+    """bytes, bytearray, str (as UTF-8) and sequences of data chunks all give bytes."""
+    result = message_body(Body(make_body()))
+    assert result == expected and type(result) is bytes
+
+
+@pytest.mark.parametrize("body", [42, None, [b"ok", "text"], [{"a": 1}], {"a": 1}])
+def test_value_and_sequence_bodies_are_refused(body: object) -> None:
+    """AMQP value or sequence bodies (numbers, maps, lists of non-bytes) raise ValueError with
+    the contract's wording."""
+    with pytest.raises(ValueError) as caught:
+        message_body(Body(body))
+    assert str(caught.value) == NOT_DATA
+
+
+def test_properties_are_decoded_to_text() -> None:
+    """Bytes keys and UTF-8 bytes values become str; other values and undecodable bytes stay."""
+    properties = {b"source": b"rooms", "plain": "x", b"n": 7, b"raw": b"\xff\xfe", 5: b"v"}
+    assert decoded_properties(properties) == {
+        "source": "rooms",
+        "plain": "x",
+        "n": 7,
+        "raw": b"\xff\xfe",
+        "5": "v",
+    }
+
+
+def test_no_properties_decode_to_an_empty_dict() -> None:
+    """A message without application properties has none."""
+    assert decoded_properties(None) == {} and decoded_properties({}) == {}
+
+
+def test_an_undecodable_key_is_kept_readable() -> None:
+    """A key that is not UTF-8 is decoded with replacement characters, not dropped."""
+    assert decoded_properties({b"k\xff": 1}) == {"k\ufffd": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"4", 4),
+        (b" 12 ", 12),
+        ("3", 3),
+        (1, 1),
+        (100, 100),
+        (0, 0),
+        (b"0", 0),
+        (-2, 0),
+        (b"-2", 0),
+        (b"+2", 0),
+        (b"2.0", 0),
+        (2.0, 0),
+        (True, 0),
+        (False, 0),
+        (b"", 0),
+        (None, 0),
+    ],
+)
+def test_retry_count_is_a_positive_whole_number_or_zero(value: object, expected: int) -> None:
+    """cancelHandlerRetryCount as the broker hands it over (bytes, str or int); anything that is
+    not a positive whole number counts as an original (0)."""
+    message = received_message(b"{}", application_properties={b"cancelHandlerRetryCount": value})
+    assert read_retry_count(message) == expected
+
+
+def test_a_message_without_properties_is_an_original() -> None:
+    """No application properties at all (not even the attribute) → retry number 0."""
+    assert read_retry_count(Body(b"{}")) == 0
+    assert resubmitted_after_unknown_outcome(Body(b"{}")) is False
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        (b"MaxDeliveryCountExceeded", True),
+        (b"RetriesExhausted", True),
+        ("RetriesExhausted", True),
+        (b"EventNotFound", False),
+        (b"GraphForbidden", False),
+        (b"retriesexhausted", False),
+        (None, False),
+    ],
+)
+def test_resubmissions_after_an_unknown_outcome_are_recognised(
+    reason: object, expected: bool
+) -> None:
+    """Only copies resubmitted from MaxDeliveryCountExceeded or RetriesExhausted may find their
+    event already cancelled."""
+    properties = {} if reason is None else {b"resubmittedFromReason": reason}
+    message = received_message(b"{}", application_properties=properties)
+    assert resubmitted_after_unknown_outcome(message) is expected

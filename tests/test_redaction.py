@@ -1,0 +1,53 @@
+"""Credentials never leave the process: bearer tokens and raw JWTs are cut out of any text that
+reaches a log line or a dead-letter description."""
+
+from __future__ import annotations
+
+import pytest
+
+from cancel_handler.core.decision import GraphResponse, decide
+from cancel_handler.core.redaction import redact
+
+# A JWT as Entra issues them (header.payload.signature, base64url); values are made up.
+JWT = (
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9"
+    ".eyJhdWQiOiJodHRwczovL2dyYXBoLm1pY3Jvc29mdC5jb20iLCJvaWQiOiIwMDAifQ"
+    ".c2lnbmF0dXJlLXdpdGgtZGFzaGVzXy1hbmQtdW5kZXJzY29yZXM"
+)
+
+
+def test_a_raw_jwt_is_redacted_without_a_bearer_prefix() -> None:
+    """A JWT echoed on its own (no 'Bearer') is replaced, and the text around it is kept."""
+    assert redact(f"token {JWT} was rejected") == "token <redacted> was rejected"
+
+
+def test_an_unsigned_jwt_is_redacted() -> None:
+    """A JWT with an empty signature part (alg none) is still a credential."""
+    assert redact("x eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0. y") == "x <redacted> y"
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_a_bearer_credential_is_redacted_whole(scheme: str) -> None:
+    """'Bearer <token>' goes entirely, whatever the case and even with '-', '.', '_', '~' inside."""
+    text = f"Authorization: {scheme} opaque-token.with_parts~and/slashes+plus="
+    assert redact(text) == "Authorization: <redacted>"
+
+
+@pytest.mark.parametrize("stop", [";", ",", '"', "'", " "])
+def test_a_bearer_credential_ends_at_a_separator(stop: str) -> None:
+    """The redaction stops at the separators around a header value, so the rest stays readable."""
+    assert redact(f"Bearer abc-def{stop}request-id=1") == f"<redacted>{stop}request-id=1"
+
+
+def test_text_without_credentials_is_unchanged() -> None:
+    """Ordinary Graph error text passes through untouched, 'bearer' without a value included."""
+    text = "ErrorAccessDenied: Access is denied. Check credentials and try again (bearer)."
+    assert redact(text) == text
+
+
+def test_a_jwt_echoed_by_graph_never_reaches_the_dead_letter_description() -> None:
+    """A 400 whose error message quotes the raw token is dead-lettered without the token."""
+    response = GraphResponse(400, "InvalidAuthenticationToken", f"Token {JWT} is malformed.")
+    description = decide(response, cancel_may_have_happened=False).description
+    assert JWT not in description and "<redacted>" in description
+    assert JWT.split(".")[2] not in description
