@@ -87,7 +87,10 @@ def test_undecodable_bodies_say_exactly_what_is_wrong(body: bytes, message: str)
         (_with("userPrincipalName", ["a"]), "userPrincipalName: must be a string, got an array"),
         (_with("userPrincipalName", {}), "userPrincipalName: must be a string, got an object"),
         (_with("userPrincipalName", ""), "userPrincipalName: must not be empty"),
-        ({"userPrincipalName": "a@b.c"}, "eventId: is required"),
+        (
+            {"userPrincipalName": "a@b.c"},
+            "eventId: is required (or iCalUId, or startDateTime with endDateTime)",
+        ),
         (_with("eventId", ""), "eventId: must not be empty"),
         (_with("comment", 5), "comment: must be a string or null, got a number"),
         (_with("comment", {}), "comment: must be a string or null, got an object"),

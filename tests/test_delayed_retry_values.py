@@ -22,6 +22,7 @@ from cancel_handler.servicebus.delayed_retry import (
     plan,
     servicebus_sender_factory,
 )
+from cancel_handler.servicebus.messages import sealed
 from cancel_handler.settings import load_settings
 from tests.helpers import RecordingSender, received_message
 from tests.randomness import FixedRandom
@@ -134,8 +135,8 @@ def test_graphs_wait_is_used_within_one_second_and_one_hour(
 
 def test_the_copy_carries_everything_but_the_message_id() -> None:
     """The copy is the SDK's ServiceBusMessage with the same body, content type, correlation id,
-    subject and properties (decoded), the retry number and the original id, a new MessageId and
-    the scheduled time."""
+    subject and properties (decoded), the retry number, the original id and a copy check over
+    them, a new MessageId and the scheduled time."""
     original = received_message(
         b'{"x": 1}',
         message_id="orig-1",
@@ -147,12 +148,10 @@ def test_the_copy_carries_everything_but_the_message_id() -> None:
     assert b"".join(copy.body) == b'{"x": 1}'
     assert copy.content_type == "application/json"
     assert (copy.correlation_id, copy.subject) == ("corr-1", "cancel")
-    assert copy.application_properties == {
-        "source": "rooms",
-        "n": 7,
-        "cancelHandlerRetryCount": 1,
-        "originalMessageId": "orig-1",
-    }
+    expected = {"source": "rooms", "n": 7, "cancelHandlerRetryCount": 1}
+    expected["originalMessageId"] = "orig-1"
+    assert copy.application_properties == sealed(copy.message_id, expected)
+    assert len(copy.application_properties["cancelHandlerCopyCheck"]) == 32
     assert copy.message_id not in (None, "orig-1") and len(copy.message_id) == 36
     other = build_copy(original, b'{"x": 1}', Schedule(30.0, 1), NOW)
     assert other.message_id != copy.message_id, "each copy gets its own MessageId"
@@ -164,7 +163,9 @@ def test_a_copy_of_a_copy_keeps_the_first_id() -> None:
     first_copy = received_message(
         b"{}",
         message_id="copy-1",
-        application_properties={b"originalMessageId": b"orig-1", b"cancelHandlerRetryCount": 1},
+        application_properties=sealed(
+            "copy-1", {"originalMessageId": "orig-1", "cancelHandlerRetryCount": 1}
+        ),
     )
     copy = build_copy(first_copy, b"{}", Schedule(60.0, 2), NOW)
     assert copy.application_properties["originalMessageId"] == "orig-1"
@@ -181,6 +182,8 @@ def test_bytes_header_values_are_decoded_for_the_copy() -> None:
         correlation_id = b"corr-\xff"
         subject = b"subj"
         session_id = b"sess"
+        reply_to = b"replies"
+        reply_to_session_id = b"rs"
 
     copy = build_copy(BytesMessage(), b"{}", Schedule(1.0, 1), NOW)
     assert copy.application_properties["originalMessageId"] == "orig-b"
@@ -190,6 +193,7 @@ def test_bytes_header_values_are_decoded_for_the_copy() -> None:
         "subj",
         "sess",
     )
+    assert (copy.reply_to, copy.reply_to_session_id) == ("replies", "rs")
 
 
 def test_apply_schedules_once_per_give_back_with_one_sender() -> None:

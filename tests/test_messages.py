@@ -11,8 +11,8 @@ import pytest
 from cancel_handler.servicebus.messages import (
     decoded_properties,
     message_body,
-    read_retry_count,
-    resubmitted_after_unknown_outcome,
+    read_markers,
+    sealed,
 )
 from tests.helpers import received_message
 
@@ -101,16 +101,17 @@ def test_an_undecodable_key_is_kept_readable() -> None:
     ],
 )
 def test_retry_count_is_a_positive_whole_number_or_zero(value: object, expected: int) -> None:
-    """cancelHandlerRetryCount as the broker hands it over (bytes, str or int); anything that is
-    not a positive whole number counts as an original (0)."""
-    message = received_message(b"{}", application_properties={b"cancelHandlerRetryCount": value})
-    assert read_retry_count(message) == expected
+    """cancelHandlerRetryCount of a copy our tools sealed, as the broker hands it over (str or
+    int); anything that is not a positive whole number counts as an original (0)."""
+    message = _sealed_copy({"cancelHandlerRetryCount": _as_sent(value)})
+    assert read_markers(message).retry_count == expected
 
 
 def test_a_message_without_properties_is_an_original() -> None:
     """No application properties at all (not even the attribute) → retry number 0."""
-    assert read_retry_count(Body(b"{}")) == 0
-    assert resubmitted_after_unknown_outcome(Body(b"{}")) is False
+    markers = read_markers(Body(b"{}"))
+    assert markers.retry_count == 0
+    assert markers.after_earlier_attempt is False
 
 
 @pytest.mark.parametrize(
@@ -119,6 +120,7 @@ def test_a_message_without_properties_is_an_original() -> None:
         (b"MaxDeliveryCountExceeded", True),
         (b"RetriesExhausted", True),
         ("RetriesExhausted", True),
+        (b"DeliveriesExhausted", True),
         (b"EventNotFound", False),
         (b"GraphForbidden", False),
         (b"retriesexhausted", False),
@@ -128,8 +130,20 @@ def test_a_message_without_properties_is_an_original() -> None:
 def test_resubmissions_after_an_unknown_outcome_are_recognised(
     reason: object, expected: bool
 ) -> None:
-    """Only copies resubmitted from MaxDeliveryCountExceeded or RetriesExhausted may find their
-    event already cancelled."""
-    properties = {} if reason is None else {b"resubmittedFromReason": reason}
-    message = received_message(b"{}", application_properties=properties)
-    assert resubmitted_after_unknown_outcome(message) is expected
+    """Only copies resubmitted from MaxDeliveryCountExceeded, RetriesExhausted or
+    DeliveriesExhausted may find their event already cancelled."""
+    properties = {} if reason is None else {"resubmittedFromReason": _as_sent(reason)}
+    message = _sealed_copy(properties)
+    assert read_markers(message).after_earlier_attempt is expected
+
+
+def _as_sent(value: object) -> object:
+    """A property value as a sender's SDK sends it (bytes arrive as text)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _sealed_copy(properties: dict) -> object:
+    """A received copy whose markers carry the copy check our tools add."""
+    return received_message(
+        b"{}", message_id="copy-1", application_properties=sealed("copy-1", properties)
+    )

@@ -112,7 +112,8 @@ def test_nothing_is_built_when_nobody_reads_the_level(caplog: pytest.LogCaptureF
     ("sent", "logged"),
     [
         ("id\nsettlement message_id=forged", "id?settlement?message_id=forged"),
-        ("a\rb\tc\x00d\x1be\x7ff", "a?b?c?d?e?f"),
+        # (No NUL: the AMQP decoder ends a string there, so it never reaches the function.)
+        ("a\rb\tc\x1bd\x7fe\x85f", "a?b?c?d?e?f"),
         ("two words", "two?words"),
         ("ok-id_1.2", "ok-id_1.2"),
         ("ümlaut-✓", "ümlaut-✓"),
