@@ -366,12 +366,15 @@ def test_range_instants_are_read_to_the_microsecond_in_their_offset(
          "endDateTime: the range is 366.50 days long; the limit is 366 days (RANGE_MAX_DAYS)"),
         ({"iCalUId": "Caf\u00e9\u0007"},
          "iCalUId: must be an iCalendar UID without control characters; it contains '\\x07'"),
+        ({"iCalUId": "a b\u001f\u007f\u009f\u00a0"},
+         "iCalUId: must be an iCalendar UID without control characters; it contains "
+         "'\\x1f', '\\x7f', '\\x9f'"),
     ],
 )
 def test_range_and_uid_errors_say_exactly_what_to_fix(document: dict, message: str) -> None:
     """The sender reads the whole error: the missing partner field, the order rule, the
-    range's length in days against the documented 366-day default, and only the control
-    character of a UID (a non-ASCII letter is allowed)."""
+    range's length in days against the documented 366-day default, and only the C0 and C1
+    control characters of a UID (a space, non-ASCII letter or no-break space is allowed)."""
     with pytest.raises(InvalidMessageError) as caught:
         validate_request({"userPrincipalName": UPN_, **document})
     assert str(caught.value) == message

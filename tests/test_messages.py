@@ -165,3 +165,16 @@ def test_a_copy_sealed_by_this_release_keeps_verifying() -> None:
 def test_a_message_object_without_properties_carries_none() -> None:
     """A message object with no application_properties attribute starts a copy with none."""
     assert carried_properties(SimpleNamespace(message_id="m-1")) == {}
+
+
+def test_markers_on_a_message_object_without_an_id_are_ignored_not_a_crash() -> None:
+    """Reserved properties on an object with no message_id attribute cannot match a copy
+    check: they are reported as ignored and the message reads as an original."""
+    markers = read_markers(SimpleNamespace(application_properties={"cancelHandlerRetryCount": 1}))
+    assert (markers.retry_count, markers.ignored) == (0, ("cancelHandlerRetryCount",))
+
+
+def test_a_resubmission_reason_that_is_not_text_is_no_reason() -> None:
+    """A sealed copy whose resubmittedFromReason is a number names no dead-letter reason."""
+    message = _sealed_copy({"resubmittedFromReason": 7})
+    assert read_markers(message).resubmitted_from is None
