@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cancel_handler.core.contract import (
     CancelRequest,
+    is_event_id,
     load_schema,
     parse_cancel_request,
     validate_request,
@@ -101,7 +102,8 @@ INVALID_V1_1 = [
     ({"userPrincipalName": UPN_, "startDateTime": "2026-07-01T00:00:00",
       "endDateTime": END}, "startDateTime", "explicit offset"),
     ({"userPrincipalName": UPN_, "startDateTime": "2026-07-01", "endDateTime": END},
-     "startDateTime", "RFC 3339"),
+     "startDateTime", "must be an RFC 3339 date-time with an explicit offset, like "
+     "2026-07-01T00:00:00Z or 2026-07-01T00:00:00+02:00"),
     ({"userPrincipalName": UPN_, "startDateTime": "next monday", "endDateTime": END},
      "startDateTime", "RFC 3339"),
     ({"userPrincipalName": UPN_, "startDateTime": START, "endDateTime": "2026-07-15T00:00Z"},
@@ -117,7 +119,7 @@ INVALID_V1_1 = [
     ({"userPrincipalName": UPN_, "startDateTime": "2026-02-30T00:00:00Z", "endDateTime": END},
      "startDateTime", "real calendar"),
     ({"userPrincipalName": UPN_, "startDateTime": START, "endDateTime": END, "preview": "yes"},
-     "preview", "true or false"),
+     "preview", "must be true or false, got a string"),
     ({"userPrincipalName": UPN_, "eventId": "E", "preview": True}, "preview", "date range"),
     ({"userPrincipalName": UPN_, "iCalUId": "U", "preview": False}, "preview", "date range"),
 ]
@@ -318,3 +320,61 @@ def test_round_trip() -> None:
     request = parse_cancel_request(json.dumps(body).encode())
     assert request == CancelRequest("a@b.c", "E", "hi")
     assert request.to_json() == body
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [(None, False), (123, False), ("", False), ("A" * 1024, True), ("A" * 1025, False)],
+)
+def test_listed_event_ids_follow_the_schemas_eventid_rule(value: object, accepted: bool) -> None:
+    """An id read off a Graph list is usable only as a non-empty string of at most the schema's
+    1024 characters; None or a number is refused without an error."""
+    assert is_event_id(value) is accepted
+
+
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2026-07-01T00:00:00.123456789+02:00", datetime(2026, 6, 30, 22, 0, 0, 123456, UTC)),
+        ("2026-07-01T00:00:00.987654321-05:30", datetime(2026, 7, 1, 5, 30, 0, 987654, UTC)),
+        ("2026-07-01T00:00:00.5Z", datetime(2026, 7, 1, 0, 0, 0, 500000, UTC)),
+        ("2026-07-01T23:59:59Z", datetime(2026, 7, 1, 23, 59, 59, tzinfo=UTC)),
+    ],
+)
+def test_range_instants_are_read_to_the_microsecond_in_their_offset(
+    text: str, utc: datetime
+) -> None:
+    """A window's instants keep their offset and up to six fraction digits (RFC 3339 allows
+    more; the seventh onwards are dropped, never rounded into the next microsecond)."""
+    later = "2026-07-05T00:00:00Z"
+    request = validate_request({"userPrincipalName": UPN_, "startDateTime": text,
+                                "endDateTime": later})
+    assert request.window.start == utc
+    assert request.window.start.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"startDateTime": "2026-07-01T00:00:00Z"},
+         "endDateTime: is required with startDateTime (a range needs both)"),
+        ({"endDateTime": "2026-07-01T00:00:00Z"},
+         "startDateTime: is required with endDateTime (a range needs both)"),
+        ({"startDateTime": "2026-07-02T00:00:00Z", "endDateTime": "2026-07-01T00:00:00Z"},
+         "endDateTime: must be after startDateTime"),
+        ({"startDateTime": "2027-07-01T00:00:00Z", "endDateTime": "2028-07-01T12:00:00Z"},
+         "endDateTime: the range is 366.50 days long; the limit is 366 days (RANGE_MAX_DAYS)"),
+        ({"iCalUId": "Caf\u00e9\u0007"},
+         "iCalUId: must be an iCalendar UID without control characters; it contains '\\x07'"),
+        ({"iCalUId": "a b\u001f\u007f\u009f\u00a0"},
+         "iCalUId: must be an iCalendar UID without control characters; it contains "
+         "'\\x1f', '\\x7f', '\\x9f'"),
+    ],
+)
+def test_range_and_uid_errors_say_exactly_what_to_fix(document: dict, message: str) -> None:
+    """The sender reads the whole error: the missing partner field, the order rule, the
+    range's length in days against the documented 366-day default, and only the C0 and C1
+    control characters of a UID (a space, non-ASCII letter or no-break space is allowed)."""
+    with pytest.raises(InvalidMessageError) as caught:
+        validate_request({"userPrincipalName": UPN_, **document})
+    assert str(caught.value) == message

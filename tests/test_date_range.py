@@ -75,6 +75,8 @@ def test_preview_lists_the_selection_and_cancels_nothing(loopback: Loopback, cap
     settled, outcome = run(loopback, received_message(range_body(preview=True)), bus)
     assert settled.action == "complete"
     assert outcome.settlement.reason == "Previewed"
+    assert outcome.settlement.description.startswith("preview: 12 event(s) would be cancelled")
+    assert outcome.settlement.description.endswith("; nothing was cancelled")
     report = outcome.range_report
     selected = [e.id for e in report.selection.selected]
     occurrences = [f"DAILY-OCC{i}" for i in range(2, 12)]
@@ -165,6 +167,25 @@ def test_listing_stops_once_the_limit_is_passed(loopback: Loopback) -> None:
     assert (settled.action, settled.reason) == ("deadletter", "RangeTooLarge")
     assert settled.description.startswith("at least 4 events to cancel; the limit is 3")
     assert len(loopback.reads()) == 2
+
+
+def test_listing_reads_on_while_the_count_only_reaches_the_limit(
+    loopback: Loopback, caplog
+) -> None:
+    """Pages of 2, 7 meetings, RANGE_MAX_EVENTS=4: 4 qualifying after the second page is not
+    yet too many, so a third page is read (6 qualify) before stopping; the range log line gives
+    the three list calls."""
+    caplog.set_level("INFO", logger="cancel_handler")
+    loopback.graph.state.max_page_size = 2
+    for n in range(7):
+        loopback.graph.state.add_meeting(UPN, meeting(f"M{n}", at(11 + n)))
+    settled, _ = run(loopback, received_message(range_body()), FakeServiceBus(),
+                     RANGE_MAX_EVENTS="4")
+    assert (settled.action, settled.reason) == ("deadletter", "RangeTooLarge")
+    assert settled.description.startswith("at least 6 events to cancel; the limit is 4")
+    assert len(loopback.reads()) == 3
+    assert "range RangeTooLarge listed=6 selected=6" in caplog.text
+    assert "list_calls=3" in caplog.text
 
 
 def test_window_longer_than_the_setting_is_invalid(loopback: Loopback) -> None:

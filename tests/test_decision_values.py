@@ -12,6 +12,7 @@ from cancel_handler.core.decision import (
     Retry,
     clip,
     decide,
+    decide_list,
     describe_graph_error,
 )
 
@@ -137,3 +138,50 @@ def test_already_cancelled_says_why() -> None:
     assert verdict.description == (
         "404 after an earlier attempt: that attempt most likely cancelled the event"
     )
+
+
+@pytest.mark.parametrize("status", [200, 299])
+def test_a_2xx_read_is_no_verdict(status: int) -> None:
+    """Every 2xx answer to a read (lookup, calendar page) lets the caller use the list."""
+    assert decide_list(GraphResponse(status)) is None
+
+
+def test_a_300_read_is_rejected_not_read_as_a_list() -> None:
+    """HTTP 300 is not success: the read is dead-lettered as GraphRejected."""
+    verdict = decide_list(GraphResponse(300, "Redirect", "Multiple choices."))
+    assert (verdict.action, verdict.reason) == (Action.DEADLETTER, Reason.GRAPH_REJECTED)
+
+
+def test_a_404_read_names_the_unknown_mailbox_and_the_15_minute_delay() -> None:
+    """A 404 on a list means no such mailbox: MailboxNotFound with Graph's code, the hint about
+    new mailboxes answering 404 for about 15 minutes, and what to check."""
+    verdict = decide_list(GraphResponse(404, "ErrorInvalidUser", "The requested user is invalid."))
+    assert (verdict.action, verdict.reason) == (Action.DEADLETTER, Reason.MAILBOX_NOT_FOUND)
+    assert "ErrorInvalidUser" in verdict.description
+    assert "no such user, or no Exchange Online mailbox (yet: a newly licensed user's mailbox " \
+        "answers 404 for up to about 15 minutes); check userPrincipalName" in verdict.description
+
+
+@pytest.mark.parametrize("status", [500, 503, 504])
+def test_a_failed_read_is_retried_and_never_counts_as_a_possible_cancel(status: int) -> None:
+    """A 5xx on a read is retried with Graph's status in the detail, and its unknown outcome
+    cannot have cancelled anything (a read changes nothing)."""
+    verdict = decide_list(GraphResponse(status, retry_after=2.0))
+    assert isinstance(verdict, Retry)
+    assert verdict.detail == f"Graph answered {status}"
+    assert verdict.retry_after == 2.0
+    assert verdict.outcome_unknown is False
+
+
+def test_a_rejected_token_on_a_read_asks_for_a_new_token() -> None:
+    """A 401 on a read is retried with a refreshed token."""
+    verdict = decide_list(GraphResponse(401))
+    assert isinstance(verdict, Retry) and verdict.refresh_token is True
+
+
+def test_a_400_naming_the_organizer_on_a_read_is_a_bad_request() -> None:
+    """A read is not a cancel, so a 400 whose code names the organizer is GraphBadRequest (not
+    NotOrganizer) and keeps Graph's code in the description."""
+    verdict = decide_list(GraphResponse(400, "ErrorCalendarIsNotOrganizer", "Not organizer."))
+    assert (verdict.action, verdict.reason) == (Action.DEADLETTER, Reason.GRAPH_BAD_REQUEST)
+    assert "ErrorCalendarIsNotOrganizer" in verdict.description

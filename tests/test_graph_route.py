@@ -41,6 +41,13 @@ def test_dot_segments_are_refused(value: str) -> None:
         cancel_path(CancelRequest("a@b.c", value))
 
 
+def test_a_request_without_an_event_id_never_becomes_a_cancel_url() -> None:
+    """An iCalUId or range request has no id to cancel: no URL with 'None' is built, and the
+    error says an eventId is needed."""
+    with pytest.raises(ValueError, match=r"^only a request with an eventId can be cancelled"):
+        cancel_path(CancelRequest("a@b.c", None, ical_uid="UID-1"))
+
+
 def test_requests_go_exactly_to_the_cancel_route() -> None:
     """The client posts to base + encoded path, with the bearer token and a JSON body."""
     seen: list[httpx.Request] = []

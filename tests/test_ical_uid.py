@@ -3,6 +3,7 @@ identity endpoint, httpx against the Graph simulator's `/events?$filter=iCalUId 
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote, urlsplit
@@ -124,6 +125,25 @@ def test_cancelled_match_completes_without_a_cancel_call(loopback: Loopback) -> 
     loopback.graph.state.add_meeting(UPN, meeting("IMM-C", "UID-C", cancelled=True))
     settled, outcome = run(loopback, by_uid("UID-C"))
     assert (settled.action, outcome.settlement.reason) == ("complete", "AlreadyCancelled")
+    assert outcome.event_id == "IMM-C"  # the reply names the event the lookup found
+    assert loopback.cancels() == []
+
+
+def test_one_match_with_a_next_page_is_ambiguous(loopback: Loopback) -> None:
+    """One match on a lookup page that links to a further page: at least one more event may
+    share the UID, so dead-letter AmbiguousEvent naming 'at least 1' and cancel nothing."""
+    page = {
+        "value": [{"id": "IMM-P1", "isOrganizer": True, "isCancelled": False,
+                   "type": "singleInstance"}],
+        "@odata.nextLink": f"{loopback.graph.graph_base_url}/users/{UPN}/events?$skip=1",
+    }
+    loopback.graph.state.script(
+        UPN, "events",
+        Fault(200, {"Content-Type": "application/json"}, json.dumps(page).encode()),
+    )
+    settled, _ = run(loopback, by_uid("UID-P"))
+    assert (settled.action, settled.reason) == ("deadletter", "AmbiguousEvent")
+    assert settled.description.startswith("at least 1 events share that iCalUId")
     assert loopback.cancels() == []
 
 
@@ -172,10 +192,13 @@ def test_forbidden_lookup_is_graph_forbidden(loopback: Loopback) -> None:
 
 
 def test_bad_request_lookup_is_graph_bad_request(loopback: Loopback) -> None:
-    """A 400 on the lookup: dead-letter GraphBadRequest with Graph's code, never retried."""
-    loopback.graph.state.script(UPN, "events", Fault(400))
+    """A 400 on the lookup: dead-letter GraphBadRequest naming Graph's error code, never
+    retried."""
+    body = b'{"error": {"code": "ErrorInvalidProperty", "message": "Invalid filter."}}'
+    loopback.graph.state.script(UPN, "events", Fault(400, body=body))
     settled, _ = run(loopback, by_uid("UID-1"))
     assert (settled.action, settled.reason) == ("deadletter", "GraphBadRequest")
+    assert "ErrorInvalidProperty" in settled.description
     assert len(loopback.reads()) == 1
 
 
@@ -230,3 +253,30 @@ def test_transient_lookup_answers_are_retried(loopback: Loopback, status: int) -
     assert settled.action == "complete"
     assert len(sleep.waits) == 1 and 0.25 <= sleep.waits[0] <= 0.5
     assert [c.status for c in loopback.reads()] == [status, 200]
+
+
+@pytest.mark.parametrize("body", [b'{"unexpected": true}', b"[]"])
+def test_a_lookup_answer_without_a_value_list_is_retried(loopback: Loopback, body: bytes) -> None:
+    """A 200 lookup answer that is not a list of events (an object without `value`, or a JSON
+    array) is retried like a 5xx; the next, proper answer finds the event and it is cancelled."""
+    loopback.graph.state.add_meeting(UPN, meeting("IMM-G", "UID-G"))
+    loopback.graph.state.script(UPN, "events", Fault(200, body=body))
+    settled, outcome = run(loopback, by_uid("UID-G"), sleep=RecordingSleep())
+    assert settled.action == "complete"
+    assert outcome.attempts == 3  # lookup, lookup again, cancel
+    assert [c.event_id for c in loopback.cancels()] == ["IMM-G"]
+
+
+def test_lookup_answers_that_never_hold_a_list_give_the_message_back_saying_so(
+    loopback: Loopback,
+) -> None:
+    """When every lookup answer lacks the event list the message is given back, and the
+    description says Graph answered 200 without the list (not a crash's text)."""
+    garbage = [Fault(200, body=b'{"unexpected": true}') for _ in range(12)]
+    loopback.graph.state.script(UPN, "events", *garbage)
+    settled, outcome = run(loopback, by_uid("UID-G"), sleep=RecordingSleep())
+    assert settled.action == "abandon"
+    assert outcome.settlement.description.startswith(
+        "Graph answered 200 but Graph's answer has no 'value' list of events; gave up after"
+    )
+    assert loopback.cancels() == []

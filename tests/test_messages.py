@@ -5,10 +5,13 @@ ServiceBusReceivedMessage where the shape allows it."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 
 from cancel_handler.servicebus.messages import (
+    carried_properties,
+    copy_check,
     decoded_properties,
     message_body,
     read_markers,
@@ -98,11 +101,14 @@ def test_an_undecodable_key_is_kept_readable() -> None:
         (False, 0),
         (b"", 0),
         (None, 0),
+        (b"999999999", 999999999),
+        (b"1000000000", 0),
     ],
 )
 def test_retry_count_is_a_positive_whole_number_or_zero(value: object, expected: int) -> None:
     """cancelHandlerRetryCount of a copy our tools sealed, as the broker hands it over (str or
-    int); anything that is not a positive whole number counts as an original (0)."""
+    int); anything that is not a positive whole number (as text, at most nine characters)
+    counts as an original (0)."""
     message = _sealed_copy({"cancelHandlerRetryCount": _as_sent(value)})
     assert read_markers(message).retry_count == expected
 
@@ -147,3 +153,28 @@ def _sealed_copy(properties: dict) -> object:
     return received_message(
         b"{}", message_id="copy-1", application_properties=sealed("copy-1", properties)
     )
+
+
+def test_a_copy_sealed_by_this_release_keeps_verifying() -> None:
+    """Delayed-retry copies wait in the queue across upgrades: the check of a known copy is
+    pinned, so a change to the digest's input or format fails here before it strands them."""
+    properties = {"cancelHandlerRetryCount": 1, "originalMessageId": "orig-1"}
+    assert copy_check("copy-1", properties) == "15db40fbcd7fadf01791a3bafbc995a1"
+
+
+def test_a_message_object_without_properties_carries_none() -> None:
+    """A message object with no application_properties attribute starts a copy with none."""
+    assert carried_properties(SimpleNamespace(message_id="m-1")) == {}
+
+
+def test_markers_on_a_message_object_without_an_id_are_ignored_not_a_crash() -> None:
+    """Reserved properties on an object with no message_id attribute cannot match a copy
+    check: they are reported as ignored and the message reads as an original."""
+    markers = read_markers(SimpleNamespace(application_properties={"cancelHandlerRetryCount": 1}))
+    assert (markers.retry_count, markers.ignored) == (0, ("cancelHandlerRetryCount",))
+
+
+def test_a_resubmission_reason_that_is_not_text_is_no_reason() -> None:
+    """A sealed copy whose resubmittedFromReason is a number names no dead-letter reason."""
+    message = _sealed_copy({"resubmittedFromReason": 7})
+    assert read_markers(message).resubmitted_from is None

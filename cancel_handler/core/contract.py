@@ -239,15 +239,9 @@ def _instant(field: str, text: str) -> datetime:
             "must be an RFC 3339 date-time with an explicit offset, like "
             "2026-07-01T00:00:00Z or 2026-07-01T00:00:00+02:00",
         )
-    date_part, _, rest = text.partition("T")
-    offset_at = max(rest.rfind("+"), rest.rfind("-"), rest.find("Z"))
-    clock, offset = rest[:offset_at], rest[offset_at:]
-    clock, _, fraction = clock.partition(".")
-    micro = f".{(fraction + '000000')[:6]}" if fraction else ""
     try:
-        instant = datetime.fromisoformat(
-            f"{date_part}T{clock}{micro}{'+00:00' if offset == 'Z' else offset}"
-        )
+        # Python 3.11+ reads 'Z' and any number of fraction digits (beyond 6 they are cut).
+        instant = datetime.fromisoformat(text)
         instant.astimezone(UTC)
     except (ValueError, OverflowError):
         raise InvalidMessageError(field, f"{text!r} is not a real calendar instant") from None

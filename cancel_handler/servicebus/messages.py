@@ -128,7 +128,7 @@ def read_markers(message: Any) -> CopyMarkers:
     present = tuple(name for name in RESERVED_PROPERTIES if name in properties)
     if not present:
         return CopyMarkers()
-    message_id = _text(getattr(message, "message_id", None))
+    message_id = text_property(getattr(message, "message_id", None))
     if properties.get(COPY_CHECK_PROPERTY) != copy_check(message_id, properties):
         return CopyMarkers(ignored=present)
     reason = properties.get(RESUBMITTED_FROM_PROPERTY)
@@ -160,6 +160,3 @@ def _count(value: Any) -> int:
 def _marker_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
-
-def _text(value: Any) -> str | None:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
