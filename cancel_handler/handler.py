@@ -157,8 +157,9 @@ class CancelHandler:
             matches, cancel_may_have_happened=run.may_have_happened, more=next_link is not None
         )
         if isinstance(found, Settlement):
-            event_id = matches[0].id if len(matches) == 1 else None
-            return self._outcome(run, found, event_id=event_id)
+            # Name the event found only when it is the one match (never for AmbiguousEvent).
+            unique = len(matches) == 1 and found.reason != Reason.AMBIGUOUS_EVENT
+            return self._outcome(run, found, event_id=matches[0].id if unique else None)
         return await self._cancel(replace(request, event_id=found, ical_uid=None), run)
 
     async def _range(

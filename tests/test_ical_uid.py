@@ -131,7 +131,8 @@ def test_cancelled_match_completes_without_a_cancel_call(loopback: Loopback) -> 
 
 def test_one_match_with_a_next_page_is_ambiguous(loopback: Loopback) -> None:
     """One match on a lookup page that links to a further page: at least one more event may
-    share the UID, so dead-letter AmbiguousEvent naming 'at least 1' and cancel nothing."""
+    share the UID, so dead-letter AmbiguousEvent naming 'at least 1', cancel nothing, and name no
+    event as the one found (the reply's eventId stays empty)."""
     page = {
         "value": [{"id": "IMM-P1", "isOrganizer": True, "isCancelled": False,
                    "type": "singleInstance"}],
@@ -141,9 +142,10 @@ def test_one_match_with_a_next_page_is_ambiguous(loopback: Loopback) -> None:
         UPN, "events",
         Fault(200, {"Content-Type": "application/json"}, json.dumps(page).encode()),
     )
-    settled, _ = run(loopback, by_uid("UID-P"))
+    settled, outcome = run(loopback, by_uid("UID-P"))
     assert (settled.action, settled.reason) == ("deadletter", "AmbiguousEvent")
     assert settled.description.startswith("at least 1 events share that iCalUId")
+    assert outcome.event_id is None
     assert loopback.cancels() == []
 
 
