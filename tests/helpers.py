@@ -11,6 +11,7 @@ from typing import Any
 from azure.servicebus import ServiceBusReceivedMessage
 
 from cancel_handler.devtools.host_message import delivered_copy, host_delivered_message
+from cancel_handler.settings import CODE_SETTINGS
 
 #: The machine's identity and app settings that azure-identity or the app would read; every test
 #: starts without them.
@@ -19,23 +20,13 @@ AMBIENT_SETTINGS = (
     "IDENTITY_HEADER",
     "MSI_ENDPOINT",
     "MSI_SECRET",
-    "AZURE_CLIENT_ID",
     "AZURE_TENANT_ID",
     "AZURE_CLIENT_SECRET",
     "AZURE_FEDERATED_TOKEN_FILE",
     "IMDS_ENDPOINT",
-    "GRAPH_BASE_URL",
-    "GRAPH_TIMEOUT_SECONDS",
-    "CANCEL_RETRY_BUDGET_SECONDS",
-    "GRAPH_MAILBOX_CONCURRENCY",
-    "DELAYED_RETRY_MAX_COUNT",
-    "RANGE_MAX_DAYS",
-    "RANGE_MAX_EVENTS",
-    "REPLY_TO_ALLOWED",
-    "MAX_DELIVERY_COUNT",
     "SERVICEBUS_NAMESPACE",
-    "ServiceBusConnection__fullyQualifiedNamespace",
-    "CANCEL_QUEUE_NAME",
+    # Every setting the app's code reads, so a new setting is cleared without a second list.
+    *CODE_SETTINGS,
 )
 
 
