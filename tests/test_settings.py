@@ -179,5 +179,37 @@ def test_bad_reply_entities_fail_fast(value: str, problem: str) -> None:
 
 def test_replies_need_the_namespace() -> None:
     """Replies are sent with the Service Bus SDK, so the namespace must be set too."""
-    with pytest.raises(SettingsError, match="fullyQualifiedNamespace"):
+    with pytest.raises(SettingsError) as caught:
         load_settings({"REPLY_TO_ALLOWED": "cancel-replies"})
+    assert str(caught.value) == (
+        "app setting REPLY_TO_ALLOWED: replies need "
+        "ServiceBusConnection__fullyQualifiedNamespace to be set too"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "replies;other",
+            "app setting REPLY_TO_ALLOWED: 'replies;other' is not a Service Bus queue or topic "
+            "name (letters, digits, '.', '-', '_', '/'; at most 260 characters)",
+        ),
+        (
+            "replies, Meeting-Cancellations",
+            "app setting REPLY_TO_ALLOWED: must not name the cancel queue "
+            "'meeting-cancellations' itself",
+        ),
+    ],
+)
+def test_reply_entity_errors_tell_the_operator_the_whole_rule(value: str, message: str) -> None:
+    """The operator reads the whole text in the start-up failure: every part of it is asserted."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {
+                "CANCEL_QUEUE_NAME": "meeting-cancellations",
+                "REPLY_TO_ALLOWED": value,
+                "ServiceBusConnection__fullyQualifiedNamespace": "ns.servicebus.windows.net",
+            }
+        )
+    assert str(caught.value) == message
