@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.chdir(ROOT)  # mutmut reads its configuration and results relative to the working directory
     equivalents = load_equivalents()
-    every = collect(equivalents)
+    every = [s for s in collect(equivalents) if s.total]  # a package's __init__ has none
     scores = [s for s in every if s.total > s.statuses["not checked"]]
     for s in scores:
         for name, diff in s.survivors:
