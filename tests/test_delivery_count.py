@@ -130,6 +130,49 @@ def test_workaround_refuses_another_extension_version(monkeypatch: pytest.Monkey
     assert serviceBusReceivedMessage.get_decoded_message is extension_utils.get_decoded_message
 
 
+def test_workaround_installs_on_the_extensions_own_decoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From the extension's untouched decoder (importing the runtime installed the workaround
+    long before this test), installing it makes the worker's decoding keep the count, once;
+    content the whole-message decoder cannot read still goes to the extension's decoder."""
+    from azurefunctions.extensions.bindings.servicebus import serviceBusReceivedMessage
+
+    monkeypatch.setattr(
+        serviceBusReceivedMessage, "get_decoded_message", extension_utils.get_decoded_message
+    )
+    assert decode_as_worker(sample.SERVICEBUS_SAMPLE_CONTENT).delivery_count is None
+    assert delivery_count.keep_delivery_count() is True
+    installed = serviceBusReceivedMessage.get_decoded_message
+    assert installed is not extension_utils.get_decoded_message
+    assert decode_as_worker(sample.SERVICEBUS_SAMPLE_CONTENT).delivery_count == 1
+    assert host_delivered_message(b"{}", delivery_count=3).delivery_count == 3
+    assert delivery_count.keep_delivery_count() is True
+    assert serviceBusReceivedMessage.get_decoded_message is installed
+    # Only the extension's decoder says "Failed to decode ServiceBus content".
+    content = uuid.uuid4().bytes_le + b"x-opt-lock-token" + b"not amqp"
+    with pytest.raises(ValueError, match="Failed to decode ServiceBus content"):
+        decode_as_worker(content)
+
+
+def test_another_extension_version_is_named_in_the_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator learns which version was found and which one the workaround needs."""
+    from azurefunctions.extensions.bindings.servicebus import serviceBusReceivedMessage
+
+    monkeypatch.setattr(delivery_count, "version", lambda _name: "1.0.0b3")
+    monkeypatch.setattr(
+        serviceBusReceivedMessage, "get_decoded_message", extension_utils.get_decoded_message
+    )
+    with caplog.at_level("WARNING", logger="cancel_handler.servicebus.delivery_count"):
+        delivery_count.keep_delivery_count()
+    assert caplog.messages == [
+        "azurefunctions-extensions-bindings-servicebus 1.0.0b3 is not 1.0.0b2: the "
+        "delivery-count workaround is not applied"
+    ]
+
+
 @pytest.mark.parametrize(
     ("count", "expected"), [(None, False), (0, False), (1, False), (2, True), (11, True)]
 )
