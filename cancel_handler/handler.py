@@ -259,7 +259,6 @@ class CancelHandler:
             run.attempts += 1
             tries += 1
             token: str | None = None
-            value: T | None = None
             try:
                 if rejected_token is not None:
                     token = await self._tokens.refresh(rejected_token)
