@@ -17,6 +17,7 @@ import pytest
 from cancel_handler.core.contract import CancelRequest
 from cancel_handler.core.decision import GraphResponse
 from cancel_handler.core.errors import GraphTransportError
+from cancel_handler.devtools.functions_host import settlement_host
 from cancel_handler.devtools.graph_simulator import Fault
 from cancel_handler.graph.client import GraphClient
 from tests.conftest import UPN, Loopback, cancel_body, process_all
@@ -246,6 +247,21 @@ def test_a_400_whose_error_is_a_string_is_dead_lettered(loopback: Loopback) -> N
     [outcome] = process_all(loopback.processor(), [received_message(cancel_body("C1"))], actions)
     assert (actions.only.action, actions.only.reason) == ("deadletter", "GraphBadRequest")
     assert outcome.settlement.description.startswith("Graph 400; error.code=-; request-id=")
+
+
+def test_a_lone_surrogate_in_graphs_message_still_dead_letters(loopback: Loopback) -> None:
+    """Graph's JSON may escape a lone surrogate (`\\ud800`), which no UTF-8 text can hold: the
+    dead-letter through the binding extension's real settlement client carries U+FFFD in its
+    place instead of failing on every delivery until MaxDeliveryCountExceeded."""
+    body = b'{"error": {"code": "ErrorInvalidRequest", "message": "bad \\ud800 organizer"}}'
+    loopback.graph.state.script(UPN, "C1", Fault(400, {}, body))
+    message = received_message(cancel_body("C1"))
+    with settlement_host() as (service, actions):
+        process_all(loopback.processor(), [message], actions)
+        action, reason, description = service.settled(message)
+    assert (action, reason) == ("deadletter", "NotOrganizer")
+    assert "bad \ufffd organizer" in description
+    assert "\ud800" not in description
 
 
 @pytest.mark.parametrize("value", ["", ".", ".."])

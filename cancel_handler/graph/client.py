@@ -166,4 +166,8 @@ def _parse_error(body: bytes) -> tuple[str | None, str | None, str | None]:
 
 
 def _text(value: object) -> str | None:
-    return value[:500] if isinstance(value, str) and value else None
+    """Up to 500 characters of a string Graph sent, lone surrogates (valid JSON escapes, but not
+    UTF-8: the host would refuse a dead-letter description holding one) as U+FFFD."""
+    if not isinstance(value, str) or not value:
+        return None
+    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value[:500])
