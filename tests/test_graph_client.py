@@ -253,7 +253,10 @@ def test_a_lone_surrogate_in_graphs_message_still_dead_letters(loopback: Loopbac
     """Graph's JSON may escape a lone surrogate (`\\ud800`), which no UTF-8 text can hold: the
     dead-letter through the binding extension's real settlement client carries U+FFFD in its
     place instead of failing on every delivery until MaxDeliveryCountExceeded."""
-    body = b'{"error": {"code": "ErrorInvalidRequest", "message": "bad \\ud800 organizer \\udfff\\ue000"}}'
+    body = (
+        b'{"error": {"code": "ErrorInvalidRequest", '
+        b'"message": "bad \\ud800 organizer \\udfff\\ue000"}}'
+    )
     loopback.graph.state.script(UPN, "C1", Fault(400, {}, body))
     message = received_message(cancel_body("C1"))
     with settlement_host() as (service, actions):
