@@ -103,16 +103,17 @@ class FanOut:
         report = plan.outcome.range_report
         assert report is not None, "a fan-out plan carries its selection"
         parent_id = request_id_of(message)
+        upn, comment = plan.request.user_principal_name, plan.request.comment
         children = [
-            build_child(message, parent_id, replace(plan.request, event_id=e.id, window=None))
+            build_child(message, parent_id, CancelRequest(upn, event_id=e.id, comment=comment))
             for e in report.selection.selected
         ]
-        sent: list[str] = []  # filled batch by batch, so a failure knows how far it got
-        batches: list[int] = []
+        batches: list[list[str]] = []  # ids of each sent batch, so a failure knows how far it got
         try:
             if children:
-                await asyncio.to_thread(self._send_all, children, sent, batches)
+                await asyncio.to_thread(self._send_all, children, batches)
         except Exception as exc:
+            sent = [message_id for batch in batches for message_id in batch]
             logger.warning(
                 "fan-out stopped after %d of %d child request(s) (%s); giving the parent back",
                 len(sent),
@@ -148,11 +149,9 @@ class FanOut:
             ),
         )
 
-    def _send_all(
-        self, children: list[ServiceBusMessage], sent: list[str], batches: list[int]
-    ) -> None:
-        """Send `children` in as few batches as fit, recording each sent batch's ids in `sent`
-        and its size in `batches`."""
+    def _send_all(self, children: list[ServiceBusMessage], batches: list[list[str]]) -> None:
+        """Send `children` in as few batches as fit, appending each sent batch's MessageIds to
+        `batches`."""
         with self._lock:
             if self._factory is None:
                 raise MissingSenderError(
@@ -166,8 +165,7 @@ class FanOut:
                 children, lambda child: child, sender.create_message_batch
             ):
                 sender.send_messages(batch)
-                batches.append(len(members))
-                sent.extend(child.message_id for child in members)
+                batches.append([child.message_id for child in members])
 
 
 def log_range(message: Any, outcome: Outcome) -> None:
