@@ -180,3 +180,39 @@ def test_a_null_comment_is_no_comment() -> None:
     document = {"userPrincipalName": "a@b.c", "eventId": "E", "comment": None}
     assert parse_cancel_request(json.dumps(document).encode()) == CancelRequest("a@b.c", "E")
     assert CancelRequest("a@b.c", "E").to_json() == {"userPrincipalName": "a@b.c", "eventId": "E"}
+
+
+UPN = "organizer@contoso.example"
+ONE_TARGET = (
+    "a request names exactly one target (eventId, iCalUId, or startDateTime with endDateTime); "
+    "this one names "
+)
+RANGE = {"startDateTime": "2027-05-01T00:00:00Z", "endDateTime": "2027-05-08T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"),
+    [
+        (
+            {"eventId": "AAMk=", "iCalUId": "040000"},
+            "iCalUId: " + ONE_TARGET + "eventId and iCalUId",
+        ),
+        (
+            {"eventId": "AAMk=", **RANGE},
+            "startDateTime: " + ONE_TARGET + "eventId and startDateTime/endDateTime",
+        ),
+        (
+            {"iCalUId": "040000", "endDateTime": RANGE["endDateTime"]},
+            "endDateTime: " + ONE_TARGET + "iCalUId and startDateTime/endDateTime",
+        ),
+    ],
+)
+def test_two_targets_name_the_second_and_both(targets: dict[str, str], expected: str) -> None:
+    """The sender learns which field to drop and which targets the request named."""
+    assert _problem({"userPrincipalName": UPN, **targets}) == expected
+
+
+def test_preview_outside_a_range_says_where_it_applies() -> None:
+    assert _problem({"userPrincipalName": UPN, "eventId": "AAMk=", "preview": True}) == (
+        "preview: applies only to a date range (startDateTime and endDateTime)"
+    )

@@ -84,6 +84,20 @@ def test_invalid_numbers_fail_fast_naming_the_setting(name: str, value: str) -> 
     assert name in str(caught.value)
 
 
+@pytest.mark.parametrize("value", ["0", "1", "2147483647"])
+def test_max_delivery_count_takes_what_a_queue_can_hold(value: str) -> None:
+    """0 (not told) up to Service Bus's largest MaxDeliveryCount, a 32-bit signed integer."""
+    assert load_settings({"MAX_DELIVERY_COUNT": value}).max_delivery_count == int(value)
+
+
+def test_max_delivery_count_beyond_32_bits_names_the_range() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"MAX_DELIVERY_COUNT": "2147483648"})
+    assert str(caught.value) == (
+        "app setting MAX_DELIVERY_COUNT: must be between 0 and 2147483647, got 2147483648"
+    )
+
+
 def test_values_are_read() -> None:
     """Each setting lands in its field."""
     settings = load_settings(

@@ -185,7 +185,7 @@ def _one_target(document: dict[str, Any]) -> str:
             "eventId", "is required (or iCalUId, or startDateTime with endDateTime)"
         )
     if len(present) > 1:
-        field = present[1].split("/")[0] if present[1] != TARGETS[2] else _range_key(document)
+        field = present[1] if present[1] != TARGETS[2] else _range_key(document)
         raise InvalidMessageError(
             field,
             f"a request names exactly one target (eventId, iCalUId, or startDateTime with "
