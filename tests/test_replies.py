@@ -16,6 +16,7 @@ import pytest
 
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.graph_simulator import Fault
+from cancel_handler.devtools.host_message import decode_as_worker, host_message_content
 from cancel_handler.servicebus.messages import sealed
 from tests.conftest import UPN, Loopback, cancel_body, process_all
 from tests.fake_servicebus import Entity, FakeServiceBus
@@ -112,8 +113,6 @@ def test_accepted_cancel_replies_cancelled(loopback: Loopback, bus: FakeServiceB
         "attempts": 1,
     }
     assert b"Room closed" not in b"".join(reply.body)
-
-
 
 
 @pytest.mark.parametrize(
@@ -253,8 +252,12 @@ def test_last_delayed_retry_copy_replies_retries_exhausted_to_the_original_id(
         ),
     )
     processor = loopback.processor(
-        RecordingSleep(), sender=RecordingSender(), replies=bus,
-        DELAYED_RETRY_MAX_COUNT="3", **NO_WAIT, **ON,
+        RecordingSleep(),
+        sender=RecordingSender(),
+        replies=bus,
+        DELAYED_RETRY_MAX_COUNT="3",
+        **NO_WAIT,
+        **ON,
     )
     actions = RecordingActions()
     process_all(processor, [copy], actions)
@@ -273,8 +276,12 @@ def test_last_delayed_retry_copy_replies_retries_exhausted_to_the_original_id(
 
 @pytest.mark.parametrize(
     ("delivery_count", "expected"),
-    [(5, ("deadletter", "DeliveriesExhausted")), (6, ("deadletter", "DeliveriesExhausted")),
-     (4, ("abandon", "TransientFailure")), (None, ("abandon", "TransientFailure"))],
+    [
+        (5, ("deadletter", "DeliveriesExhausted")),
+        (6, ("deadletter", "DeliveriesExhausted")),
+        (4, ("abandon", "TransientFailure")),
+        (None, ("abandon", "TransientFailure")),
+    ],
     ids=["last", "beyond-last", "before-last", "count-unknown"],
 )
 def test_last_delivery_dead_letters_deliveries_exhausted_and_replies(
@@ -285,8 +292,11 @@ def test_last_delivery_dead_letters_deliveries_exhausted_and_replies(
     loopback.graph.state.add_event(UPN, "EVD")
     loopback.graph.state.script(UPN, "EVD", Fault(503))
     _, actions = run(
-        loopback, bus, request(cancel_body("EVD"), delivery_count=delivery_count),
-        MAX_DELIVERY_COUNT="5", **NO_WAIT,
+        loopback,
+        bus,
+        request(cancel_body("EVD"), delivery_count=delivery_count),
+        MAX_DELIVERY_COUNT="5",
+        **NO_WAIT,
     )
     settled = actions.only
     assert (settled.action, settled.reason or "TransientFailure") == expected
@@ -421,7 +431,8 @@ def test_reply_to_an_entity_without_sessions_has_no_session_id(loopback: Loopbac
     topic = bus.add_entity("booking-events", sessions=False)
     loopback.graph.state.add_event(UPN, "EVT")
     run(
-        loopback, bus,
+        loopback,
+        bus,
         request(cancel_body("EVT"), reply_to="booking-events", reply_to_session_id=None),
         REPLY_TO_ALLOWED=f"{REPLIES}, booking-events",
     )
@@ -542,3 +553,162 @@ def test_a_forged_original_id_does_not_redirect_the_answer(
     reply, event = only_reply(bus.entities[REPLIES])
     assert reply.correlation_id == REQUEST_ID
     assert event["data"]["requestMessageId"] == REQUEST_ID
+
+
+def _reply_warnings(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, dict]]:
+    """Each warning of the replies logger: level name, whole message, structured fields."""
+    return [
+        (r.levelname, r.getMessage(), r.cancel_handler)
+        for r in caplog.records
+        if r.name == "cancel_handler.replies"
+    ]
+
+
+def test_refused_reply_to_warning_line_is_whole_and_log_safe(
+    loopback: Loopback, bus: FakeServiceBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warning for a refused reply_to is one line with the reason, the request's id and
+    the reply_to with its space and line break shown as `?`, and the same three as fields."""
+    caplog.set_level(logging.INFO, logger="cancel_handler")
+    loopback.graph.state.add_event(UPN, "EVW")
+    asked = request(cancel_body("EVW"), reply_to="other queue\nforged: line")
+    _, actions = run(loopback, bus, asked)
+    assert actions.only.action == "complete"
+    assert _reply_warnings(caplog) == [
+        (
+            "WARNING",
+            "reply not sent: reply_to is not in REPLY_TO_ALLOWED message_id=req-7f3a "
+            "reply_to=other?queue?forged:?line",
+            {
+                "message_id": "req-7f3a",
+                "reply_to": "other?queue?forged:?line",
+                "detail": "reply_to is not in REPLY_TO_ALLOWED",
+            },
+        )
+    ]
+
+
+def test_request_without_message_id_is_settled_and_warned_with_a_dash(
+    loopback: Loopback, bus: FakeServiceBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request with no MessageId cannot be correlated: no reply, the request settles as
+    usual, and the warning shows `-` for the missing id (the fields hold None)."""
+    caplog.set_level(logging.INFO, logger="cancel_handler")
+    loopback.graph.state.add_event(UPN, "EVM")
+    content = host_message_content(
+        json.dumps(cancel_body("EVM")).encode(),
+        lock_token=uuid.uuid4(),
+        message_id=None,
+        delivery_count=1,
+        sequence_number=1,
+        enqueued_time=datetime.now(UTC),
+        reply_to=REPLIES,
+        reply_to_session_id=SESSION,
+    )
+    nameless = decode_as_worker(content)
+    assert nameless.message_id is None
+    _, actions = run(loopback, bus, nameless)
+    assert actions.only.action == "complete"
+    assert bus.entities[REPLIES].sent == []
+    assert _reply_warnings(caplog) == [
+        (
+            "WARNING",
+            "reply not sent: the request has no MessageId message_id=- reply_to=cancel-replies",
+            {
+                "message_id": None,
+                "reply_to": "cancel-replies",
+                "detail": "the request has no MessageId",
+            },
+        )
+    ]
+
+
+def test_failed_reply_warning_line_is_whole(
+    loopback: Loopback, bus: FakeServiceBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When Service Bus refuses the reply, the warning names the error type, the request's id
+    and the allowed entity the reply was for."""
+    caplog.set_level(logging.INFO, logger="cancel_handler")
+    loopback.graph.state.add_event(UPN, "EVR")
+    bus.entities[REPLIES].fail_sends = 1
+    _, actions = run(loopback, bus, request(cancel_body("EVR"), reply_to="CANCEL-REPLIES"))
+    assert actions.only.action == "abandon"
+    detail = "sending failed (ServiceBusError); giving the request back"
+    assert _reply_warnings(caplog) == [
+        (
+            "WARNING",
+            f"reply not sent: {detail} message_id=req-7f3a reply_to=cancel-replies",
+            {"message_id": "req-7f3a", "reply_to": "cancel-replies", "detail": detail},
+        )
+    ]
+
+
+def test_ids_sent_as_binary_that_is_not_utf8_are_read_with_replacement_characters(
+    loopback: Loopback, bus: FakeServiceBus
+) -> None:
+    """AMQP binary MessageId and CorrelationId that are not UTF-8 (the SDK hands them over as
+    bytes) are answered with each bad byte read as U+FFFD, not crashed on."""
+    loopback.graph.state.add_event(UPN, "EVB")
+    asked = request(
+        cancel_body("EVB"), message_id=b"req-\xff7f3a", correlation_id=b"booking-\xfe4711"
+    )
+    assert (asked.message_id, asked.correlation_id) == (b"req-\xff7f3a", b"booking-\xfe4711")
+    _, actions = run(loopback, bus, asked)
+    assert actions.only.action == "complete"
+    reply, event = only_reply(bus.entities[REPLIES])
+    assert reply.correlation_id == "req-\ufffd7f3a"
+    assert event["data"]["requestMessageId"] == "req-\ufffd7f3a"
+    assert event["data"]["correlationId"] == "booking-\ufffd4711"
+
+
+def test_a_correlation_id_that_is_not_text_is_left_out_of_the_answer(
+    loopback: Loopback, bus: FakeServiceBus
+) -> None:
+    """An AMQP uuid CorrelationId (the SDK hands over a `uuid.UUID`) does not hold up the
+    answer: the reply goes out without `correlationId` and the request completes."""
+    loopback.graph.state.add_event(UPN, "EVU")
+    booking = uuid.UUID("6f1e2a7b-4c11-4d57-9d0c-3b0f9d528a1e")
+    asked = request(cancel_body("EVU"), correlation_id=booking)
+    assert asked.correlation_id == booking
+    _, actions = run(loopback, bus, asked)
+    assert actions.only.action == "complete"
+    _, event = only_reply(bus.entities[REPLIES])
+    assert "correlationId" not in event["data"]
+    assert event["data"]["requestMessageId"] == REQUEST_ID
+
+
+def test_one_sender_per_reply_entity_serves_every_reply() -> None:
+    """Replies to the same entity share the sender made for it on first use (one AMQP link
+    per entity, not one per reply); another entity gets its own."""
+    from cancel_handler.core.decision import Action, Reason, Settlement
+    from cancel_handler.core.outcome import Outcome
+    from cancel_handler.core.reply import RequestFacts, build_reply
+    from cancel_handler.servicebus.replies import Replies
+
+    class Sender:
+        def __init__(self) -> None:
+            self.sent: list[Any] = []
+
+        def send_messages(self, message: Any) -> None:
+            self.sent.append(message)
+
+    made: list[str] = []
+    senders: dict[str, Sender] = {}
+
+    def sender_for(entity: str) -> Sender:
+        made.append(entity)
+        return senders.setdefault(entity, Sender())
+
+    replies = Replies((REPLIES, "booking-events"), CANCEL_QUEUE, sender_for)
+    done = Outcome(Settlement(Action.COMPLETE, Reason.CANCELLED), attempts=1, graph_status=202)
+
+    async def answer_three() -> None:
+        for request_id, entity in [("a", REPLIES), ("b", REPLIES), ("c", "booking-events")]:
+            reply = build_reply(done, RequestFacts(request_id), entity=entity, source="/s")
+            assert reply is not None
+            await replies.send(reply)
+
+    asyncio.run(answer_three())
+    assert made == [REPLIES, "booking-events"]
+    assert [m.correlation_id for m in senders[REPLIES].sent] == ["a", "b"]
+    assert [m.correlation_id for m in senders["booking-events"].sent] == ["c"]

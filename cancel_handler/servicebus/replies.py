@@ -33,15 +33,15 @@ logger = logging.getLogger("cancel_handler.replies")
 def request_facts(message: Any) -> RequestFacts | None:
     """The reply-relevant properties of a received request; None without a MessageId (a reply
     could then be neither correlated nor de-duplicated)."""
-    message_id = _text(getattr(message, "message_id", None))
+    message_id = _text(message.message_id)
     if not message_id:
         return None
     # Only from a copy our tools made: a sender cannot redirect another request's answer.
     markers = read_markers(message)
     return RequestFacts(
         message_id=message_id,
-        correlation_id=_text(getattr(message, "correlation_id", None)),
-        reply_to_session_id=_text(getattr(message, "reply_to_session_id", None)),
+        correlation_id=_text(message.correlation_id),
+        reply_to_session_id=_text(message.reply_to_session_id),
         original_message_id=markers.original_id,
         parent_message_id=markers.parent_id,
     )
@@ -124,10 +124,10 @@ class Replies:
         return outcome
 
     @staticmethod
-    def _warn(detail: str, message: Any, reply_to: str | None) -> None:
+    def _warn(detail: str, message: Any, reply_to: str) -> None:
         """One warning line: why no reply went out, the request's id and its reply_to."""
         fields = {
-            "message_id": log_safe(getattr(message, "message_id", None)),
+            "message_id": log_safe(message.message_id),
             "reply_to": log_safe(reply_to),
             "detail": detail,
         }
@@ -135,7 +135,7 @@ class Replies:
             "reply not sent: %s message_id=%s reply_to=%s",
             detail,
             fields["message_id"] or "-",
-            fields["reply_to"] or "-",
+            fields["reply_to"],
             extra={"cancel_handler": fields},
         )
 
