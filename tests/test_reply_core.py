@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 
 import jsonschema
 import pytest
@@ -58,8 +61,11 @@ def test_final_outcomes_are_answered(action: Action, reason, expected: str | Non
         ("REPLIES", ("Replies",), "Replies"),
         ("other", ("replies",), Refused("reply_to is not in REPLY_TO_ALLOWED")),
         ("replies", (), Refused("replies are off (REPLY_TO_ALLOWED is empty)")),
-        ("Meeting-Cancellations", ("meeting-cancellations",),
-         Refused("reply_to names the cancel queue itself")),
+        (
+            "Meeting-Cancellations",
+            ("meeting-cancellations",),
+            Refused("reply_to names the cancel queue itself"),
+        ),
     ],
 )
 def test_reply_destination(reply_to, allowed, expected) -> None:
@@ -110,7 +116,9 @@ def test_last_delivery_rule(settlement, delivery_count, max_count, deadletters) 
         assert after == outcome
         return
     assert (after.settlement.action, after.settlement.reason) == (
-        Action.DEADLETTER, Reason.DELIVERIES_EXHAUSTED)
+        Action.DEADLETTER,
+        Reason.DELIVERIES_EXHAUSTED,
+    )
     assert "last error: Graph answered 503" in after.settlement.description
     assert (after.attempts, after.graph_status) == (3, 503)
 
@@ -118,8 +126,13 @@ def test_last_delivery_rule(settlement, delivery_count, max_count, deadletters) 
 def _range_reply(reason: str) -> dict:
     start = datetime(2026, 3, 2, 9, tzinfo=UTC)
     selected = CalendarEvent(
-        "AAMk1=", is_organizer=True, is_cancelled=False, type="occurrence", start=start,
-        attendees=2, end=start.replace(hour=10),
+        "AAMk1=",
+        is_organizer=True,
+        is_cancelled=False,
+        type="occurrence",
+        start=start,
+        attendees=2,
+        end=start.replace(hour=10),
     )
     skipped = {Skip.NOT_ORGANIZER: 2, Skip.ALREADY_CANCELLED: 1, Skip.NO_ATTENDEES: 0}
     report = RangeReport(
@@ -152,12 +165,20 @@ def test_range_outcomes_plug_into_the_reply(reason: str) -> None:
     validator().validate(event)
     data = event["data"]
     assert data["outcome"] == reason[0].lower() + reason[1:]
-    assert data["events"] == [{"eventId": "AAMk1=", "start": "2026-03-02T09:00:00Z",
-                               "end": "2026-03-02T10:00:00Z", "type": "occurrence"}]
+    assert data["events"] == [
+        {
+            "eventId": "AAMk1=",
+            "start": "2026-03-02T09:00:00Z",
+            "end": "2026-03-02T10:00:00Z",
+            "type": "occurrence",
+        }
+    ]
     assert data["skipped"] == {"notOrganizer": 2, "alreadyCancelled": 1}
     assert data["childMessageIds"] == (["child-1"] if reason == "FannedOut" else [])
     assert (data["startDateTime"], data["endDateTime"]) == (
-        "2026-03-02T09:00:00Z", "2026-03-09T09:00Z")
+        "2026-03-02T09:00:00Z",
+        "2026-03-09T09:00Z",
+    )
     assert data.get("preview", False) is (reason == "Previewed")
     assert "eventId" not in data
 
@@ -208,8 +229,15 @@ def _valid_event() -> dict:
         lambda e: e["data"].update(reason="Whatever"),
         lambda e: (e["data"].update(outcome="cancelled"), None),
     ],
-    ids=["comment", "no-description", "bad-outcome", "specversion", "id", "reason",
-         "description-on-cancelled"],
+    ids=[
+        "comment",
+        "no-description",
+        "bad-outcome",
+        "specversion",
+        "id",
+        "reason",
+        "description-on-cancelled",
+    ],
 )
 def test_schema_rejects_what_a_reply_must_not_be(breakage) -> None:
     """The schema the tests validate replies with does reject a comment, a missing or a
@@ -229,17 +257,110 @@ def test_a_fanned_out_reply_of_the_limit_fits_a_standard_namespace(meetings: int
     Standard, so the parent is never given back for a reply too large to send."""
     start = datetime(2027, 3, 1, tzinfo=UTC)
     selected = tuple(
-        CalendarEvent(f"AAMkAGI1{'x' * 144}{n:04}=", is_organizer=True, is_cancelled=False,
-                      type="occurrence", start=start, attendees=1, end=start)
+        CalendarEvent(
+            f"AAMkAGI1{'x' * 144}{n:04}=",
+            is_organizer=True,
+            is_cancelled=False,
+            type="occurrence",
+            start=start,
+            attendees=1,
+            end=start,
+        )
         for n in range(meetings)
     )
     report = RangeReport(
         RangeSelection(selected), child_message_ids=tuple(str(uuid.uuid4()) for _ in selected)
     )
-    window = TimeWindow(start, start.replace(month=12), "2027-03-01T00:00:00Z",
-                        "2027-12-01T00:00:00Z")
-    outcome = Outcome(Settlement(Action.COMPLETE, Reason.FANNED_OUT), attempts=5,
-                      request=CancelRequest("a@contoso.com", window=window), range_report=report)
+    window = TimeWindow(
+        start, start.replace(month=12), "2027-03-01T00:00:00Z", "2027-12-01T00:00:00Z"
+    )
+    outcome = Outcome(
+        Settlement(Action.COMPLETE, Reason.FANNED_OUT),
+        attempts=5,
+        request=CancelRequest("a@contoso.com", window=window),
+        range_report=report,
+    )
     reply = build_reply(outcome, RequestFacts("m-1"), entity="r", source="/cancel-handler/queues/q")
     assert reply is not None and len(reply.event()["data"]["events"]) == meetings
     assert len(reply.body) < 256 * 1024
+
+
+#: An instant given with the offset of Central European Time (UTC+01:00).
+CET_MORNING = datetime(2026, 3, 2, 10, 30, 15, 123456, tzinfo=timezone(timedelta(hours=1)))
+
+
+@pytest.fixture
+def host_three_hours_west() -> Iterator[None]:
+    """The process's local time zone is UTC-03:00 (a POSIX TZ rule, no tz database needed), as
+    on a Functions host whose WEBSITE_TIME_ZONE is set; restored afterwards."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "BRT+3"
+    time.tzset()
+    try:
+        assert time.timezone == 3 * 3600
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+def test_reply_body_is_compact_utf8_json(host_three_hours_west: None) -> None:
+    """The whole body, byte for byte: compact JSON, non-ASCII text as UTF-8 (not \\u escapes),
+    the time in UTC with milliseconds and `Z` whatever the offset given and the host's zone,
+    and the reply id fixed for `req-7f3a` forever."""
+    outcome = Outcome(
+        Settlement(Action.COMPLETE, Reason.CANCELLED),
+        attempts=1,
+        graph_status=202,
+        request_id="rid-202",
+    )
+    reply = build_reply(
+        outcome,
+        RequestFacts("req-7f3a", correlation_id="Buchung-Zürich-4711"),
+        entity="cancel-replies",
+        source="/cancel-handler/queues/cancel-requests",
+        now=CET_MORNING,
+    )
+    assert reply is not None
+    assert (
+        reply.body
+        == (
+            '{"specversion":"1.0","id":"79a3a015-3136-5a3f-97bd-44978bcdacaf",'
+            '"source":"/cancel-handler/queues/cancel-requests","type":"cancel-handler.outcome.v1",'
+            '"time":"2026-03-02T09:30:15.123Z","subject":"cancelled",'
+            '"datacontenttype":"application/json","data":{"requestMessageId":"req-7f3a",'
+            '"correlationId":"Buchung-Zürich-4711","outcome":"cancelled","reason":"Cancelled",'
+            '"graphStatus":202,"graphRequestId":"rid-202","attempts":1}}'
+        ).encode()
+    )
+
+
+def test_range_event_times_are_utc_whatever_the_host_zone(host_three_hours_west: None) -> None:
+    """Selected events whose times Graph gave with an offset are listed in UTC with `Z`, also
+    on a host whose local zone is not UTC."""
+    selected = CalendarEvent(
+        "AAMk2=",
+        is_organizer=True,
+        is_cancelled=False,
+        type="singleInstance",
+        start=CET_MORNING,
+        attendees=3,
+        end=CET_MORNING + timedelta(hours=1),
+    )
+    report = RangeReport(RangeSelection((selected,), {}, listed=1), list_calls=1)
+    outcome = Outcome(
+        Settlement(Action.COMPLETE, Reason.PREVIEWED), attempts=1, range_report=report
+    )
+    reply = build_reply(outcome, RequestFacts("range-2"), entity="r", source="/s", now=CET_MORNING)
+    assert reply is not None
+    assert reply.event()["data"]["events"] == [
+        {
+            "eventId": "AAMk2=",
+            "start": "2026-03-02T09:30:15.123456Z",
+            "end": "2026-03-02T10:30:15.123456Z",
+            "type": "singleInstance",
+        }
+    ]
