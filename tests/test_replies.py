@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from cancel_handler.core.decision import Action, Reason, Settlement
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.devtools.graph_simulator import Fault
 from cancel_handler.devtools.host_message import decode_as_worker, host_message_content
@@ -626,13 +627,20 @@ def test_request_without_message_id_is_settled_and_warned_with_a_dash(
 def test_failed_reply_warning_line_is_whole(
     loopback: Loopback, bus: FakeServiceBus, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """When Service Bus refuses the reply, the warning names the error type, the request's id
-    and the allowed entity the reply was for."""
+    """When Service Bus refuses the reply, the request is given back as a transient failure
+    whose description says why and what had been decided, and the warning names the error
+    type, the request's id and the allowed entity the reply was for."""
     caplog.set_level(logging.INFO, logger="cancel_handler")
     loopback.graph.state.add_event(UPN, "EVR")
     bus.entities[REPLIES].fail_sends = 1
-    _, actions = run(loopback, bus, request(cancel_body("EVR"), reply_to="CANCEL-REPLIES"))
+    [outcome], actions = run(loopback, bus, request(cancel_body("EVR"), reply_to="CANCEL-REPLIES"))
     assert actions.only.action == "abandon"
+    assert outcome.settlement == Settlement(
+        Action.ABANDON,
+        Reason.TRANSIENT_FAILURE,
+        "reply to 'cancel-replies' not sent (ServiceBusError); the request is given back so "
+        "that a later delivery answers it (decided: Cancelled)",
+    )
     detail = "sending failed (ServiceBusError); giving the request back"
     assert _reply_warnings(caplog) == [
         (
@@ -680,7 +688,6 @@ def test_a_correlation_id_that_is_not_text_is_left_out_of_the_answer(
 def test_one_sender_per_reply_entity_serves_every_reply() -> None:
     """Replies to the same entity share the sender made for it on first use (one AMQP link
     per entity, not one per reply); another entity gets its own."""
-    from cancel_handler.core.decision import Action, Reason, Settlement
     from cancel_handler.core.outcome import Outcome
     from cancel_handler.core.reply import RequestFacts, build_reply
     from cancel_handler.servicebus.replies import Replies

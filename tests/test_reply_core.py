@@ -25,6 +25,7 @@ from cancel_handler.core.reply import (
     reply_destination,
     reply_message_id,
     reply_outcome,
+    reply_source,
 )
 from cancel_handler.core.selection import CalendarEvent, RangeSelection, Skip
 from tests.reply_schema import validator
@@ -364,3 +365,10 @@ def test_range_event_times_are_utc_whatever_the_host_zone(host_three_hours_west:
             "type": "singleInstance",
         }
     ]
+
+
+def test_reply_source_names_the_cancel_queue_or_unknown() -> None:
+    """The CloudEvents `source` names the queue the function listens on, and `unknown` when
+    CANCEL_QUEUE_NAME is not set (it must never be empty)."""
+    assert reply_source("cancel-requests") == "/cancel-handler/queues/cancel-requests"
+    assert reply_source("") == "/cancel-handler/queues/unknown"
