@@ -11,13 +11,12 @@ from cancel_handler.core.selection import CalendarEvent
 def event_list(document: dict[str, Any] | None) -> tuple[list[CalendarEvent], str | None]:
     """The events of a list answer (`value`) and its `@odata.nextLink`; ValueError when the
     answer is not a list of events."""
-    items = document.get("value") if document is not None else None
-    if not isinstance(items, list):
+    if document is None or not isinstance(document.get("value"), list):
         raise ValueError("Graph's answer has no 'value' list of events")
-    link = document.get("@odata.nextLink") if document is not None else None
+    link = document.get("@odata.nextLink")
     if link is not None and not isinstance(link, str):
         raise ValueError("Graph's '@odata.nextLink' is not a string")
-    return [calendar_event(item) for item in items], link
+    return [calendar_event(item) for item in document["value"]], link
 
 
 def calendar_event(item: Any) -> CalendarEvent:
@@ -53,5 +52,5 @@ def _utc_instant(value: Any) -> datetime | None:
         return None
     if parsed.tzinfo is not None or (fraction and not fraction.isdigit()):
         return None
-    micro = int((fraction + "000000")[:6]) if fraction else 0
+    micro = int((fraction + "000000")[:6])
     return parsed.replace(tzinfo=UTC, microsecond=micro)
