@@ -9,6 +9,7 @@ import pytest
 
 from cancel_handler.core.contract import CancelRequest, parse_cancel_request, validate_request
 from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
+from cancel_handler.core.ijson import check, loads
 from cancel_handler.ops.requests import prepare_request, read_requests
 
 HEAD = '{"userPrincipalName": "a@b.c", "eventId": "E"'
@@ -142,3 +143,74 @@ def test_json_lines_report_each_strict_violation_by_line() -> None:
     assert problems[2].startswith("n: ") and "5000-digit" in problems[2]
     assert problems[3].startswith("comment: ") and "lone surrogate" in problems[3]
     assert problems[4].startswith("eventId: appears more than once")
+
+
+#: What follows "is …" in every out-of-range refusal.
+OUTSIDE = (
+    ", outside ±9007199254740991 (2**53 - 1), the range every JSON reader holds exactly"
+    " (I-JSON, RFC 7493)"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (2**53, "a 16-digit integer"),
+        (-(2**53), "a 16-digit integer"),
+        # 2**13998 has floor(13998 * log10(2)) + 1 = 4214 digits
+        (2**13998, "a 4214-digit integer"),
+        # 2**13999 has 4215: still printable, but described without converting it to text
+        (2**13999, "an integer of over 4000 digits"),
+        (10**10000, "an integer of over 4000 digits"),
+    ],
+    ids=["2**53", "-2**53", "2**13998", "2**13999", "10**10000"],
+)
+def test_out_of_range_integers_are_described_by_their_size(value: int, shown: str) -> None:
+    """A Python int beyond 2**53 - 1 is refused with its number of digits, and one too long for
+    str() with a bound instead of a crash."""
+    with pytest.raises(InvalidMessageError) as caught:
+        check({"n": [value]})
+    assert (caught.value.field, caught.value.problem) == ("n[0]", f"is {shown}{OUTSIDE}")
+
+
+def test_the_largest_exact_integer_is_accepted_as_int_and_as_float() -> None:
+    """2**53 - 1 itself, written with or without a fraction, passes the range check."""
+    assert loads(f'{{"i": {LARGEST_EXACT}, "f": -{LARGEST_EXACT}.0}}') == {
+        "i": 2**53 - 1,
+        "f": -9007199254740991.0,
+    }
+    check({"i": 2**53 - 1, "f": 9007199254740991.0})
+
+
+@pytest.mark.parametrize(
+    ("literal", "shown"),
+    [
+        ("9007199254740992.0", "9007199254740992.0"),
+        ("-1e400", "-1e400"),
+        ("9007199254740992.0000000", "9007199254740992.0000000"),  # 24 characters
+        ("9007199254740992.00000000", "a 25-character number"),
+    ],
+)
+def test_out_of_range_fractions_are_quoted_up_to_24_characters(literal: str, shown: str) -> None:
+    """A number with a fraction or exponent outside ±(2**53 - 1) is quoted as written when it
+    is at most 24 characters long, otherwise described by its length."""
+    with pytest.raises(InvalidMessageError) as caught:
+        loads('{"n": ' + literal + "}")
+    assert (caught.value.field, caught.value.problem) == ("n", f"is {shown}{OUTSIDE}")
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [
+        ("odd " + "k" * 60, '["odd ' + "k" * 60 + '"]'),
+        ("odd " + "k" * 61, '["odd ' + "k" * 60 + '\\u2026"]'),
+    ],
+    ids=["64-characters", "65-characters"],
+)
+def test_long_member_names_are_cut_at_64_characters_in_the_path(name: str, field: str) -> None:
+    """A member name that needs quoting is shown whole up to 64 characters, then cut with an
+    ellipsis (ASCII-escaped)."""
+    with pytest.raises(InvalidMessageError) as caught:
+        loads(json.dumps({name: 1}).replace("1}", "NaN}"))
+    assert caught.value.field == field
+    assert caught.value.problem == "is NaN, which is not a JSON number (I-JSON, RFC 7493)"
