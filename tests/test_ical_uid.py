@@ -57,18 +57,18 @@ def test_one_organizer_match_is_cancelled_through_the_cancel_call(loopback: Loop
 def test_quotes_in_an_icaluid_are_doubled_and_the_query_percent_encoded(
     loopback: Loopback,
 ) -> None:
-    """A UID with single and double quotes, spaces, '&', '#' and '+' still matches exactly its
-    event; on the wire no quote, space or delimiter of the value is left raw."""
-    uid = "O'Brien's \"party\" & co #1 + 'x'"
+    """A UID with single and double quotes, spaces, '&', '#', '+' and '/' still matches exactly
+    its event; on the wire no quote, space, slash or delimiter of the value is left raw."""
+    uid = "O'Brien's \"party\" & co #1 + 'x'/2"
     loopback.graph.state.add_meeting(UPN, meeting("IMM-Q", uid))
     settled, _ = run(loopback, by_uid(uid))
     assert settled.action == "complete"
     [lookup] = loopback.reads()
     raw_filter = urlsplit(lookup.path).query.split("&")[0]
     assert raw_filter.startswith("$filter=")
-    assert not re.search(r"['\" &#+]", raw_filter.removeprefix("$filter="))
+    assert not re.search(r"['\" &#+/]", raw_filter.removeprefix("$filter="))
     assert unquote(raw_filter.removeprefix("$filter=")) == (
-        "iCalUId eq 'O''Brien''s \"party\" & co #1 + ''x'''"
+        "iCalUId eq 'O''Brien''s \"party\" & co #1 + ''x''/2'"
     )
     assert [c.event_id for c in loopback.cancels()] == ["IMM-Q"]
 
