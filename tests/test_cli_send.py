@@ -74,6 +74,7 @@ def test_bad_lines_are_reported_by_number_and_nothing_is_sent(tmp_path) -> None:
     assert "line 2: not JSON" in result.stderr
     assert "line 5: userPrincipalName: is required" in result.stderr
     assert "line 1" not in result.stderr and "line 4" not in result.stderr
+    assert result.stderr.splitlines()[-1] == "Error: 2 invalid request line(s); nothing was sent"
     assert bus.sent == [] and bus.events == []
 
 

@@ -128,14 +128,21 @@ def test_async_variant_sends_through_the_given_client() -> None:
 
 
 def test_async_variant_without_credential_or_aiohttp_says_what_to_pass(monkeypatch) -> None:
-    """Without a credential and without aiohttp, a TargetError names the choices."""
+    """Without a credential and without aiohttp, a TargetError names `credential` and the
+    three ways out."""
     monkeypatch.setitem(sys.modules, "aiohttp", None)
-    with pytest.raises(TargetError, match="credential"):
+    with pytest.raises(TargetError) as caught:
         asyncio.run(
             cancel_handler.send_cancel_request_async(
                 UPN, "AAMk1=", queue_name="q", fully_qualified_namespace="x.servicebus.windows.net"
             )
         )
+    problem = (
+        "pass credential= (an async token credential), or install aiohttp to use "
+        "azure.identity.aio.DefaultAzureCredential, or pass connection_string="
+    )
+    assert (caught.value.setting, caught.value.problem) == ("credential", problem)
+    assert str(caught.value) == f"credential: {problem}"
 
 
 @pytest.mark.parametrize(

@@ -24,12 +24,12 @@ class SettingsError(CancelHandlerError):
     def __init__(self, setting: str, problem: str) -> None:
         super().__init__(f"app setting {setting}: {problem}")
         self.setting = setting
-        self.problem = problem
 
 
 class TargetError(CancelHandlerError):
     """Raised when the namespace, queue or credential for sending or reading is missing or
-    contradictory; names the option or environment variable to set."""
+    contradictory; `setting` names the option or environment variable to set, `problem` says
+    what to do."""
 
     def __init__(self, setting: str, problem: str) -> None:
         super().__init__(f"{setting}: {problem}")
