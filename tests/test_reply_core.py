@@ -103,10 +103,11 @@ def test_reply_id_depends_on_the_request_id_alone() -> None:
         (GIVE_BACK, None, 10, False),
         (GIVE_BACK, 0, 10, False),
         (GIVE_BACK, 10, 0, False),
+        (GIVE_BACK, True, 1, False),
         (Settlement(Action.COMPLETE, Reason.CANCELLED), 10, 10, False),
         (Settlement(Action.DEADLETTER, Reason.NOT_ORGANIZER, "x"), 10, 10, False),
     ],
-    ids=["last", "beyond", "before", "max-1", "unknown", "zero", "off", "completed", "dlq"],
+    ids=["last", "beyond", "before", "max-1", "unknown", "zero", "off", "bool", "completed", "dlq"],
 )
 def test_last_delivery_rule(settlement, delivery_count, max_count, deadletters) -> None:
     """Only a give-back on delivery ≥ MAX_DELIVERY_COUNT becomes DeliveriesExhausted; an
@@ -120,8 +121,24 @@ def test_last_delivery_rule(settlement, delivery_count, max_count, deadletters) 
         Action.DEADLETTER,
         Reason.DELIVERIES_EXHAUSTED,
     )
-    assert "last error: Graph answered 503" in after.settlement.description
+    assert after.settlement.description == (
+        f"still failing on delivery {delivery_count} (MAX_DELIVERY_COUNT={max_count}, the "
+        "queue's last); last error: Graph answered 503"
+    )
     assert (after.attempts, after.graph_status) == (3, 503)
+
+
+def test_last_delivery_description_fits_service_bus() -> None:
+    """A long last error is cut so the DeliveriesExhausted description stays within Service
+    Bus's 4096-character limit, its start intact."""
+    long_error = Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "x" * 5000)
+    after = on_last_delivery(Outcome(long_error), delivery_count=10, max_delivery_count=10)
+    description = after.settlement.description
+    assert len(description) == 4096
+    assert description.startswith(
+        "still failing on delivery 10 (MAX_DELIVERY_COUNT=10, the queue's last); last error: xxx"
+    )
+    assert description.endswith("x …[truncated]")
 
 
 def _range_reply(reason: str) -> dict:
