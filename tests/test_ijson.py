@@ -214,3 +214,96 @@ def test_long_member_names_are_cut_at_64_characters_in_the_path(name: str, field
         loads(json.dumps({name: 1}).replace("1}", "NaN}"))
     assert caught.value.field == field
     assert caught.value.problem == "is NaN, which is not a JSON number (I-JSON, RFC 7493)"
+
+
+#: What ends every refusal of a string that is not valid Unicode text.
+NOT_TEXT = "; strings must be valid Unicode text (I-JSON, RFC 7493)"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "problem"),
+    [
+        ('{"c": "ok \\ud800"}', "c", "contains a lone surrogate U+D800 at character 3"),
+        ('{"c": "\\udfff"}', "c", "contains a lone surrogate U+DFFF at character 0"),
+        ('{"c": "ab\\ufffe"}', "c", "contains the noncharacter U+FFFE at character 2"),
+        (
+            '{"c": "\\u00e9\\udbff\\udfff"}',
+            "c",
+            "contains the noncharacter U+10FFFF at character 1",
+        ),
+        # a lone surrogate before a valid pair: the pair must not hide it
+        ('{"c": "\\ud800 \\ud83d\\ude00"}', "c", "contains a lone surrogate U+D800 at character 0"),
+        (
+            '{"ok": 1, "\\ud800x": 1}',
+            '["\\ud800x"]',
+            "member name contains a lone surrogate U+D800 at character 0",
+        ),
+    ],
+    ids=["surrogate", "last-surrogate", "fffe", "10ffff", "before-pair", "member-name"],
+)
+def test_text_refusals_name_code_point_and_position(text: str, field: str, problem: str) -> None:
+    """A string or member name that is not Unicode text is refused with the kind of character,
+    its code point and its position, whole."""
+    with pytest.raises(InvalidMessageError) as caught:
+        loads(text)
+    assert (caught.value.field, caught.value.problem) == (field, problem + NOT_TEXT)
+
+
+def test_the_first_duplicate_name_in_document_order_is_named() -> None:
+    """With two names repeated, the one whose repeat comes first is reported, in full."""
+    with pytest.raises(InvalidMessageError) as caught:
+        loads('{"a": 1, "b": 1, "a": 2, "b": 2}')
+    assert (caught.value.field, caught.value.problem) == (
+        "a",
+        "appears more than once; names must be unique (I-JSON, RFC 7493)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"a": [1, NaN, Infinity], "b": NaN}', "a[1]"),
+        ('{"a": [1, 2, NaN], "b": NaN}', "a[2]"),
+        ('{"a": {"x": 1}, "b": NaN, "c": Infinity}', "b"),
+    ],
+)
+def test_the_first_violation_in_document_order_is_reported(text: str, field: str) -> None:
+    """Of several violations, the first in document order is the one named."""
+    with pytest.raises(InvalidMessageError) as caught:
+        loads(text)
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"n": -12345678901234567}', "is a 17-digit integer" + OUTSIDE),
+        ('{"n": Infinity}', "is Infinity, which is not a JSON number (I-JSON, RFC 7493)"),
+        ('{"n": -Infinity}', "is -Infinity, which is not a JSON number (I-JSON, RFC 7493)"),
+    ],
+)
+def test_number_refusals_are_whole_sentences(text: str, problem: str) -> None:
+    """A too-long integer literal and the non-numbers are refused with one complete text."""
+    with pytest.raises(InvalidMessageError) as caught:
+        loads(text)
+    assert (caught.value.field, caught.value.problem) == ("n", problem)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (float("nan"), "is NaN, which is not a JSON number (I-JSON, RFC 7493)"),
+        (float("-inf"), "is -inf" + OUTSIDE),
+        (-9007199254740992.0, "is -9007199254740992.0" + OUTSIDE),
+    ],
+)
+def test_decoded_floats_are_checked_like_parsed_ones(value: float, problem: str) -> None:
+    """check() refuses NaN, infinities and floats beyond 2**53 - 1 in Python values too."""
+    with pytest.raises(InvalidMessageError) as caught:
+        check({"n": value})
+    assert (caught.value.field, caught.value.problem) == ("n", problem)
+
+
+def test_decoded_values_of_every_json_type_pass_when_valid() -> None:
+    """None, booleans, an int key and valid text pass check() without error."""
+    assert check({"a": None, "b": True, "c": False, 1: ["caf\u00e9 \U0001f600"]}) is None

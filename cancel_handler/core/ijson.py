@@ -89,7 +89,7 @@ def check(value: Any) -> None:
                 raise _error(link, "is NaN, which is not a JSON number")
             if not abs(item) <= MAX_EXACT_INTEGER:
                 raise _error(link, _out_of_range(repr(item)))
-        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_EXACT_INTEGER:
+        elif isinstance(item, int) and abs(item) > MAX_EXACT_INTEGER:  # bools are 0 and 1
             raise _error(link, _out_of_range(_describe_integer(item)))
 
 
