@@ -145,3 +145,25 @@ def test_utc_date_times_are_read_exactly_or_not_at_all(text: str, expected: obje
     dot, a non-digit fraction or an offset make it unreadable rather than guessed."""
     item = {"id": "E", "start": {"dateTime": text, "timeZone": "UTC"}}
     assert calendar_event(item).start == expected
+
+
+def test_every_member_of_a_graph_event_is_read() -> None:
+    """id, both flags, type, start, end and the attendee count all come from Graph's item."""
+    item = {
+        "id": "AAMk1=",
+        "isOrganizer": False,
+        "isCancelled": True,
+        "type": "exception",
+        "start": {"dateTime": "2027-05-02T09:30:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2027-05-02T10:00:00.0000000", "timeZone": "UTC"},
+        "attendees": [{}, {}, {}],
+    }
+    assert calendar_event(item) == CalendarEvent(
+        "AAMk1=",
+        is_organizer=False,
+        is_cancelled=True,
+        type="exception",
+        start=datetime(2027, 5, 2, 9, 30, tzinfo=UTC),
+        attendees=3,
+        end=datetime(2027, 5, 2, 10, 0, tzinfo=UTC),
+    )
