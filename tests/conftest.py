@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,3 +114,21 @@ def process_concurrently(processor: Processor, messages: list, actions: Recordin
 def cancel_body(event_id: str, upn: str = UPN, **extra: object) -> dict:
     """A valid request body."""
     return {"userPrincipalName": upn, "eventId": event_id, **extra}
+
+
+@pytest.fixture
+def host_three_hours_west() -> Iterator[None]:
+    """The process's local time zone is UTC-03:00 (a POSIX TZ rule, no tz database needed), as
+    on a Functions host whose WEBSITE_TIME_ZONE is set; restored afterwards."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "BRT+3"
+    time.tzset()
+    try:
+        assert time.timezone == 3 * 3600
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()

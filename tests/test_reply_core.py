@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import jsonschema
@@ -305,24 +302,6 @@ def test_a_fanned_out_reply_of_the_limit_fits_a_standard_namespace(meetings: int
 
 #: An instant given with the offset of Central European Time (UTC+01:00).
 CET_MORNING = datetime(2026, 3, 2, 10, 30, 15, 123456, tzinfo=timezone(timedelta(hours=1)))
-
-
-@pytest.fixture
-def host_three_hours_west() -> Iterator[None]:
-    """The process's local time zone is UTC-03:00 (a POSIX TZ rule, no tz database needed), as
-    on a Functions host whose WEBSITE_TIME_ZONE is set; restored afterwards."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "BRT+3"
-    time.tzset()
-    try:
-        assert time.timezone == 3 * 3600
-        yield
-    finally:
-        if before is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
 
 
 def test_reply_body_is_compact_utf8_json(host_three_hours_west: None) -> None:

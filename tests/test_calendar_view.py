@@ -1,0 +1,34 @@
+"""The calendarView request a date range makes, written out as Graph must receive it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from cancel_handler.core.contract import TimeWindow
+from cancel_handler.graph.calendar_view import first_page_url, utc_text
+
+#: 2027-05-01 09:00 in UTC+02:00 is 07:00 UTC.
+MORNING_PLUS_TWO = datetime(2027, 5, 1, 9, 0, tzinfo=timezone(timedelta(hours=2)))
+
+
+def test_the_first_page_asks_for_the_window_in_utc_the_fields_read_and_100_per_page() -> None:
+    """Graph reads `$top` and `$select` by their exact names; values are percent-encoded."""
+    window = TimeWindow(
+        MORNING_PLUS_TWO,
+        MORNING_PLUS_TWO + timedelta(days=7, microseconds=500),
+        "2027-05-01T09:00:00+02:00",
+        "2027-05-08T09:00:00.0005+02:00",
+    )
+    assert first_page_url("https://graph.microsoft.com/v1.0", "ann@contoso.example", window) == (
+        "https://graph.microsoft.com/v1.0/users/ann%40contoso.example/calendarView"
+        "?startDateTime=2027-05-01T07%3A00%3A00Z"
+        "&endDateTime=2027-05-08T07%3A00%3A00.000500Z"
+        "&$select=id%2Ctype%2CisOrganizer%2CisCancelled%2Cstart%2Cend%2Cattendees"
+        "&$top=100"
+    )
+
+
+def test_instants_are_sent_in_utc_whatever_the_hosts_zone(host_three_hours_west: None) -> None:
+    """On a host whose local zone is not UTC the window still goes out as UTC `Z` times."""
+    assert utc_text(MORNING_PLUS_TWO) == "2027-05-01T07:00:00Z"
+    assert utc_text(datetime(2027, 5, 1, 7, tzinfo=UTC)) == "2027-05-01T07:00:00Z"
