@@ -235,3 +235,53 @@ def test_header_without_count_is_a_first_delivery(loopback: Loopback) -> None:
     message = decode_as_worker(content)
     action, _lock, reason = _settle_over_grpc(loopback, message)
     assert (action, reason) == ("deadletter", "EventNotFound")
+
+
+def test_lock_token_comes_from_the_first_16_bytes_when_the_annotation_is_missing() -> None:
+    """An AMQP message (built with uamqp, the extension's own AMQP library) that carries no
+    `x-opt-lock-token` annotation still settles: the lock token is read from the host's 16-byte
+    prefix, as the extension reads it."""
+    import uamqp
+
+    amqp = uamqp.Message(
+        body=b"{}",
+        header=uamqp.message.MessageHeader(),
+        properties=uamqp.message.MessageProperties(message_id="m-1"),
+    )
+    amqp.header.delivery_count = 2
+    lock_token = uuid.uuid4()
+    message = decode_as_worker(lock_token.bytes_le + amqp.encode_message())
+    assert (message.lock_token, message.delivery_count, message.message_id) == (
+        lock_token,
+        2,
+        "m-1",
+    )
+
+
+def test_content_after_the_lock_token_that_is_not_amqp_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The operator reads why the count is unknown; the extension's decoder then decides."""
+    content = uuid.uuid4().bytes_le + b"x-opt-lock-token" + b"not amqp"
+    with (
+        caplog.at_level("WARNING", logger="cancel_handler.servicebus.delivery_count"),
+        pytest.raises(ValueError, match="Failed to decode ServiceBus content"),
+    ):
+        decode_as_worker(content)
+    assert caplog.messages == [
+        "message after the lock token is not AMQP; its delivery count is unknown"
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 15, 16])
+def test_content_no_longer_than_a_lock_token_goes_to_the_extension_silently(
+    size: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing follows the lock token, so there is nothing to decode and nothing to warn about:
+    the extension's decoder refuses the bytes as it would without the workaround."""
+    with (
+        caplog.at_level("WARNING", logger="cancel_handler.servicebus.delivery_count"),
+        pytest.raises(ValueError, match="Failed to decode ServiceBus content"),
+    ):
+        decode_as_worker(uuid.uuid4().bytes_le[:size])
+    assert caplog.messages == []
