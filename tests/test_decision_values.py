@@ -102,12 +102,41 @@ def test_every_2xx_is_a_cancel(status: int) -> None:
     assert (verdict.action, verdict.reason) == (Action.COMPLETE, Reason.CANCELLED)
 
 
-def test_not_organizer_is_read_from_the_message_in_any_case() -> None:
-    """A 400 whose message names the ORGANIZER (any case) is NotOrganizer, code or not."""
-    verdict = decide(
-        GraphResponse(400, None, "Only the ORGANIZER may cancel."), cancel_may_have_happened=False
-    )
+@pytest.mark.parametrize(
+    "message",
+    [
+        # Graph's documented text (event: cancel, v1.0), then its sentence in other case and
+        # spacing, as a proxy or a newer Graph release might send it.
+        "Your request can't be completed. You need to be an organizer to cancel a meeting.",
+        "YOU NEED TO BE AN ORGANIZER TO CANCEL A MEETING",
+        "Request failed:\n  you need to be an\torganizer  to cancel a meeting (x)",
+    ],
+    ids=["documented", "upper-case", "other-spacing"],
+)
+def test_not_organizer_is_read_from_graphs_documented_sentence(message: str) -> None:
+    """A 400 with any code whose message holds Graph's documented sentence is NotOrganizer."""
+    verdict = decide(GraphResponse(400, "X", message), cancel_may_have_happened=False)
     assert verdict.reason is Reason.NOT_ORGANIZER
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Mailbox secret.organizer@contoso.com is not valid.",
+        "Only the ORGANIZER may cancel.",
+        "You need to be an organizer",
+        None,
+    ],
+    ids=["upn-naming-organizer", "other-wording", "half-sentence", "no-message"],
+)
+def test_a_400_that_only_mentions_an_organizer_is_a_bad_request(message: str | None) -> None:
+    """A 400 whose code is not an organizer code and whose message is not Graph's sentence is
+    GraphBadRequest, with Graph's message in the description (the runbook's NotOrganizer fix
+    would be wrong for it)."""
+    verdict = decide(GraphResponse(400, "X", message, "r"), cancel_may_have_happened=False)
+    assert (verdict.action, verdict.reason) == (Action.DEADLETTER, Reason.GRAPH_BAD_REQUEST)
+    tail = f"; error.message={message}" if message else ""
+    assert verdict.description == f"Graph 400; error.code=X; request-id=r{tail}"
 
 
 @pytest.mark.parametrize("code", ["ErrorCalendarIsNotOrganizer", "ErrorNotOrganizer"])

@@ -14,8 +14,13 @@ from cancel_handler.core.redaction import redact
 MAX_DEADLETTER_FIELD = 4096
 
 #: Graph error codes that mean "only the organizer may cancel" (Graph does not document the code;
-#: its documented message names the organizer, which is matched too).
+#: its documented message is matched too, see NOT_ORGANIZER_PHRASE).
 NOT_ORGANIZER_CODES = frozenset({"ErrorCalendarIsNotOrganizer", "ErrorNotOrganizer"})
+#: The sentence of Graph's documented error message for a cancel by an attendee ("Your request
+#: can't be completed. You need to be an organizer to cancel a meeting.", event: cancel, Graph
+#: v1.0 reference), compared without case and with runs of white space as one space. A message
+#: that only mentions an organizer (a UPN such as `x.organizer@contoso.com`) is not this error.
+NOT_ORGANIZER_PHRASE = "you need to be an organizer to cancel a meeting"
 
 #: 4xx answers that are worth another try (timeouts, conflicts, throttling).
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
@@ -191,7 +196,8 @@ def decide_list(response: GraphResponse) -> Verdict | None:
 def _is_not_organizer(response: GraphResponse) -> bool:
     if response.error_code in NOT_ORGANIZER_CODES:
         return True
-    return "organizer" in (response.error_message or "").lower()
+    message = " ".join((response.error_message or "").split()).casefold()
+    return NOT_ORGANIZER_PHRASE in message
 
 
 def describe_graph_error(response: GraphResponse, hint: str = "") -> str:
