@@ -38,17 +38,20 @@ from cancel_handler.core.selection import (
     CalendarEvent,
     decide_ical_matches,
     range_too_large,
+    ranges_off,
     select_range,
 )
 from cancel_handler.graph.calendar_view import (
     CALENDAR_VIEW_PREFER,
+    LISTING_SECONDS_LIMIT,
     first_page_url,
     next_link_problem,
+    page_limit,
 )
 from cancel_handler.graph.client import GraphClient, ReadAnswer
 from cancel_handler.graph.events import event_list
 from cancel_handler.graph.limiter import MailboxLimiter
-from cancel_handler.graph.lookup import LOOKUP_PREFER, lookup_url
+from cancel_handler.graph.lookup import LOOKUP_PAGE_LIMIT, LOOKUP_PREFER, lookup_url
 from cancel_handler.graph.token import TokenProvider
 
 T = TypeVar("T")
@@ -93,6 +96,7 @@ class CancelHandler:
         limiter: MailboxLimiter,
         range_max_days: int = DEFAULT_RANGE_MAX_DAYS,
         range_max_events: int = DEFAULT_RANGE_MAX_EVENTS,
+        listing_seconds_limit: float = LISTING_SECONDS_LIMIT,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -104,6 +108,7 @@ class CancelHandler:
         self._limiter = limiter
         self._range_max_days = range_max_days
         self._range_max_events = range_max_events
+        self._listing_seconds_limit = listing_seconds_limit
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._clock = clock
@@ -149,12 +154,14 @@ class CancelHandler:
 
     async def _by_ical_uid(self, request: CancelRequest, ical_uid: str, run: _Run) -> Outcome:
         url = lookup_url(self._graph.base_url, request.user_principal_name, ical_uid)
-        answer = await self._with_retries(run, self._reader(request, url, LOOKUP_PREFER, run))
-        if isinstance(answer, Outcome):
-            return answer
-        matches, next_link = event_list(answer.document)
+        listed = await self._read_pages(
+            request, url, LOOKUP_PREFER, run, max_pages=LOOKUP_PAGE_LIMIT, enough=_two_or_more()
+        )
+        if isinstance(listed, Outcome):
+            return listed
+        matches = listed.events
         found = decide_ical_matches(
-            matches, cancel_may_have_happened=run.may_have_happened, more=next_link is not None
+            matches, cancel_may_have_happened=run.may_have_happened, more=not listed.complete
         )
         if isinstance(found, Settlement):
             # Name the event found only when it is the one match (never for AmbiguousEvent).
@@ -165,6 +172,8 @@ class CancelHandler:
     async def _range(
         self, request: CancelRequest, window: TimeWindow, run: _Run
     ) -> Outcome | FanOutPlan:
+        if self._range_max_events == 0:  # date ranges are off: refused before Graph is asked
+            return self._outcome(run, _previewed(request, ranges_off()))
         now = self._now()
         listed = await self._list_calendar(request, window, now, run)
         if isinstance(listed, Outcome):
@@ -175,7 +184,7 @@ class CancelHandler:
             selection, self._range_max_events, listed_all=listed.complete
         )
         if too_large is not None:
-            return self._outcome(run, too_large, range_report=report)
+            return self._outcome(run, _previewed(request, too_large), range_report=report)
         count = len(selection.selected)
         if request.preview:
             detail = (
@@ -195,29 +204,87 @@ class CancelHandler:
     ) -> _Listed | Outcome:
         """Every page of the window, or the pages up to the one where more events qualify than
         RANGE_MAX_EVENTS allows (the answer is RangeTooLarge either way: no need to read on)."""
-        url: str | None = first_page_url(self._graph.base_url, request.user_principal_name, window)
-        events: list[CalendarEvent] = []
         seen: set[str] = set()
-        qualifying = calls = 0
-        while url is not None:
-            answer = await self._with_retries(
-                run, self._reader(request, url, CALENDAR_VIEW_PREFER, run)
-            )
-            if isinstance(answer, Outcome):
-                return answer
-            calls += 1
-            page, url = event_list(answer.document)
-            events.extend(page)
+        qualifying = 0
+
+        def enough(page: list[CalendarEvent]) -> bool:
+            nonlocal qualifying
             fresh = [event for event in page if event.id not in seen]
             seen.update(event.id for event in fresh)
             qualifying += len(select_range(fresh, window, now).selected)
-            if url is not None and qualifying > self._range_max_events:
+            return qualifying > self._range_max_events
+
+        url = first_page_url(self._graph.base_url, request.user_principal_name, window)
+        return await self._read_pages(
+            request,
+            url,
+            CALENDAR_VIEW_PREFER,
+            run,
+            max_pages=page_limit(self._range_max_events),
+            enough=enough,
+        )
+
+    async def _read_pages(
+        self,
+        request: CancelRequest,
+        url: str,
+        prefer: tuple[str, ...],
+        run: _Run,
+        *,
+        max_pages: int,
+        enough: Callable[[list[CalendarEvent]], bool],
+    ) -> _Listed | Outcome:
+        """The events of `url` and the pages its `@odata.nextLink`s name, until the last page
+        or until `enough(page)` says to stop (then `complete` is False). A listing that would
+        not end (a next link off Graph or back to a page already read, more than `max_pages`
+        pages, longer than the time limit) is dead-lettered GraphBadRequest naming why."""
+        started = self._clock()
+        visited: set[str] = set()
+        events: list[CalendarEvent] = []
+        calls = 0
+        link: str | None = url
+        while link is not None:
+            visited.add(link)
+            answer = await self._with_retries(run, self._reader(request, link, prefer, run))
+            if isinstance(answer, Outcome):
+                return answer
+            calls += 1
+            page, link = event_list(answer.document)
+            events.extend(page)
+            if link is None:
+                break
+            if enough(page):
                 return _Listed(events, calls, complete=False)
-            problem = next_link_problem(self._graph.base_url, url) if url is not None else None
+            problem = next_link_problem(self._graph.base_url, link) or self._endless(
+                link, visited, calls, max_pages, self._clock() - started
+            )
             if problem is not None:
                 settlement = Settlement(Action.DEADLETTER, Reason.GRAPH_BAD_REQUEST, problem)
                 return self._outcome(run, settlement)
         return _Listed(events, calls)
+
+    def _endless(
+        self, link: str, visited: set[str], pages: int, max_pages: int, seconds: float
+    ) -> str | None:
+        """Why a listing that has read `pages` pages in `seconds` must not follow `link`."""
+        stopped = "; the listing was stopped and nothing was cancelled"
+        if link in visited:
+            return (
+                f"Graph's @odata.nextLink leads back to a page already read (after {pages} "
+                f"page(s)), so the listing would never end{stopped}"
+            )
+        if pages >= max_pages:
+            return (
+                f"Graph's list still had a next page after {pages} pages, the most one listing "
+                f"reads{stopped}"
+            )
+        if seconds > self._listing_seconds_limit:
+            return (
+                f"Graph's list still had a next page after {pages} page(s) and {seconds:.0f}s, "
+                f"longer than one delivery may list ({self._listing_seconds_limit:g}s)"
+                f"{stopped}; resubmit when Graph answers faster"
+            )
+        return None
 
     def _reader(
         self, request: CancelRequest, url: str, prefer: tuple[str, ...], run: _Run
@@ -307,3 +374,23 @@ class CancelHandler:
 
     def _elapsed_ms(self, started: float) -> int:
         return int((self._clock() - started) * 1000)
+
+
+def _two_or_more() -> Callable[[list[CalendarEvent]], bool]:
+    """A lookup reads on until a second match is found (several matches are ambiguous already)."""
+    found = 0
+
+    def enough(page: list[CalendarEvent]) -> bool:
+        nonlocal found
+        found += len(page)
+        return found >= 2
+
+    return enough
+
+
+def _previewed(request: CancelRequest, refusal: Settlement) -> Settlement:
+    """A range refusal as a preview answers it: completed with the same reason and text (the
+    sender is told; no operator is paged), or `refusal` itself for a real request."""
+    if not request.preview:
+        return refusal
+    return Settlement(Action.COMPLETE, refusal.reason, f"preview: {refusal.description}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
 from cancel_handler.core.contract import TimeWindow
-from cancel_handler.graph.calendar_view import first_page_url, utc_text
+from cancel_handler.graph.calendar_view import first_page_url, page_limit, utc_text
 
 #: 2027-05-01 09:00 in UTC+02:00 is 07:00 UTC.
 MORNING_PLUS_TWO = datetime(2027, 5, 1, 9, 0, tzinfo=timezone(timedelta(hours=2)))
@@ -32,3 +34,12 @@ def test_instants_are_sent_in_utc_whatever_the_hosts_zone(host_three_hours_west:
     """On a host whose local zone is not UTC the window still goes out as UTC `Z` times."""
     assert utc_text(MORNING_PLUS_TWO) == "2027-05-01T07:00:00Z"
     assert utc_text(datetime(2027, 5, 1, 7, tzinfo=UTC)) == "2027-05-01T07:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("max_events", "pages"),
+    [(0, 20), (1, 20), (99, 20), (100, 40), (500, 120), (800, 180)],
+)
+def test_page_limit_is_twenty_times_the_pages_the_limit_fills(max_events: int, pages: int) -> None:
+    """Pages of 100: RANGE_MAX_EVENTS events fill max_events // 100 + 1 pages; 20 times that."""
+    assert page_limit(max_events) == pages

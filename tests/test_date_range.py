@@ -144,6 +144,68 @@ def test_next_link_to_another_host_is_never_followed(loopback: Loopback, origin:
     assert bus.sent == [] and loopback.cancels() == []
 
 
+def calendar_page(loopback: Loopback, skip: int) -> Fault:
+    """A scripted calendarView answer with no events, linking to `$skip=skip`."""
+    link = f"{loopback.graph.graph_base_url}/users/{UPN}/calendarView?$skip={skip}"
+    body = json.dumps({"value": [], "@odata.nextLink": link}).encode()
+    return Fault(200, {"Content-Type": "application/json"}, body)
+
+
+def test_a_next_link_back_to_a_page_read_ends_the_listing(loopback: Loopback) -> None:
+    """Every page links to the same page: the listing stops when that page would be read a
+    second time, dead-letters GraphBadRequest saying why and fans nothing out."""
+    loopback.graph.state.script(UPN, "calendarView", *[calendar_page(loopback, 1)] * 5)
+    bus = FakeServiceBus()
+    settled, _ = run(loopback, received_message(range_body()), bus)
+    assert (settled.action, settled.reason) == ("deadletter", "GraphBadRequest")
+    assert settled.description == (
+        "Graph's @odata.nextLink leads back to a page already read (after 2 page(s)), so the "
+        "listing would never end; the listing was stopped and nothing was cancelled"
+    )
+    assert len(loopback.reads()) == 2
+    assert bus.sent == [] and loopback.cancels() == []
+
+
+@pytest.mark.parametrize(("max_events", "pages"), [("1", 20), ("100", 40)])
+def test_a_listing_reads_at_most_twenty_times_the_pages_its_limit_fills(
+    loopback: Loopback, max_events: str, pages: int
+) -> None:
+    """Pages of 100 events: RANGE_MAX_EVENTS=1 fills 1 page (+1), so 20 pages at most;
+    RANGE_MAX_EVENTS=100 fills 2, so 40; a listing still going on is GraphBadRequest."""
+    linked = [calendar_page(loopback, n + 1) for n in range(pages + 5)]
+    loopback.graph.state.script(UPN, "calendarView", *linked)
+    bus = FakeServiceBus()
+    settled, _ = run(loopback, received_message(range_body()), bus, RANGE_MAX_EVENTS=max_events)
+    assert (settled.action, settled.reason) == ("deadletter", "GraphBadRequest")
+    assert settled.description == (
+        f"Graph's list still had a next page after {pages} pages, the most one listing reads; "
+        "the listing was stopped and nothing was cancelled"
+    )
+    assert len(loopback.reads()) == pages
+    assert bus.sent == []
+
+
+def test_a_listing_longer_than_two_minutes_ends(loopback: Loopback) -> None:
+    """Each page "takes" 50 s on the handler's clock: after the third page (150 s, over the
+    120 s one delivery may list) the listing stops as GraphBadRequest saying so."""
+    linked = [calendar_page(loopback, n + 1) for n in range(10)]
+    loopback.graph.state.script(UPN, "calendarView", *linked)
+    bus = FakeServiceBus()
+    proc = loopback.processor(
+        RecordingSleep(), fan_out=bus, now=lambda: NOW, clock=lambda: 50.0 * len(loopback.reads())
+    )
+    actions = RecordingActions()
+    process_all(proc, [received_message(range_body())], actions)
+    assert (actions.only.action, actions.only.reason) == ("deadletter", "GraphBadRequest")
+    assert actions.only.description == (
+        "Graph's list still had a next page after 3 page(s) and 150s, longer than one "
+        "delivery may list (120s); the listing was stopped and nothing was cancelled; resubmit "
+        "when Graph answers faster"
+    )
+    assert len(loopback.reads()) == 3
+    assert bus.sent == []
+
+
 def test_too_many_events_is_range_too_large(loopback: Loopback) -> None:
     """More selected events than RANGE_MAX_EVENTS: dead-letter RangeTooLarge with the count,
     nothing cancelled, nothing sent."""
@@ -340,17 +402,6 @@ def test_without_a_sender_the_parent_is_given_back(loopback: Loopback) -> None:
     settled, outcome = run(loopback, received_message(range_body()))
     assert settled.action == "abandon"
     assert "ServiceBusConnection__fullyQualifiedNamespace" in outcome.settlement.description
-
-
-def test_range_max_events_zero_turns_ranges_off(loopback: Loopback) -> None:
-    """RANGE_MAX_EVENTS=0: a range with a meeting to cancel is RangeTooLarge, saying ranges
-    are off, and nothing is sent."""
-    loopback.graph.state.add_meeting(UPN, meeting("IMM0", at(11)))
-    bus = FakeServiceBus()
-    settled, _ = run(loopback, received_message(range_body()), bus, RANGE_MAX_EVENTS="0")
-    assert (settled.action, settled.reason) == ("deadletter", "RangeTooLarge")
-    assert "date ranges are off (RANGE_MAX_EVENTS=0)" in settled.description
-    assert bus.sent == []
 
 
 def test_a_late_page_gets_its_own_retries(loopback: Loopback) -> None:

@@ -129,24 +129,78 @@ def test_cancelled_match_completes_without_a_cancel_call(loopback: Loopback) -> 
     assert loopback.cancels() == []
 
 
-def test_one_match_with_a_next_page_is_ambiguous(loopback: Loopback) -> None:
-    """One match on a lookup page that links to a further page: at least one more event may
-    share the UID, so dead-letter AmbiguousEvent naming 'at least 1', cancel nothing, and name no
-    event as the one found (the reply's eventId stays empty)."""
-    page = {
-        "value": [{"id": "IMM-P1", "isOrganizer": True, "isCancelled": False,
-                   "type": "singleInstance"}],
-        "@odata.nextLink": f"{loopback.graph.graph_base_url}/users/{UPN}/events?$skip=1",
+def lookup_page(loopback: Loopback, ids: list[str], next_skip: int | None) -> Fault:
+    """A scripted lookup answer listing organizer events `ids`, linking to `$skip=next_skip`."""
+    page: dict = {
+        "value": [
+            {"id": event_id, "isOrganizer": True, "isCancelled": False, "type": "singleInstance"}
+            for event_id in ids
+        ]
     }
+    if next_skip is not None:
+        link = f"{loopback.graph.graph_base_url}/users/{UPN}/events?$skip={next_skip}"
+        page["@odata.nextLink"] = link
+    return Fault(200, {"Content-Type": "application/json"}, json.dumps(page).encode())
+
+
+def test_a_second_match_on_the_next_page_is_ambiguous(loopback: Loopback) -> None:
+    """One match on a page that links to a page with another: the lookup reads both, then
+    dead-letters AmbiguousEvent naming both ids, cancels nothing and names no event as found."""
     loopback.graph.state.script(
-        UPN, "events",
-        Fault(200, {"Content-Type": "application/json"}, json.dumps(page).encode()),
+        UPN, "events", lookup_page(loopback, ["IMM-P1"], 1), lookup_page(loopback, ["IMM-P2"], 2)
     )
     settled, outcome = run(loopback, by_uid("UID-P"))
     assert (settled.action, settled.reason) == ("deadletter", "AmbiguousEvent")
-    assert settled.description.startswith("at least 1 events share that iCalUId")
+    assert settled.description == (
+        "at least 2 events share that iCalUId in the mailbox; nothing was cancelled; send the "
+        "eventId of the one to cancel: IMM-P1, IMM-P2"
+    )
+    assert len(loopback.reads()) == 2
     assert outcome.event_id is None
     assert loopback.cancels() == []
+
+
+def test_a_match_after_an_empty_page_is_found_and_cancelled(loopback: Loopback) -> None:
+    """A filtered list may answer an empty page with a next link: the lookup reads on and
+    cancels the one match of the last page (not EventNotFound)."""
+    loopback.graph.state.add_event(UPN, "IMM-E2")
+    loopback.graph.state.script(
+        UPN, "events", lookup_page(loopback, [], 1), lookup_page(loopback, ["IMM-E2"], None)
+    )
+    settled, outcome = run(loopback, by_uid("UID-E"))
+    assert (settled.action, outcome.settlement.reason) == ("complete", "Cancelled")
+    assert len(loopback.reads()) == 2
+    assert [cancel.event_id for cancel in loopback.cancels()] == ["IMM-E2"]
+
+
+def test_a_lookup_page_linking_to_itself_is_read_once_more_then_dead_lettered(
+    loopback: Loopback,
+) -> None:
+    """Empty pages that all link to the same page end after that page is asked for the second
+    time: GraphBadRequest saying why, no cancel."""
+    loopback.graph.state.script(UPN, "events", *[lookup_page(loopback, [], 1)] * 5)
+    settled, _ = run(loopback, by_uid("UID-L"))
+    assert (settled.action, settled.reason) == ("deadletter", "GraphBadRequest")
+    assert settled.description == (
+        "Graph's @odata.nextLink leads back to a page already read (after 2 page(s)), so the "
+        "listing would never end; the listing was stopped and nothing was cancelled"
+    )
+    assert len(loopback.reads()) == 2
+    assert loopback.cancels() == []
+
+
+def test_a_lookup_reads_at_most_twenty_pages(loopback: Loopback) -> None:
+    """Empty pages each linking to a new page: the lookup stops after 20 pages
+    (GraphBadRequest, no cancel)."""
+    pages = [lookup_page(loopback, [], n + 1) for n in range(25)]
+    loopback.graph.state.script(UPN, "events", *pages)
+    settled, _ = run(loopback, by_uid("UID-M"))
+    assert (settled.action, settled.reason) == ("deadletter", "GraphBadRequest")
+    assert settled.description == (
+        "Graph's list still had a next page after 20 pages, the most one listing reads; the "
+        "listing was stopped and nothing was cancelled"
+    )
+    assert len(loopback.reads()) == 20
 
 
 def test_attendee_copy_is_not_organizer_without_a_cancel_call(loopback: Loopback) -> None:

@@ -167,6 +167,72 @@ def test_range_too_large_is_answered_dead_lettered_without_a_selection(
     assert not {"events", "childMessageIds", "skipped"} & set(data)
 
 
+def test_a_preview_too_large_is_answered_previewed_and_not_dead_lettered(
+    loopback: Loopback, bus: FakeServiceBus
+) -> None:
+    """A preview of a range over RANGE_MAX_EVENTS completes (no dead-letter, so no alert) and
+    is answered `previewed` with reason RangeTooLarge and the meetings it found."""
+    leave(loopback)
+    body = {"userPrincipalName": UPN, "startDateTime": START, "endDateTime": END,
+            "preview": True}
+    actions = RecordingActions()
+    processor = loopback.processor(
+        RecordingSleep(), replies=bus, fan_out=bus, now=lambda: NOW,
+        REPLY_TO_ALLOWED=REPLIES, RANGE_MAX_EVENTS="1",
+    )
+    [outcome] = process_all(processor, [ask(body)], actions)
+    assert actions.only.action == "complete"
+    assert outcome.settlement.description == (
+        "preview: 2 events to cancel; the limit is 1 (RANGE_MAX_EVENTS): split the range into "
+        "shorter ones; nothing was cancelled; skipped: notOrganizer=1, noAttendees=1"
+    )
+    [(message, event)] = replies(bus)
+    data = event["data"]
+    assert (message.subject, data["outcome"], data["reason"]) == (
+        "previewed", "previewed", "RangeTooLarge")
+    assert data["events"] == SELECTED
+    assert "description" not in data
+    assert bus.sent == [] and loopback.cancels() == []
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["request", "preview"])
+@pytest.mark.parametrize("calendar", ["empty", "leave"])
+def test_with_ranges_off_every_range_is_refused_before_graph_is_asked(
+    loopback: Loopback, bus: FakeServiceBus, preview: bool, calendar: str
+) -> None:
+    """RANGE_MAX_EVENTS=0: a range is refused with the same text whatever the calendar holds,
+    without any Graph call; a request is dead-lettered and answered `deadLettered`, a preview
+    completes and is answered `previewed`, both with reason RangeTooLarge."""
+    if calendar == "leave":
+        leave(loopback)
+    body = {"userPrincipalName": UPN, "startDateTime": START, "endDateTime": END}
+    if preview:
+        body["preview"] = True
+    actions = RecordingActions()
+    processor = loopback.processor(
+        RecordingSleep(), replies=bus, fan_out=bus, now=lambda: NOW,
+        REPLY_TO_ALLOWED=REPLIES, RANGE_MAX_EVENTS="0",
+    )
+    [outcome] = process_all(processor, [ask(body)], actions)
+    refusal = (
+        "date ranges are off (RANGE_MAX_EVENTS=0); the calendar was not read and nothing was "
+        "cancelled; send one request per meeting (eventId or iCalUId)"
+    )
+    assert outcome.settlement.reason == "RangeTooLarge"
+    assert loopback.graph.state.calls == []
+    [(_, event)] = replies(bus)
+    data = event["data"]
+    if preview:
+        assert actions.only.action == "complete"
+        assert outcome.settlement.description == f"preview: {refusal}"
+        assert (data["outcome"], data["reason"]) == ("previewed", "RangeTooLarge")
+    else:
+        assert (actions.only.action, actions.only.description) == ("deadletter", refusal)
+        assert (data["outcome"], data["reason"], data["description"]) == (
+            "deadLettered", "RangeTooLarge", refusal)
+    assert bus.sent == []
+
+
 def test_ical_uid_reply_names_the_uid_and_the_event_found(
     loopback: Loopback, bus: FakeServiceBus
 ) -> None:

@@ -41,12 +41,14 @@ class ReplyOutcome(StrEnum):
 
 
 #: Completions that are final, by the settlement reason that labels them. A completion not
-#: listed here (a scheduled delayed retry) is still in progress and gets no reply.
+#: listed here (a scheduled delayed retry) is still in progress and gets no reply. A completed
+#: RangeTooLarge is a preview's: it answers what the real request would meet.
 FINAL_COMPLETIONS: Mapping[Reason, ReplyOutcome] = {
     Reason.CANCELLED: ReplyOutcome.CANCELLED,
     Reason.ALREADY_CANCELLED: ReplyOutcome.ALREADY_CANCELLED,
     Reason.FANNED_OUT: ReplyOutcome.FANNED_OUT,
     Reason.PREVIEWED: ReplyOutcome.PREVIEWED,
+    Reason.RANGE_TOO_LARGE: ReplyOutcome.PREVIEWED,
 }
 
 

@@ -107,23 +107,31 @@ def _skip_cause(event: CalendarEvent, window: TimeWindow, now: datetime) -> Skip
     return None
 
 
+def ranges_off() -> Settlement:
+    """The `RangeTooLarge` dead-letter of every date range while RANGE_MAX_EVENTS is 0, given
+    before the calendar is read, so it is the same whatever the calendar holds."""
+    return Settlement(
+        Action.DEADLETTER,
+        Reason.RANGE_TOO_LARGE,
+        "date ranges are off (RANGE_MAX_EVENTS=0); the calendar was not read and nothing was "
+        "cancelled; send one request per meeting (eventId or iCalUId)",
+    )
+
+
 def range_too_large(
     selection: RangeSelection, max_events: int, *, listed_all: bool = True
 ) -> Settlement | None:
     """A `RangeTooLarge` dead-letter when more events were selected than RANGE_MAX_EVENTS
-    allows (0 turns date ranges off); None otherwise. `listed_all` False: the listing stopped
-    once the limit was passed, so the count is a lower bound."""
+    allows; None otherwise. `listed_all` False: the listing stopped once the limit was passed,
+    so the count is a lower bound."""
     count = len(selection.selected)
     if count <= max_events:
         return None
     counted = f"{count}" if listed_all else f"at least {count}"
-    if max_events == 0:
-        detail = f"{counted} event(s) to cancel, but date ranges are off (RANGE_MAX_EVENTS=0)"
-    else:
-        detail = (
-            f"{counted} events to cancel; the limit is {max_events} (RANGE_MAX_EVENTS): split "
-            "the range into shorter ones"
-        )
+    detail = (
+        f"{counted} events to cancel; the limit is {max_events} (RANGE_MAX_EVENTS): split "
+        "the range into shorter ones"
+    )
     return Settlement(
         Action.DEADLETTER,
         Reason.RANGE_TOO_LARGE,

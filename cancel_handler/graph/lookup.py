@@ -12,6 +12,9 @@ from cancel_handler.graph.paths import encode_query, user_path
 #: The properties the decision needs; `/events` lists single events and series masters only.
 LOOKUP_SELECT = "id,isOrganizer,isCancelled,type"
 LOOKUP_PREFER = (PREFER_IMMUTABLE_IDS,)
+#: The most pages one lookup reads: it stops at its second match, so only a list of empty pages
+#: (which Exchange may send for a filtered query) can come near this.
+LOOKUP_PAGE_LIMIT = 20
 
 
 def odata_string(value: str) -> str:
