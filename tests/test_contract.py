@@ -17,6 +17,7 @@ from cancel_handler.core.contract import (
     is_event_id,
     load_schema,
     parse_cancel_request,
+    span_text,
     validate_request,
 )
 from cancel_handler.core.errors import InvalidMessageError
@@ -363,7 +364,16 @@ def test_range_instants_are_read_to_the_microsecond_in_their_offset(
         ({"startDateTime": "2026-07-02T00:00:00Z", "endDateTime": "2026-07-01T00:00:00Z"},
          "endDateTime: must be after startDateTime"),
         ({"startDateTime": "2027-07-01T00:00:00Z", "endDateTime": "2028-07-01T12:00:00Z"},
-         "endDateTime: the range is 366.50 days long; the limit is 366 days (RANGE_MAX_DAYS)"),
+         "endDateTime: the range is 366 days 12 h long; the limit is 366 days (RANGE_MAX_DAYS)"),
+        ({"startDateTime": "2027-07-01T00:00:00Z", "endDateTime": "2028-07-01T00:00:01Z"},
+         "endDateTime: the range is 366 days 1 s long; the limit is 366 days (RANGE_MAX_DAYS)"),
+        ({"startDateTime": "2027-07-01T00:00:00Z", "endDateTime": "2028-07-01T00:00:00.000001Z"},
+         "endDateTime: the range is 366 days 0.000001 s long; the limit is 366 days "
+         "(RANGE_MAX_DAYS)"),
+        ({"startDateTime": "2027-07-01T00:00:00+02:00",
+          "endDateTime": "2028-07-01T01:01:01.5+02:00"},
+         "endDateTime: the range is 366 days 1 h 1 min 1.5 s long; the limit is 366 days "
+         "(RANGE_MAX_DAYS)"),
         ({"iCalUId": "Caf\u00e9\u0007"},
          "iCalUId: must be an iCalendar UID without control characters; it contains '\\x07'"),
         ({"iCalUId": "a b\u001f\u007f\u009f\u00a0"},
@@ -378,3 +388,18 @@ def test_range_and_uid_errors_say_exactly_what_to_fix(document: dict, message: s
     with pytest.raises(InvalidMessageError) as caught:
         validate_request({"userPrincipalName": UPN_, **document})
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("span", "text"),
+    [
+        (timedelta(days=1), "1 day"),
+        (timedelta(days=2, hours=12), "2 days 12 h"),
+        (timedelta(hours=3, microseconds=250000), "3 h 0.25 s"),
+        (timedelta(minutes=1), "1 min"),
+        (timedelta(seconds=59, microseconds=10), "59.00001 s"),
+    ],
+)
+def test_span_text_shows_a_span_exactly(span: timedelta, text: str) -> None:
+    """Each unit appears only when it has a count; fractions of a second are never rounded."""
+    assert span_text(span) == text

@@ -221,13 +221,28 @@ def _window(document: dict[str, Any], max_days: int) -> TimeWindow:
     if end <= start:
         raise InvalidMessageError("endDateTime", "must be after startDateTime")
     if end - start > timedelta(days=max_days):
-        length = (end - start) / timedelta(days=1)
         raise InvalidMessageError(
             "endDateTime",
-            f"the range is {length:.2f} days long; the limit is {max_days} days "
+            f"the range is {span_text(end - start)} long; the limit is {max_days} days "
             "(RANGE_MAX_DAYS)",
         )
     return TimeWindow(start, end, start_text, end_text)
+
+
+def span_text(span: timedelta) -> str:
+    """A positive span exactly, in the largest units that show it: `366 days 1 s`,
+    `2 days 12 h`, `3 h 0.25 s` (never rounded, so a range just over a limit never reads as
+    the limit itself)."""
+    hours, rest = divmod(span.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    second_text = f"{seconds}.{span.microseconds:06d}".rstrip("0") if span.microseconds else ""
+    parts = [
+        f"{span.days} day{'s' if span.days != 1 else ''}" if span.days else "",
+        f"{hours} h" if hours else "",
+        f"{minutes} min" if minutes else "",
+        f"{second_text or seconds} s" if seconds or span.microseconds else "",
+    ]
+    return " ".join(part for part in parts if part)
 
 
 def _instant(field: str, text: str) -> datetime:
