@@ -37,6 +37,8 @@ from cancel_handler.core.selection import (
     DEFAULT_RANGE_MAX_EVENTS,
     CalendarEvent,
     decide_ical_matches,
+    live_matches,
+    named_match,
     range_too_large,
     ranges_off,
     select_range,
@@ -164,9 +166,9 @@ class CancelHandler:
             matches, cancel_may_have_happened=run.may_have_happened, more=not listed.complete
         )
         if isinstance(found, Settlement):
-            # Name the event found only when it is the one match (never for AmbiguousEvent).
-            unique = len(matches) == 1 and found.reason != Reason.AMBIGUOUS_EVENT
-            return self._outcome(run, found, event_id=matches[0].id if unique else None)
+            # Name the event found only when the answer is about one event (never ambiguous).
+            named = None if found.reason is Reason.AMBIGUOUS_EVENT else named_match(matches)
+            return self._outcome(run, found, event_id=named)
         return await self._cancel(replace(request, event_id=found, ical_uid=None), run)
 
     async def _range(
@@ -377,12 +379,13 @@ class CancelHandler:
 
 
 def _two_or_more() -> Callable[[list[CalendarEvent]], bool]:
-    """A lookup reads on until a second match is found (several matches are ambiguous already)."""
+    """A lookup reads on until a second match not cancelled yet is found (two such matches are
+    ambiguous already, whatever later pages hold)."""
     found = 0
 
     def enough(page: list[CalendarEvent]) -> bool:
         nonlocal found
-        found += len(page)
+        found += len(live_matches(page))
         return found >= 2
 
     return enough

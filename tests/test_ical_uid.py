@@ -152,8 +152,8 @@ def test_a_second_match_on_the_next_page_is_ambiguous(loopback: Loopback) -> Non
     settled, outcome = run(loopback, by_uid("UID-P"))
     assert (settled.action, settled.reason) == ("deadletter", "AmbiguousEvent")
     assert settled.description == (
-        "at least 2 events share that iCalUId in the mailbox; nothing was cancelled; send the "
-        "eventId of the one to cancel: IMM-P1, IMM-P2"
+        "at least 2 events share that iCalUId in the mailbox and are not cancelled; nothing "
+        "was cancelled; send the eventId of the one to cancel: IMM-P1, IMM-P2"
     )
     assert len(loopback.reads()) == 2
     assert outcome.event_id is None
@@ -201,6 +201,27 @@ def test_a_lookup_reads_at_most_twenty_pages(loopback: Loopback) -> None:
         "listing was stopped and nothing was cancelled"
     )
     assert len(loopback.reads()) == 20
+
+
+def test_the_live_match_beside_a_cancelled_one_is_cancelled(loopback: Loopback) -> None:
+    """Two events share the UID and one is cancelled already: the other one is cancelled and
+    named in the outcome."""
+    loopback.graph.state.add_meeting(UPN, meeting("IMM-OLD", "UID-2", cancelled=True))
+    loopback.graph.state.add_meeting(UPN, meeting("IMM-NEW", "UID-2"))
+    settled, outcome = run(loopback, by_uid("UID-2"))
+    assert (settled.action, outcome.settlement.reason) == ("complete", "Cancelled")
+    assert outcome.event_id == "IMM-NEW"
+    assert [cancel.event_id for cancel in loopback.cancels()] == ["IMM-NEW"]
+
+
+def test_two_cancelled_matches_complete_as_already_cancelled(loopback: Loopback) -> None:
+    """Every match cancelled: AlreadyCancelled, no cancel call, no event named."""
+    loopback.graph.state.add_meeting(UPN, meeting("IMM-C1", "UID-3", cancelled=True))
+    loopback.graph.state.add_meeting(UPN, meeting("IMM-C2", "UID-3", cancelled=True))
+    settled, outcome = run(loopback, by_uid("UID-3"))
+    assert (settled.action, outcome.settlement.reason) == ("complete", "AlreadyCancelled")
+    assert outcome.event_id is None
+    assert loopback.cancels() == []
 
 
 def test_attendee_copy_is_not_organizer_without_a_cancel_call(loopback: Loopback) -> None:

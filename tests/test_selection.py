@@ -99,12 +99,14 @@ def test_a_list_without_value_is_refused() -> None:
         raise AssertionError(f"accepted {document!r}")
 
 
-def test_a_paged_lookup_is_ambiguous_even_with_one_match_on_the_page() -> None:
-    """Graph saying there are more pages of matches means several events share the UID."""
-    found = decide_ical_matches([event("E1", None)], cancel_may_have_happened=False, more=True)
+def test_a_lookup_stopped_with_pages_left_is_ambiguous() -> None:
+    """A lookup that stopped before Graph's last page (`more`) says "at least"."""
+    found = decide_ical_matches(
+        [event("E1", None), event("E2", None)], cancel_may_have_happened=False, more=True
+    )
     assert isinstance(found, Settlement)
     assert found.reason == "AmbiguousEvent"
-    assert found.description.startswith("at least 1 events share that iCalUId")
+    assert found.description.startswith("at least 2 events share that iCalUId")
     assert decide_ical_matches([event("E1", None)], cancel_may_have_happened=False) == "E1"
 
 

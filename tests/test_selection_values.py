@@ -83,8 +83,8 @@ def test_several_matches_list_their_ids_for_the_operator_to_choose() -> None:
     assert settlement == Settlement(
         Action.DEADLETTER,
         Reason.AMBIGUOUS_EVENT,
-        "2 events share that iCalUId in the mailbox; nothing was cancelled; send the eventId "
-        "of the one to cancel: A, B",
+        "2 events share that iCalUId in the mailbox and are not cancelled; nothing was "
+        "cancelled; send the eventId of the one to cancel: A, B",
     )
 
 
@@ -103,6 +103,41 @@ def test_a_long_list_of_matches_names_twenty_and_counts_the_rest(count: int, end
     assert description.endswith(
         f": E00, E01, {', '.join(f'E{n:02d}' for n in range(2, 18))}, {ending}"
     )
+
+
+@pytest.mark.parametrize(
+    ("matches", "expected"),
+    [
+        # one live match beside cancelled ones: that one is the meeting to cancel
+        ([("A", True), ("B", False)], "B"),
+        ([("A", False), ("B", True), ("C", True)], "A"),
+        # every match cancelled: done
+        (
+            [("A", True), ("B", True)],
+            Settlement(
+                Action.COMPLETE,
+                Reason.ALREADY_CANCELLED,
+                "all 2 events with that iCalUId are already cancelled",
+            ),
+        ),
+        # two live matches: ambiguous, listing only those two
+        (
+            [("A", False), ("B", True), ("C", False)],
+            Settlement(
+                Action.DEADLETTER,
+                Reason.AMBIGUOUS_EVENT,
+                "2 events share that iCalUId in the mailbox and are not cancelled; nothing was "
+                "cancelled; send the eventId of the one to cancel: A, C",
+            ),
+        ),
+    ],
+    ids=["one-live-after-cancelled", "one-live-before-cancelled", "all-cancelled", "two-live"],
+)
+def test_cancelled_matches_are_set_aside(matches: list, expected: object) -> None:
+    """Cancelled matches are done already: only the ones left decide (README: a cancelled
+    match completes as AlreadyCancelled)."""
+    events = [meeting(event_id, cancelled=cancelled) for event_id, cancelled in matches]
+    assert decide_ical_matches(events, cancel_may_have_happened=False) == expected
 
 
 def test_a_cancelled_match_is_done_and_named() -> None:

@@ -139,13 +139,28 @@ def range_too_large(
     )
 
 
+def live_matches(matches: list[CalendarEvent]) -> list[CalendarEvent]:
+    """The matches not cancelled yet: only these can make a lookup ambiguous."""
+    return [match for match in matches if not match.is_cancelled]
+
+
+def named_match(matches: list[CalendarEvent]) -> str | None:
+    """The one event a lookup's answer is about: the only match not cancelled, or, when every
+    match is cancelled, the only match; None when there is no such one event."""
+    live = live_matches(matches)
+    if len(live) == 1:
+        return live[0].id
+    return matches[0].id if len(matches) == 1 else None
+
+
 def decide_ical_matches(
     matches: list[CalendarEvent], *, cancel_may_have_happened: bool, more: bool = False
 ) -> Settlement | str:
     """The event id to cancel for an iCalUId lookup's matches, or the settlement when there is
-    nothing to cancel: no match is a 404 (done if an earlier attempt may have cancelled it), a
-    cancelled match is done, an attendee's copy or several matches (`more`: Graph has further
-    pages of them) are dead-lettered."""
+    nothing to cancel. No match is a 404 (done if an earlier attempt may have cancelled it).
+    Cancelled matches are done already and set aside: none left is done; several left (or,
+    with `more`, Graph's further pages after two) are dead-lettered as ambiguous; the one left
+    is cancelled when the mailbox organizes it."""
     if not matches:
         if cancel_may_have_happened:
             return Settlement(
@@ -161,24 +176,28 @@ def decide_ical_matches(
             "organizer's, the event was deleted, or the UID is an occurrence's (occurrences are "
             "not found by iCalUId: send eventId or a date range)",
         )
-    if len(matches) > 1 or (matches and more):
-        ids = ", ".join(match.id for match in matches[:MAX_IDS_DESCRIBED])
-        unlisted = len(matches) - MAX_IDS_DESCRIBED
+    live = live_matches(matches)
+    if len(live) > 1 or (live and more):
+        ids = ", ".join(match.id for match in live[:MAX_IDS_DESCRIBED])
+        unlisted = len(live) - MAX_IDS_DESCRIBED
         tail = f" and {unlisted} more" if unlisted > 0 else ""
         return Settlement(
             Action.DEADLETTER,
             Reason.AMBIGUOUS_EVENT,
             clip(
-                f"{'at least ' if more else ''}{len(matches)} events share that iCalUId in the "
-                "mailbox; nothing was "
+                f"{'at least ' if more else ''}{len(live)} events share that iCalUId in the "
+                "mailbox and are not cancelled; nothing was "
                 f"cancelled; send the eventId of the one to cancel: {ids}{tail}"
             ),
         )
-    [match] = matches
-    if match.is_cancelled:
-        return Settlement(
-            Action.COMPLETE, Reason.ALREADY_CANCELLED, f"event {match.id} is already cancelled"
+    if not live:
+        done = (
+            f"event {matches[0].id} is"
+            if len(matches) == 1
+            else f"all {len(matches)} events with that iCalUId are"
         )
+        return Settlement(Action.COMPLETE, Reason.ALREADY_CANCELLED, f"{done} already cancelled")
+    [match] = live
     if not match.is_organizer:
         return Settlement(
             Action.DEADLETTER,
