@@ -162,17 +162,26 @@ class Processor:
         (the host then redelivers), or when the invocation was cancelled, after giving the
         message back."""
         try:
-            outcome = on_last_delivery(
-                await self._decide(message),
-                delivery_count=getattr(message, "delivery_count", None),
-                max_delivery_count=self.settings.max_delivery_count,
-            )
-            outcome = await self.replies.answer(message, outcome)
+            outcome = self._on_last_delivery(message, await self._decide(message))
+            answered = await self.replies.answer(message, outcome)
+            outcome = self._on_last_delivery(message, answered)
+            if outcome is not answered:
+                # The reply failed on the queue's last delivery: rather than a silent
+                # MaxDeliveryCountExceeded, DeliveriesExhausted names what was decided, and
+                # the sender is answered with it if Service Bus now takes a reply.
+                await self.replies.answer(message, outcome)
         except asyncio.CancelledError:
             await settle(message, actions, _given_back("invocation cancelled (shutdown)"))
             raise
         await settle(message, actions, outcome)
         return outcome
+
+    def _on_last_delivery(self, message: Any, outcome: Outcome) -> Outcome:
+        return on_last_delivery(
+            outcome,
+            delivery_count=getattr(message, "delivery_count", None),
+            max_delivery_count=self.settings.max_delivery_count,
+        )
 
     async def _decide(self, message: Any) -> Outcome:
         try:

@@ -426,6 +426,54 @@ def test_session_enabled_reply_queue_needs_reply_to_session_id(
     assert bus.entities[REPLIES].sent == []
 
 
+def test_a_reply_never_sent_ends_deliveries_exhausted_naming_the_decision(
+    loopback: Loopback, bus: FakeServiceBus
+) -> None:
+    """A session-enabled reply queue and no reply_to_session_id: each delivery is given back,
+    and on the queue's last (MAX_DELIVERY_COUNT=3) the function dead-letters the request as
+    DeliveriesExhausted, saying the meeting was cancelled (the redeliveries' 404 reads as
+    AlreadyCancelled), instead of giving it back for
+    Service Bus to dead-letter as MaxDeliveryCountExceeded."""
+    loopback.graph.state.add_event(UPN, "EVZ")
+    deliveries = [
+        request(cancel_body("EVZ"), reply_to_session_id=None, delivery_count=n)
+        for n in (1, 2, 3)
+    ]
+    _, actions = run(loopback, bus, *deliveries, MAX_DELIVERY_COUNT="3")
+    assert [s.action for s in actions.settled] == ["abandon", "abandon", "deadletter"]
+    last = actions.settled[-1]
+    assert (last.reason, last.description) == (
+        "DeliveriesExhausted",
+        "still failing on delivery 3 (MAX_DELIVERY_COUNT=3, the queue's last); last error: "
+        "reply to 'cancel-replies' not sent (ServiceBusError) after it was decided: "
+        "AlreadyCancelled",
+    )
+    assert (UPN.lower(), "EVZ") in loopback.graph.state.cancelled
+    assert bus.entities[REPLIES].sent == []
+
+
+def test_a_reply_refused_on_the_last_delivery_is_answered_with_the_dead_letter(
+    loopback: Loopback, bus: FakeServiceBus
+) -> None:
+    """The reply of the last delivery is refused once: the request is dead-lettered as
+    DeliveriesExhausted naming the decision, and the sender is answered with that dead-letter
+    (the second send goes through)."""
+    loopback.graph.state.add_event(UPN, "EVL")
+    bus.entities[REPLIES].fail_sends = 1
+    _, actions = run(
+        loopback, bus, request(cancel_body("EVL"), delivery_count=3), MAX_DELIVERY_COUNT="3"
+    )
+    description = (
+        "still failing on delivery 3 (MAX_DELIVERY_COUNT=3, the queue's last); last error: "
+        "reply to 'cancel-replies' not sent (ServiceBusError) after it was decided: Cancelled"
+    )
+    assert (actions.only.action, actions.only.reason, actions.only.description) == (
+        "deadletter", "DeliveriesExhausted", description)
+    reply, event = only_reply(bus.entities[REPLIES])
+    check_envelope(reply, event, "deadLettered", "DeliveriesExhausted")
+    assert event["data"]["description"] == description
+
+
 def test_reply_to_an_entity_without_sessions_has_no_session_id(loopback: Loopback) -> None:
     """A queue or topic without sessions gets replies without SessionId when none was asked."""
     bus = FakeServiceBus(queue_name=CANCEL_QUEUE)
@@ -638,8 +686,7 @@ def test_failed_reply_warning_line_is_whole(
     assert outcome.settlement == Settlement(
         Action.ABANDON,
         Reason.TRANSIENT_FAILURE,
-        "reply to 'cancel-replies' not sent (ServiceBusError); the request is given back so "
-        "that a later delivery answers it (decided: Cancelled)",
+        "reply to 'cancel-replies' not sent (ServiceBusError) after it was decided: Cancelled",
     )
     detail = "sending failed (ServiceBusError); giving the request back"
     assert _reply_warnings(caplog) == [

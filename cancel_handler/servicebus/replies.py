@@ -113,9 +113,8 @@ class Replies:
                 entity,
             )
             detail = (
-                f"reply to {entity!r} not sent ({type(exc).__name__}); the request is given "
-                f"back so that a later delivery answers it (decided: "
-                f"{outcome.settlement.reason.value})"
+                f"reply to {entity!r} not sent ({type(exc).__name__}) after it was decided: "
+                f"{outcome.settlement.reason.value}"
             )
             return replace(
                 outcome,
