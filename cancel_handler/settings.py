@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from cancel_handler.core.contract import DEFAULT_RANGE_MAX_DAYS, RANGE_MAX_DAYS_CEILING
 from cancel_handler.core.errors import SettingsError
 from cancel_handler.core.selection import DEFAULT_RANGE_MAX_EVENTS, RANGE_MAX_EVENTS_CEILING
+from cancel_handler.host_settings import lock_renewal_seconds
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_GRAPH_TIMEOUT_SECONDS = 30.0
@@ -24,6 +25,9 @@ DEFAULT_RETRY_BUDGET_SECONDS = 60.0
 DEFAULT_MAILBOX_CONCURRENCY = 4
 DEFAULT_DELAYED_RETRY_MAX_COUNT = 0
 DEFAULT_MAX_DELIVERY_COUNT = 0
+#: What one delivery needs besides its retry waits and its last Graph call: the token request
+#: and the settlement (infra/app/servicebus.bicep sizes the queue's lock the same way).
+INVOCATION_MARGIN_SECONDS = 30.0
 
 #: A Service Bus queue or topic name: letters, digits, '.', '-', '_', '/'; at most 260.
 _ENTITY_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9_])?")
@@ -93,7 +97,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     base_url = _graph_base_url(text("GRAPH_BASE_URL") or DEFAULT_GRAPH_BASE_URL)
     queue_name = text("CANCEL_QUEUE_NAME") or ""
     namespace = text("ServiceBusConnection__fullyQualifiedNamespace")
-    return Settings(
+    settings = Settings(
         queue_name=queue_name,
         graph_base_url=base_url,
         managed_identity_client_id=text("AZURE_CLIENT_ID"),
@@ -142,6 +146,36 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             high=2**31 - 1,
         ),
         servicebus_namespace=namespace,
+    )
+    _fits_the_lock_renewal(settings, lock_renewal_seconds(env))
+    return settings
+
+
+def _fits_the_lock_renewal(settings: Settings, renewal: float) -> None:
+    """The longest delivery (the retry budget, one more Graph call and the margin) must end
+    while the host still renews the message's lock, or the message comes back mid-work."""
+    longest = (
+        settings.retry_budget_seconds + settings.graph_timeout_seconds + INVOCATION_MARGIN_SECONDS
+    )
+    if longest <= renewal:
+        return
+    fits = (
+        f"outlasts the {renewal:g} s the host renews a message's lock "
+        "(maxAutoLockRenewalDuration)"
+    )
+    most = renewal - settings.graph_timeout_seconds - INVOCATION_MARGIN_SECONDS
+    if most < 0:
+        raise SettingsError(
+            "GRAPH_TIMEOUT_SECONDS",
+            f"{settings.graph_timeout_seconds:g} s for one Graph call, plus "
+            f"{INVOCATION_MARGIN_SECONDS:g} s for the token and the settlement, {fits}; set it "
+            f"to at most {renewal - INVOCATION_MARGIN_SECONDS:g}",
+        )
+    raise SettingsError(
+        "CANCEL_RETRY_BUDGET_SECONDS",
+        f"{settings.retry_budget_seconds:g} s of retrying, plus GRAPH_TIMEOUT_SECONDS "
+        f"({settings.graph_timeout_seconds:g} s) and {INVOCATION_MARGIN_SECONDS:g} s for the "
+        f"token and the settlement, {fits}; set it to at most {most:g}",
     )
 
 

@@ -1,0 +1,92 @@
+"""The retry budget must fit in the time the Functions host renews a message's lock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cancel_handler.core.errors import SettingsError
+from cancel_handler.host_settings import lock_renewal_seconds
+from cancel_handler.settings import load_settings
+
+OVERRIDE = "AzureFunctionsJobHost__extensions__serviceBus__maxAutoLockRenewalDuration"
+
+
+def host_json(tmp_path: Path, service_bus: dict | None) -> Path:
+    path = tmp_path / "host.json"
+    extensions = {} if service_bus is None else {"serviceBus": service_bus}
+    path.write_text(json.dumps({"version": "2.0", "extensions": extensions}))
+    return path
+
+
+def test_the_shipped_host_json_renews_locks_for_five_minutes() -> None:
+    """host.json sets maxAutoLockRenewalDuration 00:05:00."""
+    assert lock_renewal_seconds({}) == 300
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("00:05:00", 300), ("00:10:30", 630), ("1.02:00:00", 93600), ("00:00:01.5", 1.5)],
+)
+def test_host_json_time_spans_are_read(tmp_path: Path, value: str, seconds: float) -> None:
+    path = host_json(tmp_path, {"maxAutoLockRenewalDuration": value})
+    assert lock_renewal_seconds({}, path) == seconds
+
+
+def test_the_app_setting_override_wins(tmp_path: Path) -> None:
+    """AzureFunctionsJobHost__… overrides host.json, as the host does."""
+    path = host_json(tmp_path, {"maxAutoLockRenewalDuration": "00:05:00"})
+    assert lock_renewal_seconds({OVERRIDE: "00:20:00"}, path) == 1200
+
+
+def test_without_the_setting_the_extensions_default_of_five_minutes_holds(tmp_path: Path) -> None:
+    assert lock_renewal_seconds({}, host_json(tmp_path, None)) == 300
+    assert lock_renewal_seconds({}, tmp_path / "absent.json") == 300
+
+
+@pytest.mark.parametrize("value", ["5 minutes", "00:60:00", "", 300])
+def test_an_unreadable_time_span_is_refused_by_name(tmp_path: Path, value: object) -> None:
+    path = host_json(tmp_path, {"maxAutoLockRenewalDuration": value})
+    with pytest.raises(SettingsError) as caught:
+        lock_renewal_seconds({}, path)
+    assert str(caught.value) == (
+        "app setting host.json extensions.serviceBus.maxAutoLockRenewalDuration: must be a "
+        f"time span like 00:05:00, got {value!r}"
+    )
+
+
+@pytest.mark.parametrize("budget", ["0", "60", "240"])
+def test_a_budget_that_fits_five_minutes_is_accepted(budget: str) -> None:
+    """5 min - 30 s (Graph timeout) - 30 s (token and settlement) = 240 s at most."""
+    assert load_settings({"CANCEL_RETRY_BUDGET_SECONDS": budget}).retry_budget_seconds == float(
+        budget
+    )
+
+
+@pytest.mark.parametrize(("budget", "shown"), [("241", "241"), ("1e9", "1e+09")])
+def test_a_budget_that_outlasts_the_lock_renewal_is_refused(budget: str, shown: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"CANCEL_RETRY_BUDGET_SECONDS": budget})
+    assert str(caught.value) == (
+        f"app setting CANCEL_RETRY_BUDGET_SECONDS: {shown} s of retrying, plus "
+        "GRAPH_TIMEOUT_SECONDS (30 s) and 30 s for the token and the settlement, outlasts the "
+        "300 s the host renews a message's lock (maxAutoLockRenewalDuration); set it to at "
+        "most 240"
+    )
+
+
+def test_a_longer_renewal_allows_a_longer_budget() -> None:
+    env = {OVERRIDE: "00:10:00", "CANCEL_RETRY_BUDGET_SECONDS": "540"}
+    assert load_settings(env).retry_budget_seconds == 540
+
+
+def test_a_graph_timeout_alone_over_the_renewal_names_the_timeout() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"GRAPH_TIMEOUT_SECONDS": "271", "CANCEL_RETRY_BUDGET_SECONDS": "0"})
+    assert str(caught.value) == (
+        "app setting GRAPH_TIMEOUT_SECONDS: 271 s for one Graph call, plus 30 s for the token "
+        "and the settlement, outlasts the 300 s the host renews a message's lock "
+        "(maxAutoLockRenewalDuration); set it to at most 270"
+    )
