@@ -617,7 +617,8 @@ def test_refused_reply_to_warning_line_is_whole_and_log_safe(
     loopback: Loopback, bus: FakeServiceBus, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The warning for a refused reply_to is one line with the reason, the request's id and
-    the reply_to with its space and line break shown as `?`, and the same three as fields."""
+    the reply_to quoted (it holds a space) with its line break shown as `?`, and the same
+    three as fields."""
     caplog.set_level(logging.INFO, logger="cancel_handler")
     loopback.graph.state.add_event(UPN, "EVW")
     asked = request(cancel_body("EVW"), reply_to="other queue\nforged: line")
@@ -627,10 +628,10 @@ def test_refused_reply_to_warning_line_is_whole_and_log_safe(
         (
             "WARNING",
             "reply not sent: reply_to is not in REPLY_TO_ALLOWED message_id=req-7f3a "
-            "reply_to=other?queue?forged:?line",
+            'reply_to="other queue?forged: line"',
             {
                 "message_id": "req-7f3a",
-                "reply_to": "other?queue?forged:?line",
+                "reply_to": "other queue?forged: line",
                 "detail": "reply_to is not in REPLY_TO_ALLOWED",
             },
         )

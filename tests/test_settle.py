@@ -11,7 +11,7 @@ import pytest
 from cancel_handler.core.decision import Action, Reason, Settlement
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.core.outcome import Outcome
-from cancel_handler.servicebus.settle import log_settlement, settle
+from cancel_handler.servicebus.settle import log_field, log_settlement, settle
 from tests.helpers import RecordingActions, received_message
 
 LOGGER = "cancel_handler.settlement"
@@ -109,29 +109,44 @@ def test_nothing_is_built_when_nobody_reads_the_level(caplog: pytest.LogCaptureF
 
 
 @pytest.mark.parametrize(
-    ("sent", "logged"),
+    ("sent", "logged", "shown"),
     [
-        ("id\nsettlement message_id=forged", "id?settlement?message_id=forged"),
+        (
+            "id\nsettlement message_id=forged",
+            "id?settlement message_id=forged",
+            '"id?settlement message_id=forged"',
+        ),
         # (No NUL: the AMQP decoder ends a string there, so it never reaches the function.)
-        ("a\rb\tc\x1bd\x7fe\x85f", "a?b?c?d?e?f"),
-        ("two words", "two?words"),
-        ("ok-id_1.2", "ok-id_1.2"),
-        ("ümlaut-✓", "ümlaut-✓"),
-        ("x" * 200, "x" * 128),
+        ("a\rb\tc\x1bd\x7fe\x85f", "a?b?c?d?e?f", "a?b?c?d?e?f"),
+        ("two words", "two words", '"two words"'),
+        ('say "hi"', 'say "hi"', '"say \\"hi\\""'),
+        ("k=v", "k=v", '"k=v"'),
+        ("ok-id_1.2", "ok-id_1.2", "ok-id_1.2"),
+        ("ümlaut-✓", "ümlaut-✓", "ümlaut-✓"),
+        ("x" * 200, "x" * 128, "x" * 128),
     ],
 )
 def test_sender_controlled_ids_cannot_forge_log_lines(
-    sent: str, logged: str, caplog: pytest.LogCaptureFixture
+    sent: str, logged: str, shown: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Control characters, line breaks and spaces in message and correlation ids become '?',
-    and each is cut to 128 characters, so one message gives exactly one parseable line."""
+    """Control characters and line breaks in message and correlation ids become '?' (spaces
+    stay), each is cut to 128 characters, and in the line a value with a space, a quote or '='
+    (or an empty one) is quoted, so one message gives exactly one parseable line."""
     message = received_message(b"{}", message_id=sent, correlation_id=sent)
     with caplog.at_level(logging.INFO, logger=LOGGER):
         log_settlement(message, _outcome(Action.COMPLETE, Reason.CANCELLED))
     [record] = caplog.records
     assert record.cancel_handler["message_id"] == logged
     assert record.cancel_handler["correlation_id"] == logged
-    assert f"message_id={logged} correlation_id={logged} outcome=complete" in record.getMessage()
+    assert f"message_id={shown} correlation_id={shown} outcome=complete" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(None, "-"), ("", '""'), (7, "7"), ("a b", '"a b"'), ("a", "a")]
+)
+def test_log_field_marks_missing_and_empty_values_apart(value: object, shown: str) -> None:
+    """None is `-`, an empty text `""`: the two never read alike."""
+    assert log_field(value) == shown
 
 
 def test_bytes_ids_are_decoded_before_cleaning(caplog: pytest.LogCaptureFixture) -> None:

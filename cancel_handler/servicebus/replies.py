@@ -20,7 +20,7 @@ from cancel_handler.core.reply import (
     reply_source,
 )
 from cancel_handler.servicebus.messages import read_markers
-from cancel_handler.servicebus.settle import log_safe
+from cancel_handler.servicebus.settle import log_field, log_safe
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
@@ -133,8 +133,8 @@ class Replies:
         logger.warning(
             "reply not sent: %s message_id=%s reply_to=%s",
             detail,
-            fields["message_id"] or "-",
-            fields["reply_to"],
+            log_field(fields["message_id"]),
+            log_field(fields["reply_to"]),
             extra={"cancel_handler": fields},
         )
 

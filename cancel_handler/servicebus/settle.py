@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any, Protocol
 
@@ -76,13 +77,26 @@ def log_settlement(message: Any, outcome: Outcome, failed: BaseException | None 
     }
     if failed is not None:
         fields["error"] = type(failed).__name__
-    text = " ".join(f"{key}={value if value is not None else '-'}" for key, value in fields.items())
+    text = " ".join(f"{key}={log_field(value)}" for key, value in fields.items())
     logger.log(level, "settlement %s", text, extra={"cancel_handler": fields})
 
 
 def log_safe(value: object, limit: int = 128) -> str | None:
-    """A log-safe rendering of a sender-controlled value: no line breaks or control characters."""
+    """A log-safe rendering of a sender-controlled value: at most `limit` characters, line
+    breaks and other control or unprintable characters shown as `?`, spaces kept."""
     if value is None:
         return None
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return "".join(c if c.isprintable() and c != " " else "?" for c in text[:limit])
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
+
+
+def log_field(value: object) -> str:
+    """`value` as the value of a `key=value` pair in a log line: `-` for None, in double quotes
+    (JSON string escapes) when it is empty or holds a space, a quote or `=`, so that a value
+    can never pass for another field."""
+    if value is None:
+        return "-"
+    text = str(value)
+    if text and not any(c in text for c in ' "='):
+        return text
+    return json.dumps(text, ensure_ascii=False)
