@@ -14,10 +14,25 @@ import logging
 QUIETED_LOGGERS = ("httpx", "httpcore", "azure.core", "azure.identity", "azure.servicebus")
 
 
+#: The start of the warning azure-functions logs on the root logger each time the worker indexes
+#: an app without HTTP functions (`FunctionRegister.get_functions`): true of every cold start of
+#: this app, so it says nothing an operator could act on.
+AUTH_LEVEL_NOTICE = "Auth level is not applied to non http function app"
+
+
 def quiet_library_loggers() -> None:
-    """Raise each logger in :data:`QUIETED_LOGGERS` to WARNING unless it is set stricter; levels
-    set on loggers outlive the worker's root-level changes."""
+    """Raise each logger in :data:`QUIETED_LOGGERS` to WARNING unless it is set stricter (levels
+    set on loggers outlive the worker's root-level changes), and drop azure-functions' auth
+    level notice from the root logger."""
     for name in QUIETED_LOGGERS:
         logger = logging.getLogger(name)
         if logger.level < logging.WARNING:
             logger.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    if _drop_auth_level_notice not in root.filters:
+        root.addFilter(_drop_auth_level_notice)
+
+
+def _drop_auth_level_notice(record: logging.LogRecord) -> bool:
+    """False (drop) only for azure-functions' auth level notice."""
+    return not (isinstance(record.msg, str) and record.msg.startswith(AUTH_LEVEL_NOTICE))
