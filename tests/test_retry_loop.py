@@ -59,12 +59,12 @@ def test_refused_connection_is_retried_then_given_back(loopback: Loopback) -> No
 
 
 def test_graph_is_called_at_most_ten_times(loopback: Loopback) -> None:
-    """Endless 503s within a large budget → exactly 10 Graph calls, then given back with the
-    last status; never an 11th call."""
+    """Endless 503s within a budget larger than nine backoffs (at most 47.5 s) → exactly 10
+    Graph calls, then given back with the last status; never an 11th call."""
     loopback.graph.state.script(UPN, "L2", *[Fault(503) for _ in range(15)])
     sleep = RecordingSleep()
     actions = RecordingActions()
-    processor = loopback.processor(sleep, CANCEL_RETRY_BUDGET_SECONDS="3600")
+    processor = loopback.processor(sleep, CANCEL_RETRY_BUDGET_SECONDS="240")
     [outcome] = process_all(processor, [received_message(cancel_body("L2"))], actions)
     assert len(loopback.graph.state.calls) == DOCUMENTED_MAX_ATTEMPTS
     assert actions.only.action == "abandon" and outcome.graph_status == 503
