@@ -1,23 +1,43 @@
 # Two commands for a newcomer: `make demo` (the product's main job on embedded defaults, locally)
 # and `make test` (lint + Bicep checks + the whole test suite). Both create the virtual
 # environments as needed.
-PYTHON ?= python3
+
+# One Python for everything (tests, demo, command line, Microsoft's worker): the Function App's,
+# as infra/app/function.bicep deploys it (docs/deploy.md says why). PYTHON names it; otherwise
+# python3.13 on PATH, pyenv's 3.13.x, or python3 when that is 3.13.
+APP_PYTHON_VERSION := 3.13
+PYTHON ?=
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# checkov gets its own environment: its pinned dependencies clash with the runtime pins.
+# Prints the Python to use, or says on stderr which ones it found and how to get the right one.
+define FIND_APP_PYTHON
+want=$(APP_PYTHON_VERSION); candidates="$(PYTHON)"; seen=; \
+if [ -z "$$candidates" ]; then \
+	candidates="python$$want $$(ls -d \
+		"$${PYENV_ROOT:-$${HOME:-/root}/.pyenv}"/versions/$$want*/bin/python$$want \
+		"$$(pyenv root 2>/dev/null)"/versions/$$want*/bin/python$$want 2>/dev/null) python3"; \
+fi; \
+for candidate in $$candidates; do \
+	version=$$("$$candidate" -c "import sys; print('%d.%d.%d' % sys.version_info[:3])" \
+		2>/dev/null) || continue; \
+	case "$$version" in \
+		"$$want".*) echo "$$candidate"; exit 0;; \
+		*) seen="$${seen:+$$seen, }$$candidate (Python $$version)";; \
+	esac; \
+done; \
+echo "make needs Python $$want, the Function App's Python (infra/app/function.bicep), for" >&2; \
+echo "everything: tests, demo, command line and Microsoft's worker. Found: $${seen:-none}." >&2; \
+echo "Install it (pyenv install $$want, or apt-get install python$$want where the" >&2; \
+echo "distribution has it), or name it: make test PYTHON=/path/to/python$$want" >&2; \
+exit 1
+endef
+
+# checkov gets its own environment (and the machine's python3): its pinned dependencies clash
+# with the runtime pins.
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
-
-# The Python the Function App runs on (infra/app/function.bicep; docs/deploy.md says why).
-# Microsoft's library worker (azure-functions-runtime) runs only there, so the worker-contract
-# test gets its own environment from that Python of this machine: WORKER_PYTHON if given, else
-# python3.13 on PATH, else pyenv's 3.13.x.
-APP_PYTHON_VERSION := 3.13
-WORKER_VENV   := .venv-worker
-WORKER_STAMP  := $(WORKER_VENV)/.installed
-WORKER_PYTHON ?=
 
 # The peer's environment for the benchmarks: msgraph-sdk as pip resolves it (+ sniffio aside).
 BENCH_VENV  := .venv-bench
@@ -26,37 +46,18 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 .PHONY: demo test lint infra-check worker-test bench mutate clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@py=$$($(FIND_APP_PYTHON)) || exit 1; \
+	if [ -x $(BIN)/python ] && ! $(BIN)/python -c "import sys; \
+		sys.exit(sys.version_info[:2] != tuple(map(int, '$(APP_PYTHON_VERSION)'.split('.'))))"; \
+	then echo "$(VENV) is not Python $(APP_PYTHON_VERSION): making it anew"; rm -rf $(VENV); fi; \
+	echo "$(VENV) uses $$py"; "$$py" -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
 	touch $(STAMP)
 
 $(CHECKOV_STAMP): requirements-checkov.txt
-	$(PYTHON) -m venv $(CHECKOV_VENV)
+	python3 -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
-
-$(WORKER_STAMP): requirements.txt requirements-worker.txt
-	@want=$(APP_PYTHON_VERSION); candidates="$(WORKER_PYTHON)"; py=; \
-	if [ -z "$$candidates" ]; then \
-		candidates="python$$want $$(ls -d \
-			"$${PYENV_ROOT:-$${HOME:-/root}/.pyenv}"/versions/$$want*/bin/python$$want \
-			"$$(pyenv root 2>/dev/null)"/versions/$$want*/bin/python$$want 2>/dev/null)"; \
-	fi; \
-	for candidate in $$candidates; do \
-		if "$$candidate" -c "import sys; sys.exit(sys.version[:len('$$want.')] != '$$want.')" \
-			>/dev/null 2>&1; then py="$$candidate"; break; fi; \
-	done; \
-	if [ -z "$$py" ]; then \
-		echo "make worker-test needs Python $$want, the Function App's Python, where Microsoft's" >&2; \
-		echo "worker (azure-functions-runtime) runs; found none (python$$want on PATH, pyenv)." >&2; \
-		echo "Install one (pyenv install $$want, or apt-get install python$$want where the" >&2; \
-		echo "distribution has it), or name it: make test WORKER_PYTHON=/path/to/python$$want" >&2; \
-		exit 1; \
-	fi; \
-	echo "worker-test uses $$py"; \
-	"$$py" -m venv $(WORKER_VENV)
-	$(WORKER_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-worker.txt
-	touch $(WORKER_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m cancel_handler.demo
@@ -70,14 +71,14 @@ infra-check: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/python infra/check.py
 
 # Microsoft's library worker indexes, loads and invokes function_app.py (tests_worker/).
-worker-test: $(WORKER_STAMP)
-	$(WORKER_VENV)/bin/python -m pytest tests_worker
+worker-test: $(STAMP)
+	$(BIN)/python -m pytest tests_worker
 
 test: lint infra-check worker-test
 	$(BIN)/python -m pytest
 
 $(BENCH_STAMP): bench/requirements-peers.txt
-	$(PYTHON) -m venv $(BENCH_VENV)
+	python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-peers.txt
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check \
 		--target $(BENCH_VENV)/sniffio-extra sniffio==1.3.1
@@ -108,4 +109,4 @@ mutate: $(MUTATE_STAMP)
 	exit $$status
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(WORKER_VENV) $(BENCH_VENV) .pytest_cache .ruff_cache mutants
+	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) .pytest_cache .ruff_cache mutants

@@ -40,8 +40,8 @@ def _requirements_for(python_version: str) -> dict[str, str]:
     return pins
 
 
-def test_worker_contract_test_runs_on_the_deployed_python() -> None:
-    """make worker-test builds its environment from the Python version Bicep deploys."""
+def test_make_builds_its_environment_from_the_deployed_python() -> None:
+    """make builds .venv (tests, demo, CLI, Microsoft's worker) from the Python Bicep deploys."""
     assert _makefile_python() == _bicep_python()
 
 
@@ -55,9 +55,19 @@ def test_requirements_pin_microsofts_worker_on_the_deployed_python() -> None:
     assert runtime >= (1, 1, 0)
 
 
-def test_tools_python_keeps_an_installable_azure_functions() -> None:
-    """The 3.11 tools (make test, make demo, the CLI) get azure-functions 1.x, which installs
-    there, and no library worker (it needs 3.13)."""
-    pins = _requirements_for("3.11")
-    assert pins["azure-functions"].startswith("1.")
-    assert "azure-functions-runtime" not in pins
+def test_one_python_one_set_of_pins() -> None:
+    """No requirement depends on the Python version: the tools, the tests and the Function App
+    run the same pins on the same Python."""
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for line in (ROOT / name).read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line and not line.startswith("-r"):
+                assert Requirement(line).marker is None, f"{name}: {line}"
+
+
+def test_the_development_python_is_the_deployed_one() -> None:
+    """pyproject's requires-python and ruff's target name the Python Bicep deploys."""
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    version = _bicep_python()
+    assert f'requires-python = ">={version}"' in pyproject
+    assert f'target-version = "py{version.replace(".", "")}"' in pyproject

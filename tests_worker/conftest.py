@@ -14,13 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-if sys.version_info < (3, 13):
-    # azure-functions-runtime needs Python 3.13+; the main suite runs on the tools' 3.11.
-    pytest.exit("tests_worker runs on Python 3.13+: use `make worker-test`", returncode=4)
-
 import grpc
+import pytest
 from azurefunctions.extensions.bindings.protos import settlement_pb2_grpc
 from azurefunctions.extensions.bindings.servicebus import ServiceBusMessageActions
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -29,7 +29,6 @@ EXIT_USAGE = 2
 #: `send --wait`: not every request was answered in time (the outcome is unknown, not failed).
 EXIT_TIMEOUT = 3
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class BadInput(click.ClickException):
@@ -47,7 +46,7 @@ class CliContext:
     clock: Callable[[], float] = field(default=time.monotonic)
 
 
-def connection_options(command: F) -> F:
+def connection_options[F: Callable[..., Any]](command: F) -> F:
     """Add --namespace, --queue and --connection-string-env to a command."""
     options = [
         click.option(

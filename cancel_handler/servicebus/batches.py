@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
-def fill_batches(
+def fill_batches[T](
     items: Iterable[T], to_message: Callable[[T], Any], create: Callable[[], Any]
 ) -> Iterator[tuple[Any, list[T]]]:
     """Yield `(batch, items in it)`: each batch from `create()` (the sender's
