@@ -9,12 +9,12 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from cancel_handler.core.contract import DEFAULT_RANGE_MAX_DAYS, RANGE_MAX_DAYS_CEILING
+from cancel_handler.core.entities import ENTITY_NAME
 from cancel_handler.core.errors import SettingsError
 from cancel_handler.core.selection import DEFAULT_RANGE_MAX_EVENTS, RANGE_MAX_EVENTS_CEILING
 from cancel_handler.host_settings import lock_renewal_seconds
@@ -28,9 +28,6 @@ DEFAULT_MAX_DELIVERY_COUNT = 0
 #: What one delivery needs besides its retry waits and its last Graph call: the token request
 #: and the settlement (infra/app/servicebus.bicep sizes the queue's lock the same way).
 INVOCATION_MARGIN_SECONDS = 30.0
-
-#: A Service Bus queue or topic name: letters, digits, '.', '-', '_', '/'; at most 260.
-_ENTITY_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9_])?")
 
 #: Settings the Python code reads (the trigger binding reads CANCEL_QUEUE_NAME and the
 #: ServiceBusConnection__* group through the host).
@@ -184,11 +181,12 @@ def _reply_entities(raw: str | None, queue_name: str, namespace: str | None) -> 
     name = "REPLY_TO_ALLOWED"
     entities = tuple(part.strip() for part in (raw or "").split(",") if part.strip())
     for entity in entities:
-        if not _ENTITY_NAME.fullmatch(entity):
+        if not ENTITY_NAME.fullmatch(entity):
             raise SettingsError(
                 name,
                 f"{entity!r} is not a Service Bus queue or topic name (letters, digits, '.', "
-                "'-', '_', '/'; at most 260 characters)",
+                "'-', '_', '/'; starting and ending with a letter or digit; at most 260 "
+                "characters)",
             )
         if queue_name and entity.casefold() == queue_name.casefold():
             raise SettingsError(name, f"must not name the cancel queue {queue_name!r} itself")

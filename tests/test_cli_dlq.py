@@ -279,3 +279,41 @@ def test_list_names_icaluid_and_range_targets() -> None:
         ("2026-07-01T00:00:00Z", "2026-07-08T00:00:00Z")]
     assert json.loads(run(bus, "list", "--json", "--reason", "AmbiguousEvent").stdout)[0][
         "iCalUId"] == "UID-77"
+
+
+@pytest.mark.parametrize(
+    "command", [["list"], ["resubmit"], ["purge", "--yes"]], ids=["list", "resubmit", "purge"]
+)
+@pytest.mark.parametrize(
+    ("since", "until", "shown"),
+    [
+        ("2025-03-01", "2025-02-01", "2025-03-01T00:00:00+00:00 is not earlier than --until "
+         "2025-02-01T00:00:00+00:00"),
+        ("2025-03-01T10:00+02:00", "2025-03-01T08:00Z", "2025-03-01T10:00:00+02:00 is not "
+         "earlier than --until 2025-03-01T08:00:00+00:00"),
+    ],
+    ids=["reversed", "same-instant"],
+)
+def test_a_window_no_message_can_be_in_exits_2_before_connecting(
+    command: list[str], since: str, until: str, shown: str
+) -> None:
+    """--since at or after --until (instants compared across offsets) is refused naming both
+    options, exit 2, and nothing is peeked, resubmitted or purged."""
+    bus = bus_with(dead_letter(1))
+    result = run(bus, *command, "--since", since, "--until", until)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: --since {shown}, so no message can match (--since is inclusive, --until "
+        "exclusive)"
+    )
+    assert not hasattr(bus, "target"), "no client was made"
+
+
+def test_a_window_of_one_second_is_used() -> None:
+    """A --since just before --until is an ordinary filter."""
+    bus = bus_with(dead_letter(1))
+    when = (T0 + timedelta(minutes=1)).isoformat()
+    later = (T0 + timedelta(minutes=1, seconds=1)).isoformat()
+    result = run(bus, "list", "--json", "--since", when, "--until", later)
+    assert result.exit_code == 0, result.output
+    assert [letter["sequenceNumber"] for letter in json.loads(result.stdout)] == [1]

@@ -208,3 +208,128 @@ def test_dead_letters_holding_lone_surrogates_are_shown_not_crashed_on(args: lis
         assert letter["userPrincipalName"] == "a\ud800@b.c"
     else:
         assert "a?@b.c" in result.stdout
+
+
+CONNECTION_STRINGS = [
+    f"Endpoint=sb://contoso-sb.servicebus.windows.net/;{KEY}Name=send;{KEY}={SECRET}",
+    f"endpoint=sb://contoso-sb.servicebus.windows.net/; {KEY.lower()} = {SECRET}",
+    "Endpoint=sb://contoso-sb.servicebus.windows.net/;SharedAccessSignature=SharedAccess"
+    f"Signature sr=contoso-sb&sig={SECRET}&se=1900000000&skn=send",
+]
+CONNECTION_STRING_IDS = ["key", "lower-case-key", "signature"]
+NAMESPACE_IS_A_CONNECTION_STRING = (
+    "Error: namespace: the value given looks like a connection string and is not shown; "
+    "--namespace (or SERVICEBUS_NAMESPACE) takes the namespace name or host, e.g. contoso-sb; "
+    "to sign in with a connection string, put it in an environment variable and pass "
+    "--connection-string-env VAR"
+)
+QUEUE_IS_A_CONNECTION_STRING = (
+    "Error: queue: the value given looks like a connection string and is not shown; "
+    "--queue (or CANCEL_QUEUE_NAME) takes the queue's name, e.g. cancel-requests; "
+    "to sign in with a connection string, put it in an environment variable and pass "
+    "--connection-string-env VAR"
+)
+SEND = ["send", "--upn", UPN, "--event-id", "AAMk1="]
+COMMANDS = pytest.mark.parametrize("command", [SEND, ["dlq", "list"]], ids=["send", "dlq-list"])
+
+
+def assert_secret_never_shown(result: Result) -> None:
+    """Neither the key nor the signature appears in anything the user sees."""
+    for text in (result.stdout, result.stderr):
+        assert SECRET not in text
+
+
+def last_line(result: Result) -> str:
+    """The error line click prints after the usage lines."""
+    return result.stderr.splitlines()[-1]
+
+
+@COMMANDS
+@pytest.mark.parametrize("value", CONNECTION_STRINGS, ids=CONNECTION_STRING_IDS)
+@pytest.mark.parametrize(
+    "source",
+    ["--namespace", "SERVICEBUS_NAMESPACE", "ServiceBusConnection__fullyQualifiedNamespace"],
+)
+def test_connection_string_given_as_namespace_is_named_never_shown(
+    command: list[str], value: str, source: str
+) -> None:
+    """A connection string in --namespace or its variables: exit 2 saying what it looks like
+    and what to use instead, the key never printed, no connection made."""
+    bus = FakeServiceBus()
+    args, env = ([source, value], {}) if source.startswith("--") else ([], {source: value})
+    result = invoke(
+        *command, *args, "--queue", "cancel-requests", context=CliContext(bus.factory), env=env
+    )
+    assert_clean(result, 2)
+    assert last_line(result) == NAMESPACE_IS_A_CONNECTION_STRING
+    assert_secret_never_shown(result)
+    assert not hasattr(bus, "target"), "no client was made"
+
+
+@COMMANDS
+@pytest.mark.parametrize("value", CONNECTION_STRINGS, ids=CONNECTION_STRING_IDS)
+@pytest.mark.parametrize("source", ["--queue", "CANCEL_QUEUE_NAME"])
+def test_connection_string_given_as_queue_is_named_never_shown(
+    command: list[str], value: str, source: str
+) -> None:
+    """A connection string in --queue or CANCEL_QUEUE_NAME is refused before connecting (it
+    used to reach the SDK and come back in 'cannot reach … on queue …'); exit 2, no key."""
+    args, env = ([source, value], {}) if source.startswith("--") else ([], {source: value})
+    result = invoke(
+        *command, "--namespace", "contoso-sb", *args, context=CliContext(_unreachable), env=env
+    )
+    assert_clean(result, 2)
+    assert last_line(result) == QUEUE_IS_A_CONNECTION_STRING
+    assert_secret_never_shown(result)
+
+
+def test_a_bare_key_given_as_namespace_is_not_shown() -> None:
+    """A key pasted where the namespace belongs (not recognisable as one) is refused, exit 2,
+    without repeating the value."""
+    result = invoke(*SEND, "--namespace", SECRET, "--queue", "cancel-requests")
+    assert_clean(result, 2)
+    assert last_line(result) == (
+        "Error: namespace: the value given is not a namespace name or host (expected e.g. "
+        "contoso-sb or contoso-sb.servicebus.windows.net); it is not shown, as it may be a key"
+    )
+    assert_secret_never_shown(result)
+
+
+@COMMANDS
+@pytest.mark.parametrize(
+    ("queue", "problem"),
+    [
+        (
+            "bad name!",
+            "it contains ' ', '!'; only letters, digits, '.', '-', '_' and '/' are allowed",
+        ),
+        ("q" * 261, "it is 261 characters long; the limit is 260"),
+        ("cancel-requests-", "it must start and end with a letter or digit"),
+    ],
+    ids=["characters", "261-characters", "trailing-hyphen"],
+)
+def test_queue_names_service_bus_refuses_exit_2_before_connecting(
+    command: list[str], queue: str, problem: str
+) -> None:
+    """Service Bus's naming rules (letters, digits, '.', '-', '_', '/'; a letter or digit at
+    each end; at most 260 characters) are checked before any connection."""
+    bus = FakeServiceBus()
+    result = invoke(
+        *command, "--namespace", "contoso-sb", "--queue", queue, context=CliContext(bus.factory)
+    )
+    assert_clean(result, 2)
+    assert (
+        last_line(result)
+        == f"Error: queue: the value given is not a Service Bus queue name: {problem}"
+    )
+    assert not hasattr(bus, "target"), "no client was made"
+
+
+def test_a_260_character_queue_name_is_used() -> None:
+    """The longest name Service Bus allows is accepted and sent to."""
+    bus = FakeServiceBus(queue_name="q" * 260)
+    result = invoke(
+        *SEND, "--namespace", "contoso-sb", "--queue", "q" * 260, context=CliContext(bus.factory)
+    )
+    assert_clean(result, 0)
+    assert bus.target.queue_name == "q" * 260 and len(bus.sent) == 1

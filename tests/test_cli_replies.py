@@ -170,6 +170,89 @@ def test_dry_run_shows_the_reply_address() -> None:
     assert (line["replyTo"], line["replyToSessionId"]) == (REPLIES, "run-42")
 
 
+ALLOWED_NAME_CHARACTERS = "only letters, digits, '.', '-', '_' and '/' are allowed"
+
+
+@pytest.mark.parametrize("dry_run", [["--dry-run"], []], ids=["dry-run", "send"])
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ["--reply-to", REPLIES, "--reply-session-id", "s" * 200],
+            {},
+            "Error: --reply-session-id is too long for a Service Bus session id (it is 200 "
+            "characters long; the limit is 128); nothing was sent",
+        ),
+        (
+            ["--reply-to", "bad name!", "--wait", "5"],
+            {},
+            "Error: --reply-to is not a Service Bus queue or topic name (it contains ' ', '!'; "
+            f"{ALLOWED_NAME_CHARACTERS}); nothing was sent",
+        ),
+        (
+            ["--reply-to", "Cancel-Requests", "--wait", "5", "--queue", "cancel-requests"],
+            {},
+            "Error: --reply-to names the cancel queue 'cancel-requests' itself, where the "
+            "function never sends replies; nothing was sent",
+        ),
+        (
+            ["--reply-to", "cancel-requests"],
+            {"CANCEL_QUEUE_NAME": "CANCEL-REQUESTS"},
+            "Error: --reply-to names the cancel queue 'CANCEL-REQUESTS' itself, where the "
+            "function never sends replies; nothing was sent",
+        ),
+    ],
+    ids=["200-character-session", "bad-entity-name", "cancel-queue", "cancel-queue-from-env"],
+)
+def test_reply_addresses_never_answered_exit_2_before_connecting(
+    dry_run: list[str], args: list[str], env: dict[str, str], message: str
+) -> None:
+    """A session id over Service Bus's 128 characters, a reply entity Service Bus would refuse,
+    or the cancel queue itself (any case) is refused up front, with or without --dry-run:
+    exit 2, one line saying why, nothing sent, no connection."""
+    bus = FakeServiceBus()
+    result = CliRunner().invoke(
+        cli,
+        [
+            "send",
+            "--upn",
+            UPN,
+            "--event-id",
+            "AAMk1=",
+            "--namespace",
+            "contoso-sb",
+            *args,
+            *dry_run,
+        ],
+        obj=CliContext(client_factory=bus.factory),
+        env=env,
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [message]
+    assert result.stdout == ""
+    assert bus.sent == [] and not hasattr(bus, "target")
+
+
+def test_a_128_character_session_id_is_sent() -> None:
+    """Service Bus's longest session id passes and goes onto the message."""
+    bus = FakeServiceBus()
+    result = run(
+        bus,
+        "send",
+        "--upn",
+        UPN,
+        "--event-id",
+        "AAMk1=",
+        "--reply-to",
+        REPLIES,
+        "--reply-session-id",
+        "s" * 128,
+        *QUEUE,
+    )
+    assert result.exit_code == 0, result.output
+    assert bus.sent[0].reply_to_session_id == "s" * 128
+
+
 class _AsyncReceiver:
     """The aio receiver surface over the double's sync session receiver."""
 

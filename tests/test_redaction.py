@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cancel_handler.core.decision import GraphResponse, decide
-from cancel_handler.core.redaction import redact
+from cancel_handler.core.redaction import looks_like_connection_string, redact
 
 # A JWT as Entra issues them (header.payload.signature, base64url); values are made up.
 JWT = (
@@ -51,3 +51,41 @@ def test_a_jwt_echoed_by_graph_never_reaches_the_dead_letter_description() -> No
     description = decide(response, cancel_may_have_happened=False).description
     assert JWT not in description and "<redacted>" in description
     assert JWT.split(".")[2] not in description
+
+
+KEY = "SharedAccess" + "Key"  # assembled so that secret scanners do not flag the fixtures
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Endpoint=sb://contoso-sb.servicebus.windows.net/",
+        f"ENDPOINT = sb://contoso-sb.servicebus.windows.net/;{KEY}Name=send",
+        f"{KEY}Name=send",
+        f"x;{KEY}=",
+        "x; sharedaccesssignature=SharedAccessSignature sr=a",
+        "EntityPath=cancel-requests",
+        "Bearer opaque-token",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.",
+        "https://contoso-sb.servicebus.windows.net/q?sv=1&sig=abc",
+    ],
+)
+def test_connection_string_fields_and_credentials_are_recognised(text: str) -> None:
+    """Any field of a Service Bus connection string, in any case, or anything `redact` hides,
+    marks a value that must not be repeated back."""
+    assert looks_like_connection_string(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cancel-requests",
+        "contoso-sb",
+        "sb://contoso-sb.servicebus.windows.net/",
+        "a=b",
+        "bad name!",
+    ],
+)
+def test_names_are_not_taken_for_connection_strings(text: str) -> None:
+    """Queue names, namespace hosts and plain text with '=' are not connection strings."""
+    assert not looks_like_connection_string(text)

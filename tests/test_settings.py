@@ -175,6 +175,7 @@ def test_replies_and_last_delivery_rule_are_off_by_default() -> None:
         ("replies;other", "is not a Service Bus queue or topic name"),
         ("-replies", "is not a Service Bus queue or topic name"),
         ("r" * 261, "is not a Service Bus queue or topic name"),
+        ("replies_", "is not a Service Bus queue or topic name"),
     ],
 )
 def test_bad_reply_entities_fail_fast(value: str, problem: str) -> None:
@@ -207,7 +208,8 @@ def test_replies_need_the_namespace() -> None:
         (
             "replies;other",
             "app setting REPLY_TO_ALLOWED: 'replies;other' is not a Service Bus queue or topic "
-            "name (letters, digits, '.', '-', '_', '/'; at most 260 characters)",
+            "name (letters, digits, '.', '-', '_', '/'; starting and ending with a letter or "
+            "digit; at most 260 characters)",
         ),
         (
             "replies, Meeting-Cancellations",

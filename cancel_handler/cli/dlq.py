@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import click
@@ -65,6 +66,15 @@ def filter_options(command: Callable) -> Callable:
     return command
 
 
+def check_window(since: datetime | None, until: datetime | None) -> None:
+    """Refuse, before connecting, a --since/--until window no message can be in."""
+    if since is not None and until is not None and since >= until:
+        raise click.UsageError(
+            f"--since {since.isoformat()} is not earlier than --until {until.isoformat()}, so "
+            "no message can match (--since is inclusive, --until exclusive)"
+        )
+
+
 @click.group()
 def dlq() -> None:
     """Inspect and repair the cancel queue's dead-letter queue (peek never removes anything)."""
@@ -87,6 +97,7 @@ def list_(
     ctx: CliContext, reasons, since, until, max_, as_json_, namespace, queue, connection_string_env
 ) -> None:
     """Peek dead-lettered messages in sequence-number order."""
+    check_window(since, until)
     selection = Selection(frozenset(reasons), since=since, until=until)
     target = target_from(namespace, queue, connection_string_env)
     with service_bus_errors(target, RECEIVER), ctx.client_factory(target) as client:
@@ -205,6 +216,7 @@ def resubmit(
     """Send selected dead-lettered messages back to the queue, then remove them from the
     dead-letter queue (only after the send succeeded). Copies get a new MessageId and keep the
     first one in `originalMessageId`; `resubmitCount` counts the resubmissions."""
+    check_window(since, until)
     target = target_from(namespace, queue, connection_string_env)
     with service_bus_errors(target, SENDER_AND_RECEIVER), ctx.client_factory(target) as client:
         letters = _select(client, target.queue_name, sequence_numbers, reasons, since, until, all_)
@@ -248,6 +260,7 @@ def purge(
     connection_string_env,
 ) -> None:
     """Delete selected dead-lettered messages for good (needs --yes)."""
+    check_window(since, until)
     target = target_from(namespace, queue, connection_string_env)
     with service_bus_errors(target, RECEIVER), ctx.client_factory(target) as client:
         letters = _select(client, target.queue_name, sequence_numbers, reasons, since, until, all_)

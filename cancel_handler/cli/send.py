@@ -24,7 +24,12 @@ from cancel_handler.cli.output import progress, safe
 from cancel_handler.core.contract import DEFAULT_RANGE_MAX_DAYS
 from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
 from cancel_handler.ops.replies import ReceivedReply, ReplyWait, new_session_id, wait_for_replies
-from cancel_handler.ops.requests import OutgoingRequest, prepare_request, read_requests
+from cancel_handler.ops.requests import (
+    OutgoingRequest,
+    check_reply,
+    prepare_request,
+    read_requests,
+)
 from cancel_handler.ops.send import send_cancel_requests
 
 #: Bad lines printed before the rest are only counted.
@@ -80,13 +85,13 @@ _NOT_UTF8 = re.compile("[\udc80-\udcff]")
     "--reply-to",
     metavar="ENTITY",
     help="Ask for a reply on this session-enabled queue (it must be in the function's "
-    "REPLY_TO_ALLOWED).",
+    "REPLY_TO_ALLOWED, and is never the cancel queue).",
 )
 @click.option(
     "--reply-session-id",
     metavar="ID",
-    help="Session id for the replies (default: a new UUID, so concurrent senders never take "
-    "each other's replies).",
+    help="Session id for the replies, at most 128 characters (default: a new UUID, so "
+    "concurrent senders never take each other's replies).",
 )
 @click.option(
     "--wait",
@@ -124,13 +129,15 @@ def send(
     many from --file."""
     if (wait_seconds is not None or reply_session_id) and not reply_to:
         raise click.UsageError("--wait and --reply-session-id need --reply-to")
+    session_id = (reply_session_id or new_session_id()) if reply_to else None
+    if reply_to:
+        _check_reply(reply_to, session_id, queue)
     meeting = MeetingTarget(event_id, ical_uid, from_, to, preview)
     requests = _requests(upn, meeting, comment, file_, request_id, correlation_id, max_days)
     if not requests:
         click.echo("nothing to send: the file holds no requests (only blank lines)", err=True)
         return
     if reply_to:
-        session_id = reply_session_id or new_session_id()
         requests = [outgoing.with_reply(reply_to, session_id) for outgoing in requests]
     if dry_run:
         for outgoing in requests:
@@ -175,6 +182,20 @@ def send(
             clock=ctx.clock,
         )
     _finish(waited, wait_seconds)
+
+
+#: The send options that set a reply address, by the field they set.
+_REPLY_OPTIONS = {"replyTo": "--reply-to", "replyToSessionId": "--reply-session-id"}
+
+
+def _check_reply(reply_to: str, session_id: str | None, queue: str | None) -> None:
+    """Refuse, before reading any request, a reply address the send would fail on or the
+    function would never answer (then --wait could only time out)."""
+    try:
+        check_reply(reply_to, session_id, cancel_queue=(queue or "").strip() or None)
+    except InvalidMessageError as exc:
+        option = _REPLY_OPTIONS[exc.field]
+        raise BadInput(f"{option} {exc.problem}; nothing was sent") from None
 
 
 def _print_reply(reply: ReceivedReply) -> None:

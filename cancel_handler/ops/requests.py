@@ -16,6 +16,7 @@ from cancel_handler.core.contract import (
     CancelRequest,
     validate_request,
 )
+from cancel_handler.core.entities import entity_name_problem, session_id_problem
 from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
 
 if TYPE_CHECKING:
@@ -40,8 +41,12 @@ class OutgoingRequest:
     reply_to: str | None = None
     reply_to_session_id: str | None = None
 
-    def with_reply(self, reply_to: str, session_id: str | None) -> OutgoingRequest:
-        """The same request asking for a reply on `reply_to` (in session `session_id`)."""
+    def with_reply(
+        self, reply_to: str, session_id: str | None, *, cancel_queue: str | None = None
+    ) -> OutgoingRequest:
+        """The same request asking for a reply on `reply_to` (in session `session_id`); raises
+        :class:`InvalidMessageError` as :func:`check_reply` does."""
+        check_reply(reply_to, session_id, cancel_queue=cancel_queue)
         return replace(self, reply_to=reply_to, reply_to_session_id=session_id)
 
     def body(self) -> bytes:
@@ -74,6 +79,30 @@ class OutgoingRequest:
             data["replyToSessionId"] = self.reply_to_session_id
         data["body"] = self.request.to_json()
         return data
+
+
+def check_reply(
+    reply_to: str, session_id: str | None, *, cancel_queue: str | None = None
+) -> None:
+    """Raise :class:`InvalidMessageError` (field `replyTo` or `replyToSessionId`) for a reply
+    address Service Bus would refuse, or one the function never answers: the cancel queue
+    itself (compared case-insensitively, as Service Bus names are)."""
+    problem = entity_name_problem(reply_to)
+    if problem:
+        raise InvalidMessageError(
+            "replyTo", f"is not a Service Bus queue or topic name ({problem})"
+        )
+    if cancel_queue and reply_to.casefold() == cancel_queue.casefold():
+        raise InvalidMessageError(
+            "replyTo",
+            f"names the cancel queue {cancel_queue!r} itself, where the function never sends "
+            "replies",
+        )
+    problem = session_id_problem(session_id or "")
+    if problem:
+        raise InvalidMessageError(
+            "replyToSessionId", f"is too long for a Service Bus session id ({problem})"
+        )
 
 
 def prepare_request(

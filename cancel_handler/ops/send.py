@@ -82,7 +82,9 @@ def send_cancel_request(
     the SDK's `ServiceBusError` (or `ClientAuthenticationError`) when sending fails.
 
     `reply_to` (and `reply_to_session_id`, e.g. :func:`new_session_id`) ask the function for a
-    reply there; :func:`wait_for_replies` reads it.
+    reply there; :func:`wait_for_replies` reads it. A `reply_to` that is not a Service Bus
+    entity name or names `queue_name`, or a session id over 128 characters, raises
+    :class:`InvalidMessageError` (field `replyTo` or `replyToSessionId`) before sending.
     """
     outgoing = prepare_request(
         user_principal_name,
@@ -93,7 +95,7 @@ def send_cancel_request(
         **target,
     )
     if reply_to:
-        outgoing = outgoing.with_reply(reply_to, reply_to_session_id)
+        outgoing = outgoing.with_reply(reply_to, reply_to_session_id, cancel_queue=queue_name)
     if client is None:
         target = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
         with target.client(credential) as own_client:
@@ -141,7 +143,7 @@ async def send_cancel_request_async(
         **target,
     )
     if reply_to:
-        outgoing = outgoing.with_reply(reply_to, reply_to_session_id)
+        outgoing = outgoing.with_reply(reply_to, reply_to_session_id, cancel_queue=queue_name)
     if client is not None:
         await _send_one_async(client, queue_name, outgoing)
         return outgoing

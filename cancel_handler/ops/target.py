@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cancel_handler.core.entities import entity_name_problem
 from cancel_handler.core.errors import TargetError
+from cancel_handler.core.redaction import looks_like_connection_string
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusClient
@@ -26,6 +28,11 @@ QUEUE_ENV = "CANCEL_QUEUE_NAME"
 DEFAULT_NAMESPACE_SUFFIX = ".servicebus.windows.net"
 
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*$")
+#: What to do with a connection string given where a name belongs.
+_USE_CONNECTION_STRING_ENV = (
+    "to sign in with a connection string, put it in an environment variable and pass "
+    "--connection-string-env VAR"
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,9 @@ class ServiceBusTarget:
     def __post_init__(self) -> None:
         if not self.queue_name:
             raise TargetError("queue", f"no queue name: pass --queue or set {QUEUE_ENV}")
+        problem = queue_name_problem(self.queue_name)
+        if problem:
+            raise TargetError("queue", problem)
         if not self.fully_qualified_namespace and not self.connection_string:
             raise TargetError(
                 "namespace",
@@ -69,8 +79,28 @@ def default_client_factory(target: ServiceBusTarget) -> ServiceBusClient:
     return target.client()
 
 
+def queue_name_problem(name: str) -> str | None:
+    """Why `name` cannot be the cancel queue's name, or None; never repeats the name."""
+    if looks_like_connection_string(name):
+        return (
+            "the value given looks like a connection string and is not shown; --queue (or "
+            f"{QUEUE_ENV}) takes the queue's name, e.g. cancel-requests; "
+            f"{_USE_CONNECTION_STRING_ENV}"
+        )
+    problem = entity_name_problem(name)
+    return f"the value given is not a Service Bus queue name: {problem}" if problem else None
+
+
 def normalize_namespace(value: str) -> str:
-    """`contoso-sb`, `contoso-sb.servicebus.windows.net` or `sb://…/` → the host name."""
+    """`contoso-sb`, `contoso-sb.servicebus.windows.net` or `sb://…/` → the host name. A bad
+    value is never repeated in the error: it may be a key or connection string."""
+    if looks_like_connection_string(value):
+        raise TargetError(
+            "namespace",
+            "the value given looks like a connection string and is not shown; --namespace (or "
+            f"{NAMESPACE_ENV[0]}) takes the namespace name or host, e.g. contoso-sb; "
+            f"{_USE_CONNECTION_STRING_ENV}",
+        )
     host = value.strip()
     for prefix in ("sb://", "https://", "amqps://"):
         if host.lower().startswith(prefix):
@@ -81,8 +111,8 @@ def normalize_namespace(value: str) -> str:
     if not _HOST.match(host):
         raise TargetError(
             "namespace",
-            f"{value!r} is not a namespace name or host (expected e.g. "
-            f"contoso-sb{DEFAULT_NAMESPACE_SUFFIX})",
+            "the value given is not a namespace name or host (expected e.g. contoso-sb or "
+            f"contoso-sb{DEFAULT_NAMESPACE_SUFFIX}); it is not shown, as it may be a key",
         )
     return host
 
