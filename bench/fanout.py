@@ -50,6 +50,7 @@ def one_run(n: int, latency: float) -> dict[str, Any]:
     from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
     from cancel_handler.graph.calendar_view import PAGE_SIZE
     from cancel_handler.runtime import Processor
+    from cancel_handler.servicebus.senders import SenderPool
     from cancel_handler.settings import load_settings
 
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
@@ -64,7 +65,7 @@ def one_run(n: int, latency: float) -> dict[str, Any]:
                 graph.state.add_meeting(UPN, meeting)
             sender = BatchSender(STANDARD_BATCH_BYTES)
             env = {"GRAPH_BASE_URL": graph.graph_base_url, "RANGE_MAX_EVENTS": str(n)}
-            processor = Processor(load_settings(env), fan_out_sender_factory=lambda: sender)
+            processor = Processor(load_settings(env), fan_out_senders=SenderPool(lambda _: sender))
             body = json.dumps({
                 "userPrincipalName": UPN,
                 "startDateTime": start.isoformat(),

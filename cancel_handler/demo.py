@@ -22,8 +22,8 @@ from cancel_handler.devtools.graph_simulator import Fault, GraphSimulator, Meeti
 from cancel_handler.devtools.host_message import delivered_copy, host_delivered_message
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
 from cancel_handler.devtools.reply_queue import LocalReplyQueue
-from cancel_handler.servicebus.fanout import FanOut
-from cancel_handler.servicebus.replies import Replies
+from cancel_handler.runtime import send_locally
+from cancel_handler.servicebus.senders import SenderPool
 
 ORGANIZER = "adele.vance@contoso.com"
 ATTENDEE = "megan.bowen@contoso.com"
@@ -121,14 +121,13 @@ def _seed(graph: GraphSimulator) -> None:
                                       one_off + timedelta(days=1, hours=1), cancelled=True))
 
 
-async def _invoke_all(function_app, actions, graph: GraphSimulator) -> list[tuple]:
+async def _invoke_all(
+    function_app, actions, graph: GraphSimulator, queue: LoopbackQueue
+) -> list[tuple]:
     """Invoke the function once per scenario, each message asking for a reply, then once per
-    child request a date range sent to the function's own queue."""
+    child request a date range sent to the function's own queue (`queue`)."""
     [function] = function_app.app.get_functions()
     user_function = function.get_user_function()
-    # The function's own queue: a date range's child requests come back as new deliveries.
-    queue = LoopbackQueue()
-    function_app.processor.fan_out = FanOut(lambda: queue)
     rows: list[tuple] = []
     pending = [(scenario, None) for scenario in SCENARIOS]
     while pending:
@@ -196,18 +195,22 @@ def main(argv: list[str] | None = None) -> int:
                 "CANCEL_RETRY_BUDGET_SECONDS": "10",
                 "REPLY_TO_ALLOWED": REPLY_QUEUE,
                 "MAX_DELIVERY_COUNT": "10",
-                # Never contacted: replies go to the local reply queue set below.
+                # Never contacted: everything sent goes to the local queues below.
                 "ServiceBusConnection__fullyQualifiedNamespace": "demo.servicebus.windows.net",
             }
         )
         sys.path.insert(0, os.getcwd())
-        function_app = importlib.import_module("function_app")
-        reply_queue = LocalReplyQueue(REPLY_QUEUE)
-        function_app.processor.replies = Replies(
-            (REPLY_QUEUE,), CANCEL_QUEUE, reply_queue.sender_for
+        # The function's own queue (a date range's child requests come back from it as new
+        # deliveries) and the senders' reply queue, in place of Service Bus.
+        queue, reply_queue = LoopbackQueue(), LocalReplyQueue(REPLY_QUEUE)
+        send_locally(
+            SenderPool(
+                lambda entity: queue if entity == CANCEL_QUEUE else reply_queue.sender_for(entity)
+            )
         )
+        function_app = importlib.import_module("function_app")
         with settlement_host() as (service, actions):
-            rows = asyncio.run(_invoke_all(function_app, actions, graph))
+            rows = asyncio.run(_invoke_all(function_app, actions, graph, queue))
         _print_table(rows, service, settlement_log.by_message)
         _print_ranges(rows, range_log.by_message)
         _print_replies(rows, reply_queue.session(REPLY_SESSION))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from cancel_handler.core.backoff import MAX_ATTEMPTS, WaitBudget, backoff_delay
+from cancel_handler.core.backoff import IN_INVOCATION, RetryPolicy, WaitBudget
 from cancel_handler.core.contract import (
     DEFAULT_RANGE_MAX_DAYS,
     CancelRequest,
@@ -67,7 +67,7 @@ class _Run:
     request: CancelRequest
     budget: WaitBudget
     started: float
-    may_have_happened: bool
+    may_be_cancelled_already: bool
     client_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     attempts: int = 0
     waits: int = 0
@@ -98,6 +98,7 @@ class CancelHandler:
         limiter: MailboxLimiter,
         range_max_days: int = DEFAULT_RANGE_MAX_DAYS,
         range_max_events: int = DEFAULT_RANGE_MAX_EVENTS,
+        policy: RetryPolicy = IN_INVOCATION,
         listing_seconds_limit: float = LISTING_SECONDS_LIMIT,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -110,6 +111,7 @@ class CancelHandler:
         self._limiter = limiter
         self._range_max_days = range_max_days
         self._range_max_events = range_max_events
+        self._policy = policy
         self._listing_seconds_limit = listing_seconds_limit
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
@@ -117,7 +119,7 @@ class CancelHandler:
         self._now = now
 
     async def handle(
-        self, body: bytes, *, delivery_count: int | None, copy_of_earlier_attempt: bool = False
+        self, body: bytes, *, delivery_count: int | None, may_be_cancelled_already: bool = False
     ) -> Outcome | FanOutPlan:
         """Decide the fate of one message. A redelivery (`delivery_count > 1`; a missing count is
         a first delivery) or a copy sent after attempts whose outcome may be unknown (a delayed
@@ -133,7 +135,7 @@ class CancelHandler:
             request,
             WaitBudget(self._budget_seconds),
             started,
-            may_have_happened=is_redelivery(delivery_count) or copy_of_earlier_attempt,
+            may_be_cancelled_already=is_redelivery(delivery_count) or may_be_cancelled_already,
         )
         if request.window is not None:
             return await self._range(request, request.window, run)
@@ -148,7 +150,7 @@ class CancelHandler:
                     request, token=token, client_request_id=run.client_request_id
                 )
             run.status, run.request_id = response.status, response.request_id
-            return decide(response, cancel_may_have_happened=run.may_have_happened), None
+            return decide(response, may_be_cancelled_already=run.may_be_cancelled_already), None
 
         result = await self._with_retries(run, call, cancels=True)
         assert isinstance(result, Outcome), "a cancel always ends in a settlement"
@@ -163,7 +165,7 @@ class CancelHandler:
             return listed
         matches = listed.events
         found = decide_ical_matches(
-            matches, cancel_may_have_happened=run.may_have_happened, more=not listed.complete
+            matches, may_be_cancelled_already=run.may_be_cancelled_already, more=not listed.complete
         )
         if isinstance(found, Settlement):
             # Name the event found only when the answer is about one event (never ambiguous).
@@ -323,7 +325,7 @@ class CancelHandler:
         Only a cancel call's unknown outcome may mean an event was cancelled."""
         rejected_token: str | None = None
         refreshed = False
-        tries = 0  # MAX_ATTEMPTS limits the attempts of one call, not a listing's pages
+        tries = 0  # the policy limits the attempts of one call, not a listing's pages
         while True:
             run.attempts += 1
             tries += 1
@@ -342,7 +344,7 @@ class CancelHandler:
                 return value  # type: ignore[return-value]
             if isinstance(verdict, Settlement):
                 return self._outcome(run, verdict)
-            run.may_have_happened = run.may_have_happened or verdict.outcome_unknown
+            run.may_be_cancelled_already = run.may_be_cancelled_already or verdict.outcome_unknown
             if verdict.refresh_token and not refreshed:
                 refreshed = True
                 rejected_token = token
@@ -351,9 +353,9 @@ class CancelHandler:
             delay = (
                 verdict.retry_after
                 if verdict.retry_after is not None
-                else backoff_delay(run.waits, self._rng)
+                else self._policy.backoff(run.waits, self._rng.random())
             )
-            if tries >= MAX_ATTEMPTS or not run.budget.allows(delay):
+            if tries >= self._policy.max_tries or not run.budget.allows(delay):
                 description = (
                     f"{verdict.detail}; gave up after {run.attempts} attempt(s) and "
                     f"{run.budget.spent:.1f}s of waiting (budget {run.budget.seconds:g}s)"

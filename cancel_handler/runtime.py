@@ -1,55 +1,67 @@
-"""Composition root: builds the Graph client, token provider and handler once per process.
+"""Composition root: builds the adapters once per process and hands them to the pipeline.
 
-`function_app.py` and the tests build a :class:`Processor` the same way; tests pass fakes or
-loopback endpoints as keyword arguments.
+`function_app.py` builds a :class:`Processor` from the app settings; the tests, the demo and
+the benchmarks build it the same way, passing stand-ins for its seams as keyword arguments.
+Process-wide effects (the delivery-count workaround, library log levels) are
+:func:`configure_process`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import traceback
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from cancel_handler.core.decision import Action, Reason, Settlement
-from cancel_handler.core.deliveries import on_last_delivery
-from cancel_handler.core.outcome import FanOutPlan, Outcome
+from cancel_handler.core.outcome import Outcome
 from cancel_handler.handler import CancelHandler
 from cancel_handler.log_policy import quiet_library_loggers
-from cancel_handler.servicebus.delayed_retry import (
-    DelayedRetries,
-    RetrySender,
-    servicebus_sender_factory,
-)
+from cancel_handler.pipeline import Pipeline
+from cancel_handler.servicebus.delayed_retry import DelayedRetries
 from cancel_handler.servicebus.delivery_count import keep_delivery_count
-from cancel_handler.servicebus.fanout import FanOut, FanOutSender, log_range
-from cancel_handler.servicebus.messages import message_body, read_markers
-from cancel_handler.servicebus.replies import Replies, ReplySender, servicebus_reply_senders
-from cancel_handler.servicebus.settle import MessageActions, log_safe, settle
+from cancel_handler.servicebus.fanout import FanOut
+from cancel_handler.servicebus.replies import Replies
+from cancel_handler.servicebus.senders import SenderPool, servicebus_senders
+from cancel_handler.servicebus.settle import MessageActions
 from cancel_handler.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import httpx
 
     from cancel_handler.graph.token import TokenSource
 
-logger = logging.getLogger("cancel_handler")
-
 USER_AGENT = "cancel-handler/0.1"
 
-# Binding extension 1.0.0b2 drops every message's delivery count; this runs before the worker
-# decodes the first message (function_app imports this module at indexing).
-keep_delivery_count()
+#: Senders `Processor.from_environment` uses instead of Service Bus (see `send_locally`).
+_local_senders: list[SenderPool] = []
+
+
+def send_locally(senders: SenderPool) -> None:
+    """Make the processor that `from_environment` builds next (function_app's, imported after
+    this call) send its child requests, delayed retries and replies through `senders`: the
+    demo's local queues. Never called in Azure."""
+    _local_senders[:] = [senders]
+
+
+def configure_process() -> None:
+    """What the function changes for its whole process, once, before the first message: the
+    binding extension's decoder keeps the delivery count (extension 1.0.0b2 drops it), and
+    libraries that log personal data are held at WARNING. Idempotent."""
+    keep_delivery_count()
+    quiet_library_loggers()
 
 
 class Processor:
-    """Processes one message end to end: body → decision → settlement.
+    """The function's adapters, built once per process: settings are validated when it is built
+    (start-up); the HTTP client and credential are made on the first message (keeps cold start
+    short) and reused for every later one.
 
-    Settings are validated when it is built (start-up); the HTTP client and credential are
-    created on the first message (keeps cold start short) and reused for every later one.
-    """
+    Seams, each defaulting to production: `credential`, `http_client`; `senders`, the Service
+    Bus senders for fan-out, delayed retries and replies (by default one client on the
+    namespace with the managed identity), or one of `retry_senders`, `fan_out_senders`,
+    `reply_senders` for that use alone; the handler's `sleep`, `clock`, `now` and `rng`."""
 
     def __init__(
         self,
@@ -57,32 +69,65 @@ class Processor:
         *,
         credential: TokenSource | None = None,
         http_client: httpx.AsyncClient | None = None,
-        retry_sender_factory: Callable[[], RetrySender] | None = None,
-        fan_out_sender_factory: Callable[[], FanOutSender] | None = None,
-        reply_sender_factory: Callable[[str], ReplySender] | None = None,
-        **handler_options: Any,
+        senders: SenderPool | None = None,
+        retry_senders: SenderPool | None = None,
+        fan_out_senders: SenderPool | None = None,
+        reply_senders: SenderPool | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
     ) -> None:
-        quiet_library_loggers()
+        configure_process()
         self.settings = settings
         self._credential = credential
         self._http_client = http_client
-        self._handler_options = handler_options
-        self._handler: CancelHandler | None = None
-        self.delayed_retries = self._delayed_retries(retry_sender_factory)
-        self.fan_out = self._fan_out(fan_out_sender_factory)
-        self.replies = self._replies(reply_sender_factory)
+        self._sleep, self._clock, self._now, self._rng = sleep, clock, now, rng
+        shared = senders or self._servicebus_senders()
+        queue = settings.queue_name
+        cancel_queue_senders = shared if queue else None
+        self._pipeline: Pipeline | None = None
+        self.fan_out = FanOut(fan_out_senders or cancel_queue_senders, queue)
+        retries = retry_senders or cancel_queue_senders
+        self.delayed_retries = (
+            DelayedRetries(settings.delayed_retry_max_count, retries, queue)
+            if settings.delayed_retry_max_count > 0 and retries is not None
+            else None
+        )
+        self.replies = Replies(
+            settings.reply_to_allowed, queue, reply_senders or shared or SenderPool(_no_namespace)
+        )
 
     @classmethod
     def from_environment(cls) -> Processor:
         """A processor configured from app settings; raises SettingsError on a bad one."""
-        return cls(load_settings())
+        return cls(load_settings(), senders=_local_senders[0] if _local_senders else None)
+
+    def _servicebus_senders(self) -> SenderPool | None:
+        """One client on the namespace with the identity; None without a namespace (ranges
+        with meetings are then given back, delayed retries off and replies off)."""
+        namespace = self.settings.servicebus_namespace
+        if not namespace:
+            return None
+        return SenderPool(servicebus_senders(namespace, lambda: self.credential))
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline, built on the first message."""
+        if self._pipeline is None:
+            self._pipeline = Pipeline(
+                self._build_handler(),
+                fan_out=self.fan_out,
+                delayed_retries=self.delayed_retries,
+                replies=self.replies,
+                max_delivery_count=self.settings.max_delivery_count,
+            )
+        return self._pipeline
 
     @property
     def handler(self) -> CancelHandler:
-        """The handler, built on first use."""
-        if self._handler is None:
-            self._handler = self._build_handler()
-        return self._handler
+        """The cancel handler (built with the pipeline, on first use)."""
+        return self.pipeline.handler
 
     def _build_handler(self) -> CancelHandler:
         import httpx  # deferred: not needed to index the function
@@ -106,127 +151,24 @@ class Processor:
             limiter=MailboxLimiter(settings.mailbox_concurrency),
             range_max_days=settings.range_max_days,
             range_max_events=settings.range_max_events,
-            **self._handler_options,
+            sleep=self._sleep,
+            rng=self._rng,
+            clock=self._clock,
+            now=self._now,
         )
 
     @property
     def credential(self) -> TokenSource:
-        """The managed identity credential (for Graph and for scheduling retries), built once."""
+        """The managed identity credential (for Graph and for Service Bus sends), built once."""
         if self._credential is None:
             self._credential = _managed_identity(
                 self.settings.managed_identity_client_id, self.settings.graph_timeout_seconds
             )
         return self._credential
 
-    def _delayed_retries(
-        self, sender_factory: Callable[[], RetrySender] | None
-    ) -> DelayedRetries | None:
-        """Delayed retries when DELAYED_RETRY_MAX_COUNT > 0 and a sender can be made (a test's
-        factory, or the queue's namespace); otherwise None: give-backs are abandoned."""
-        settings = self.settings
-        if settings.delayed_retry_max_count <= 0:
-            return None
-        if sender_factory is None:
-            if not (settings.servicebus_namespace and settings.queue_name):
-                return None
-            sender_factory = servicebus_sender_factory(
-                settings.servicebus_namespace, settings.queue_name, lambda: self.credential
-            )
-        return DelayedRetries(settings.delayed_retry_max_count, sender_factory)
-
-    def _fan_out(self, sender_factory: Callable[[], FanOutSender] | None) -> FanOut:
-        """Date-range fan-out through a test's factory or the queue's namespace (its own
-        sender: the sync SDK sender is not shared across threads); without either, ranges with
-        meetings to cancel are given back."""
-        settings = self.settings
-        if sender_factory is None and settings.servicebus_namespace and settings.queue_name:
-            sender_factory = servicebus_sender_factory(
-                settings.servicebus_namespace, settings.queue_name, lambda: self.credential
-            )
-        return FanOut(sender_factory)
-
-    def _replies(self, sender_for: Callable[[str], ReplySender] | None) -> Replies:
-        """Replies to the entities REPLY_TO_ALLOWED names (settings then require the namespace),
-        through a test's factory or the real SDK. With the list empty nothing is ever sent; a
-        request asking for a reply then gets the one warning line of a refused reply_to."""
-        settings = self.settings
-        if sender_for is None:
-            sender_for = servicebus_reply_senders(
-                settings.servicebus_namespace or "", lambda: self.credential
-            )
-        return Replies(settings.reply_to_allowed, settings.queue_name, sender_for)
-
     async def process(self, message: Any, actions: MessageActions) -> Outcome:
-        """Decide, answer and settle one `ServiceBusReceivedMessage`: exactly one settlement
-        call, after the reply when the request asked for one. Raises only when settling failed
-        (the host then redelivers), or when the invocation was cancelled, after giving the
-        message back."""
-        try:
-            outcome = self._on_last_delivery(message, await self._decide(message))
-            answered = await self.replies.answer(message, outcome)
-            outcome = self._on_last_delivery(message, answered)
-            if outcome is not answered:
-                # The reply failed on the queue's last delivery: rather than a silent
-                # MaxDeliveryCountExceeded, DeliveriesExhausted names what was decided, and
-                # the sender is answered with it if Service Bus now takes a reply.
-                await self.replies.answer(message, outcome)
-        except asyncio.CancelledError:
-            await settle(message, actions, _given_back("invocation cancelled (shutdown)"))
-            raise
-        await settle(message, actions, outcome)
-        return outcome
-
-    def _on_last_delivery(self, message: Any, outcome: Outcome) -> Outcome:
-        return on_last_delivery(
-            outcome,
-            delivery_count=getattr(message, "delivery_count", None),
-            max_delivery_count=self.settings.max_delivery_count,
-        )
-
-    async def _decide(self, message: Any) -> Outcome:
-        try:
-            body = message_body(message)
-        except ValueError as exc:
-            return Outcome(Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, str(exc)))
-        try:
-            markers = read_markers(message)
-            if markers.ignored:
-                logger.warning(
-                    "message %s carries %s, reserved for the copies cancel-handler's tools make, "
-                    "but not as they set them; ignored (see docs/integrate.md)",
-                    log_safe(getattr(message, "message_id", None)),
-                    ", ".join(markers.ignored),
-                )
-            result = await self.handler.handle(
-                body,
-                delivery_count=message.delivery_count,
-                copy_of_earlier_attempt=markers.event_may_be_gone,
-            )
-            outcome = await self._send_children(message, result)
-            log_range(message, outcome)
-            if self.delayed_retries is not None:
-                outcome = await self.delayed_retries.apply(
-                    message, body, outcome, markers.retry_count
-                )
-        except Exception as exc:
-            # A defect, not a Graph answer: give the message back (Service Bus dead-letters it
-            # after MaxDeliveryCount) rather than fail without settling.
-            # Type and stack frames only: an exception's text may hold a URL and so a UPN.
-            logger.error(
-                "unexpected %s while processing message %s; giving it back\n%s",
-                type(exc).__name__,
-                log_safe(getattr(message, "message_id", None)),
-                "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
-            )
-            return _given_back(f"unexpected error: {type(exc).__name__}")
-        return outcome
-
-    async def _send_children(self, message: Any, result: Outcome | FanOutPlan) -> Outcome:
-        """The handler's outcome, or for a date range to cancel, the outcome of sending its
-        child requests."""
-        if not isinstance(result, FanOutPlan):
-            return result
-        return await self.fan_out.send(message, result)
+        """Run one `ServiceBusReceivedMessage` through the pipeline (see `pipeline.py`)."""
+        return await self.pipeline.process(message, actions)
 
     async def aclose(self) -> None:
         """Close the HTTP client (tests and the demo; the Functions host never unloads)."""
@@ -234,8 +176,11 @@ class Processor:
             await self._http_client.aclose()
 
 
-def _given_back(detail: str) -> Outcome:
-    return Outcome(Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, detail))
+def _no_namespace(entity: str) -> Any:
+    raise RuntimeError(
+        "no Service Bus namespace to reply through: set "
+        "ServiceBusConnection__fullyQualifiedNamespace"
+    )
 
 
 def _managed_identity(client_id: str | None, timeout: float) -> TokenSource:

@@ -14,6 +14,7 @@ import pytest
 from cancel_handler.devtools.graph_simulator import GraphSimulator
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
 from cancel_handler.runtime import Processor
+from cancel_handler.servicebus.senders import SenderPool
 from cancel_handler.settings import load_settings
 from tests.fake_servicebus import FakeServiceBus
 from tests.helpers import AMBIENT_SETTINGS, RecordingActions, RecordingSender, RecordingSleep
@@ -59,17 +60,17 @@ class Loopback:
         if clock is not None:
             options["clock"] = clock
         if sender is not None:
-            options["retry_sender_factory"] = lambda: sender
+            options["retry_senders"] = SenderPool(lambda entity: sender)
         if fan_out is not None:
-            options["fan_out_sender_factory"] = lambda: fan_out.get_queue_sender(
-                fan_out.queue_name
+            options["fan_out_senders"] = SenderPool(
+                lambda entity: fan_out.get_queue_sender(fan_out.queue_name)
             )
         if replies is not None:
             env.setdefault("CANCEL_QUEUE_NAME", replies.queue_name)
             env.setdefault(
                 "ServiceBusConnection__fullyQualifiedNamespace", "sb-test.servicebus.windows.net"
             )
-            options["reply_sender_factory"] = replies.reply_sender
+            options["reply_senders"] = SenderPool(replies.reply_sender)
         return Processor(load_settings(env), **options)
 
     def reads(self) -> list:

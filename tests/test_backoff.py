@@ -7,12 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cancel_handler.core.backoff import (
-    BACKOFF_CAP_SECONDS,
-    WaitBudget,
-    backoff_delay,
-    parse_retry_after,
-)
+from cancel_handler.core.backoff import IN_INVOCATION, WaitBudget, parse_retry_after
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -41,8 +36,8 @@ def test_backoff_grows_with_jitter_and_a_cap() -> None:
     """Each delay lies in [half, all] of min(cap, 0.5·2^(n-1)); jitter spreads the values."""
     rng = random.Random(7)
     for attempt in range(1, 12):
-        ceiling = min(BACKOFF_CAP_SECONDS, 0.5 * 2 ** (attempt - 1))
-        delays = {backoff_delay(attempt, rng) for _ in range(50)}
+        ceiling = min(8.0, 0.5 * 2 ** (attempt - 1))
+        delays = {IN_INVOCATION.backoff(attempt, rng.random()) for _ in range(50)}
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(delays) > 1
 

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cancel_handler.core.backoff import WaitBudget, backoff_delay, parse_retry_after
-from tests.randomness import FixedRandom
+from cancel_handler.core.backoff import DELAYED, IN_INVOCATION, WaitBudget, parse_retry_after
 
 
 @pytest.mark.parametrize(
@@ -17,9 +16,33 @@ from tests.randomness import FixedRandom
 )
 def test_backoff_doubles_from_half_a_second_to_eight(attempt: int, ceiling: float) -> None:
     """Retry n waits between half and all of min(8 s, 0.5 s · 2^(n-1)), as the README says."""
-    assert backoff_delay(attempt, FixedRandom(0.0)) == ceiling / 2
-    assert backoff_delay(attempt, FixedRandom(1.0)) == ceiling
-    assert backoff_delay(attempt, FixedRandom(0.5)) == ceiling * 0.75
+    assert IN_INVOCATION.backoff(attempt, 0.0) == ceiling / 2
+    assert IN_INVOCATION.backoff(attempt, 1.0) == ceiling
+    assert IN_INVOCATION.backoff(attempt, 0.5) == ceiling * 0.75
+
+
+def test_ten_attempts_inside_one_invocation() -> None:
+    """The README: at most 10 attempts per Graph call inside one invocation."""
+    assert IN_INVOCATION.max_tries == 10
+
+
+@pytest.mark.parametrize(
+    ("retry", "jitter", "seconds"),
+    [(1, 1.0, 30.0), (1, 0.0, 15.0), (2, 1.0, 60.0), (7, 1.0, 1920.0), (8, 1.0, 3600.0),
+     (8, 0.0, 1800.0), (40, 1.0, 3600.0), (1, -5.0, 15.0), (1, 5.0, 30.0)],
+)
+def test_delayed_retries_double_from_thirty_seconds_to_an_hour(
+    retry: int, jitter: float, seconds: float
+) -> None:
+    """Delayed retry n waits half to all of min(1 h, 30 s · 2^(n-1)); jitter is clamped."""
+    assert DELAYED.backoff(retry, jitter) == seconds
+
+
+@pytest.mark.parametrize(("named", "kept"), [(0.2, 1.0), (1.0, 1.0), (86400.0, 3600.0)])
+def test_a_named_delayed_wait_is_kept_between_a_second_and_an_hour(
+    named: float, kept: float
+) -> None:
+    assert DELAYED.clamp(named) == kept
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,7 @@ def test_final_answers(
     response: GraphResponse, redelivered: bool, action: Action, reason: Reason
 ) -> None:
     """Each final answer maps to one settlement and reason."""
-    verdict = decide(response, cancel_may_have_happened=redelivered)
+    verdict = decide(response, may_be_cancelled_already=redelivered)
     assert isinstance(verdict, Settlement)
     assert (verdict.action, verdict.reason) == (action, reason)
 
@@ -68,7 +68,7 @@ def test_final_answers(
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 507])
 def test_transient_answers_are_retried(status: int) -> None:
     """Throttling and server errors are retried, carrying Graph's Retry-After."""
-    verdict = decide(GraphResponse(status, retry_after=2.5), cancel_may_have_happened=False)
+    verdict = decide(GraphResponse(status, retry_after=2.5), may_be_cancelled_already=False)
     assert isinstance(verdict, Retry)
     assert verdict.retry_after == 2.5
     assert verdict.outcome_unknown is (status >= 500)
@@ -77,7 +77,7 @@ def test_transient_answers_are_retried(status: int) -> None:
 
 def test_unauthorized_asks_for_a_new_token() -> None:
     """401 → retry with a freshly fetched token."""
-    verdict = decide(GraphResponse(401), cancel_may_have_happened=False)
+    verdict = decide(GraphResponse(401), may_be_cancelled_already=False)
     assert isinstance(verdict, Retry) and verdict.refresh_token
 
 
@@ -85,7 +85,7 @@ def test_dead_letter_description_names_graph_details() -> None:
     """The description carries Graph's status, error.code, error.message and request-id."""
     verdict = decide(
         GraphResponse(403, "ErrorAccessDenied", "Access is denied.", "rid-1"),
-        cancel_may_have_happened=False,
+        may_be_cancelled_already=False,
     )
     assert isinstance(verdict, Settlement)
     for part in (
@@ -99,7 +99,7 @@ def test_dead_letter_description_names_graph_details() -> None:
 
 def test_descriptions_are_clipped_to_the_service_bus_limit() -> None:
     """A huge Graph message cannot make the dead-letter call fail on size."""
-    verdict = decide(GraphResponse(400, "X", "m" * 10_000), cancel_may_have_happened=False)
+    verdict = decide(GraphResponse(400, "X", "m" * 10_000), may_be_cancelled_already=False)
     assert isinstance(verdict, Settlement)
     assert len(verdict.description) == MAX_DEADLETTER_FIELD
     assert verdict.description.endswith("[truncated]")

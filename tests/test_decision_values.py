@@ -40,7 +40,7 @@ def test_clip_honours_a_smaller_limit() -> None:
 
 def test_a_huge_graph_error_fits_the_service_bus_field() -> None:
     """A 100 KB Graph error message still gives a description of at most 4096 characters."""
-    settlement = decide(GraphResponse(400, "E", "m" * 100_000), cancel_may_have_happened=False)
+    settlement = decide(GraphResponse(400, "E", "m" * 100_000), may_be_cancelled_already=False)
     assert len(settlement.description) == SERVICE_BUS_FIELD_LIMIT
 
 
@@ -63,14 +63,14 @@ def test_description_without_details_uses_dashes() -> None:
 def test_retryable_4xx_are_retried_without_an_unknown_outcome(status: int) -> None:
     """Graph's retryable 4xx (timeout, conflict, too early, throttled) are retried; Graph did not
     act on them, so a later 404 still means 'not found'."""
-    verdict = decide(GraphResponse(status, retry_after=2.0), cancel_may_have_happened=False)
+    verdict = decide(GraphResponse(status, retry_after=2.0), may_be_cancelled_already=False)
     assert verdict == Retry(f"Graph answered {status}", retry_after=2.0, outcome_unknown=False)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 599])
 def test_5xx_is_retried_with_an_unknown_outcome(status: int) -> None:
     """Any 5xx is retried and may have cancelled the event."""
-    verdict = decide(GraphResponse(status), cancel_may_have_happened=False)
+    verdict = decide(GraphResponse(status), may_be_cancelled_already=False)
     assert isinstance(verdict, Retry) and verdict.outcome_unknown and not verdict.refresh_token
 
 
@@ -83,14 +83,14 @@ def test_a_plain_retry_assumes_nothing_happened() -> None:
 
 def test_401_asks_for_a_new_token_and_assumes_nothing_happened() -> None:
     """401 → retry with a fresh token; the cancel did not happen."""
-    verdict = decide(GraphResponse(401), cancel_may_have_happened=False)
+    verdict = decide(GraphResponse(401), may_be_cancelled_already=False)
     assert verdict == Retry("Graph rejected the access token (401)", refresh_token=True)
 
 
 @pytest.mark.parametrize("status", [300, 399, 410, 411, 451, 499])
 def test_other_non_success_answers_are_rejected(status: int) -> None:
     """Neither 2xx nor a known 4xx nor retryable: dead-lettered as GraphRejected."""
-    verdict = decide(GraphResponse(status, "E", "m", "r"), cancel_may_have_happened=True)
+    verdict = decide(GraphResponse(status, "E", "m", "r"), may_be_cancelled_already=True)
     assert (verdict.action, verdict.reason) == (Action.DEADLETTER, Reason.GRAPH_REJECTED)
     assert verdict.description == f"Graph {status}; error.code=E; request-id=r; error.message=m"
 
@@ -98,7 +98,7 @@ def test_other_non_success_answers_are_rejected(status: int) -> None:
 @pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
 def test_every_2xx_is_a_cancel(status: int) -> None:
     """Any 2xx completes as Cancelled."""
-    verdict = decide(GraphResponse(status), cancel_may_have_happened=False)
+    verdict = decide(GraphResponse(status), may_be_cancelled_already=False)
     assert (verdict.action, verdict.reason) == (Action.COMPLETE, Reason.CANCELLED)
 
 
@@ -115,7 +115,7 @@ def test_every_2xx_is_a_cancel(status: int) -> None:
 )
 def test_not_organizer_is_read_from_graphs_documented_sentence(message: str) -> None:
     """A 400 with any code whose message holds Graph's documented sentence is NotOrganizer."""
-    verdict = decide(GraphResponse(400, "X", message), cancel_may_have_happened=False)
+    verdict = decide(GraphResponse(400, "X", message), may_be_cancelled_already=False)
     assert verdict.reason is Reason.NOT_ORGANIZER
 
 
@@ -133,7 +133,7 @@ def test_a_400_that_only_mentions_an_organizer_is_a_bad_request(message: str | N
     """A 400 whose code is not an organizer code and whose message is not Graph's sentence is
     GraphBadRequest, with Graph's message in the description (the runbook's NotOrganizer fix
     would be wrong for it)."""
-    verdict = decide(GraphResponse(400, "X", message, "r"), cancel_may_have_happened=False)
+    verdict = decide(GraphResponse(400, "X", message, "r"), may_be_cancelled_already=False)
     assert (verdict.action, verdict.reason) == (Action.DEADLETTER, Reason.GRAPH_BAD_REQUEST)
     tail = f"; error.message={message}" if message else ""
     assert verdict.description == f"Graph 400; error.code=X; request-id=r{tail}"
@@ -142,14 +142,14 @@ def test_a_400_that_only_mentions_an_organizer_is_a_bad_request(message: str | N
 @pytest.mark.parametrize("code", ["ErrorCalendarIsNotOrganizer", "ErrorNotOrganizer"])
 def test_not_organizer_codes(code: str) -> None:
     """Both organizer error codes mean NotOrganizer, whatever the message says."""
-    verdict = decide(GraphResponse(400, code, "x"), cancel_may_have_happened=False)
+    verdict = decide(GraphResponse(400, code, "x"), may_be_cancelled_already=False)
     assert verdict.reason is Reason.NOT_ORGANIZER
 
 
 def test_forbidden_and_not_found_say_what_to_check() -> None:
     """403 and a first-delivery 404 carry their likely cause in the description."""
-    forbidden = decide(GraphResponse(403), cancel_may_have_happened=False).description
-    missing = decide(GraphResponse(404), cancel_may_have_happened=False).description
+    forbidden = decide(GraphResponse(403), may_be_cancelled_already=False).description
+    missing = decide(GraphResponse(404), may_be_cancelled_already=False).description
     assert forbidden == (
         "Graph 403; error.code=-; request-id=-; likely cause: the identity lacks "
         "Calendars.ReadWrite (admin consent) or the mailbox is outside its Exchange RBAC scope "
@@ -163,7 +163,7 @@ def test_forbidden_and_not_found_say_what_to_check() -> None:
 
 def test_already_cancelled_says_why() -> None:
     """A 404 after an earlier attempt completes with the reason in the log description."""
-    verdict = decide(GraphResponse(404), cancel_may_have_happened=True)
+    verdict = decide(GraphResponse(404), may_be_cancelled_already=True)
     assert verdict.description == (
         "404 after an earlier attempt: that attempt most likely cancelled the event"
     )

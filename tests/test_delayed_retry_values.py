@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -15,29 +16,36 @@ from azure.servicebus import ServiceBusSender
 from cancel_handler.core.decision import Action, Reason, Settlement
 from cancel_handler.core.outcome import Outcome
 from cancel_handler.runtime import Processor
-from cancel_handler.servicebus.delayed_retry import (
-    DelayedRetries,
-    Schedule,
-    build_copy,
-    plan,
-    servicebus_sender_factory,
-)
-from cancel_handler.servicebus.messages import sealed
+from cancel_handler.servicebus.delayed_retry import DelayedRetries, Schedule, build_copy, plan
+from cancel_handler.servicebus.delivery import Delivery, delivery_of
+from cancel_handler.servicebus.messages import CopyMarkers, sealed
+from cancel_handler.servicebus.senders import SenderPool, servicebus_senders
 from cancel_handler.settings import load_settings
 from tests.helpers import RecordingSender, received_message
 from tests.randomness import FixedRandom
 
 GIVE_BACK = Outcome(Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "Graph answered 503"))
 NOW = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
+QUEUE = "meeting-cancellations"
+
+
+def pool(make) -> SenderPool:
+    """A sender pool whose one sender (for any entity) `make()` makes."""
+    return SenderPool(lambda entity: make())
+
+
+def delivered(body: bytes = b"{}", retry_count: int = 0, **options) -> Delivery:
+    """A received message read as the pipeline reads it, as delayed retry `retry_count`."""
+    return replace(
+        delivery_of(received_message(body, **options)), markers=CopyMarkers(retry_count)
+    )
 
 
 def test_the_production_factory_builds_the_sdks_queue_sender() -> None:
-    """servicebus_sender_factory makes azure-servicebus's real ServiceBusSender for the queue
-    and namespace, authenticated with the credential it is given (no connection is opened)."""
+    """servicebus_senders makes azure-servicebus's real ServiceBusSender for the queue and
+    namespace, authenticated with the credential it is given (no connection is opened)."""
     credential = ManagedIdentityCredential()
-    sender = servicebus_sender_factory(
-        "sb-test.servicebus.windows.net", "meeting-cancellations", lambda: credential
-    )()
+    sender = servicebus_senders("sb-test.servicebus.windows.net", lambda: credential)(QUEUE)
     try:
         assert isinstance(sender, ServiceBusSender)
         assert sender.entity_name == "meeting-cancellations"
@@ -61,7 +69,7 @@ def test_the_processor_wires_the_real_sender_from_app_settings() -> None:
         credential=ManagedIdentityCredential(),
     )
     assert processor.delayed_retries is not None
-    sender = processor.delayed_retries._factory()
+    sender = asyncio.run(processor.delayed_retries._senders.use(QUEUE, lambda sender: sender))
     try:
         assert isinstance(sender, ServiceBusSender)
         assert sender.entity_name == "meeting-cancellations"
@@ -144,7 +152,7 @@ def test_the_copy_carries_everything_but_the_message_id() -> None:
         subject="cancel",
         application_properties={b"source": b"rooms", b"n": 7},
     )
-    copy = build_copy(original, b'{"x": 1}', Schedule(30.0, 1), NOW)
+    copy = build_copy(delivery_of(original), Schedule(30.0, 1), NOW)
     assert b"".join(copy.body) == b'{"x": 1}'
     assert copy.content_type == "application/json"
     assert (copy.correlation_id, copy.subject) == ("corr-1", "cancel")
@@ -153,7 +161,7 @@ def test_the_copy_carries_everything_but_the_message_id() -> None:
     assert copy.application_properties == sealed(copy.message_id, expected)
     assert len(copy.application_properties["cancelHandlerCopyCheck"]) == 32
     assert copy.message_id not in (None, "orig-1") and len(copy.message_id) == 36
-    other = build_copy(original, b'{"x": 1}', Schedule(30.0, 1), NOW)
+    other = build_copy(delivery_of(original), Schedule(30.0, 1), NOW)
     assert other.message_id != copy.message_id, "each copy gets its own MessageId"
     assert copy.scheduled_enqueue_time_utc == NOW
 
@@ -167,7 +175,7 @@ def test_a_copy_of_a_copy_keeps_the_first_id() -> None:
             "copy-1", {"originalMessageId": "orig-1", "cancelHandlerRetryCount": 1}
         ),
     )
-    copy = build_copy(first_copy, b"{}", Schedule(60.0, 2), NOW)
+    copy = build_copy(delivery_of(first_copy), Schedule(60.0, 2), NOW)
     assert copy.application_properties["originalMessageId"] == "orig-1"
     assert copy.application_properties["cancelHandlerRetryCount"] == 2
 
@@ -176,6 +184,7 @@ def test_bytes_header_values_are_decoded_for_the_copy() -> None:
     """Ids the AMQP layer hands over as bytes are copied as text (bad bytes as U+FFFD)."""
 
     class BytesMessage:
+        body = b"{}"
         application_properties = None
         message_id = b"orig-b"
         content_type = b"application/json"
@@ -185,7 +194,7 @@ def test_bytes_header_values_are_decoded_for_the_copy() -> None:
         reply_to = b"replies"
         reply_to_session_id = b"rs"
 
-    copy = build_copy(BytesMessage(), b"{}", Schedule(1.0, 1), NOW)
+    copy = build_copy(delivery_of(BytesMessage()), Schedule(1.0, 1), NOW)
     assert copy.application_properties["originalMessageId"] == "orig-b"
     assert (copy.content_type, copy.correlation_id, copy.subject, copy.session_id) == (
         "application/json",
@@ -206,11 +215,11 @@ def test_apply_schedules_once_per_give_back_with_one_sender() -> None:
         made.append(sender)
         return sender
 
-    retries = DelayedRetries(3, factory, now=lambda: NOW, rng=FixedRandom(0.0))
-    message = received_message(b"{}", message_id="orig-1")
+    retries = DelayedRetries(3, pool(factory), QUEUE, now=lambda: NOW, rng=FixedRandom(0.0))
+    message = delivered(message_id="orig-1")
 
     async def run() -> list[Outcome]:
-        return [await retries.apply(message, b"{}", GIVE_BACK, 0) for _ in range(2)]
+        return [await retries.apply(message, GIVE_BACK) for _ in range(2)]
 
     outcomes = asyncio.run(run())
     assert len(made) == 1 and len(sender.scheduled) == 2
@@ -229,9 +238,9 @@ def test_a_failed_schedule_gives_the_message_back_and_says_why(
 ) -> None:
     """A sender that fails leaves the outcome a give-back and logs a warning naming the error
     type (not its text, which may name the namespace)."""
-    retries = DelayedRetries(3, lambda: RecordingSender(fail=True), now=lambda: NOW)
+    retries = DelayedRetries(3, pool(lambda: RecordingSender(fail=True)), QUEUE, now=lambda: NOW)
     with caplog.at_level(logging.WARNING, logger="cancel_handler.servicebus.delayed_retry"):
-        outcome = asyncio.run(retries.apply(received_message(b"{}"), b"{}", GIVE_BACK, 0))
+        outcome = asyncio.run(retries.apply(delivered(), GIVE_BACK))
     assert outcome is GIVE_BACK
     [record] = caplog.records
     assert record.getMessage() == (
@@ -243,15 +252,14 @@ def test_a_failed_schedule_gives_the_message_back_and_says_why(
 def test_apply_leaves_other_outcomes_alone_and_dead_letters_exhausted_ones() -> None:
     """A completion passes through unchanged; a give-back past the cap becomes the
     RetriesExhausted dead-letter with the original's other facts kept."""
-    retries = DelayedRetries(2, lambda: RecordingSender(), now=lambda: NOW)
+    retries = DelayedRetries(2, pool(RecordingSender), QUEUE, now=lambda: NOW)
     done = Outcome(Settlement(Action.COMPLETE, Reason.CANCELLED), attempts=1, graph_status=202)
     failing = Outcome(GIVE_BACK.settlement, attempts=4, graph_status=503)
 
     async def run() -> tuple[Outcome, Outcome]:
-        message = received_message(b"{}")
         return (
-            await retries.apply(message, b"{}", done, 0),
-            await retries.apply(message, b"{}", failing, 2),
+            await retries.apply(delivered(), done),
+            await retries.apply(delivered(retry_count=2), failing),
         )
 
     unchanged, exhausted = asyncio.run(run())
@@ -264,7 +272,7 @@ def test_a_long_last_error_still_fits_the_completion_description() -> None:
     """The RetryScheduled description keeps to Service Bus's 4096 characters however long the
     last error was."""
     long_give_back = Outcome(Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "e" * 5000))
-    retries = DelayedRetries(3, lambda: RecordingSender(), now=lambda: NOW)
-    outcome = asyncio.run(retries.apply(received_message(b"{}"), b"{}", long_give_back, 0))
+    retries = DelayedRetries(3, pool(RecordingSender), QUEUE, now=lambda: NOW)
+    outcome = asyncio.run(retries.apply(delivered(), long_give_back))
     assert outcome.settlement.reason is Reason.RETRY_SCHEDULED
     assert len(outcome.settlement.description) == 4096

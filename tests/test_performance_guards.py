@@ -36,22 +36,24 @@ def test_indexing_the_function_does_not_import_the_http_or_identity_stack() -> N
     assert done.stdout.strip() == "[]"
 
 
-def test_settlement_line_is_not_built_when_its_level_is_off(caplog) -> None:
+def test_settlement_line_is_not_built_when_its_level_is_off(caplog, monkeypatch) -> None:
     """With INFO off, a completion logs nothing and builds nothing; WARNING lines still come."""
     import logging
 
     from cancel_handler.core.decision import Action, Reason, Settlement
     from cancel_handler.core.outcome import Outcome
+    from cancel_handler.servicebus import settle
+    from cancel_handler.servicebus.delivery import Delivery
     from cancel_handler.servicebus.settle import log_settlement
 
-    class Unreadable:
-        @property
-        def message_id(self) -> str:
-            raise AssertionError("the line was built although INFO is off")
+    def unreadable(value: object) -> str:
+        raise AssertionError("the line was built although INFO is off")
 
+    monkeypatch.setattr(settle, "log_safe", unreadable)
     caplog.set_level(logging.WARNING, logger="cancel_handler.settlement")
-    log_settlement(Unreadable(), Outcome(Settlement(Action.COMPLETE, Reason.CANCELLED)))
+    log_settlement(Delivery(b"{}"), Outcome(Settlement(Action.COMPLETE, Reason.CANCELLED)))
     assert caplog.records == []
     given_back = Outcome(Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "503"))
-    log_settlement(object(), given_back)
+    monkeypatch.undo()
+    log_settlement(Delivery(b"{}"), given_back)
     assert [r.levelname for r in caplog.records] == ["WARNING"]

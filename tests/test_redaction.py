@@ -48,7 +48,7 @@ def test_text_without_credentials_is_unchanged() -> None:
 def test_a_jwt_echoed_by_graph_never_reaches_the_dead_letter_description() -> None:
     """A 400 whose error message quotes the raw token is dead-lettered without the token."""
     response = GraphResponse(400, "InvalidAuthenticationToken", f"Token {JWT} is malformed.")
-    description = decide(response, cancel_may_have_happened=False).description
+    description = decide(response, may_be_cancelled_already=False).description
     assert JWT not in description and "<redacted>" in description
     assert JWT.split(".")[2] not in description
 

@@ -560,14 +560,14 @@ def test_production_senders_are_the_sdks_on_one_client() -> None:
     from azure.core.credentials import AccessToken
     from azure.servicebus import ServiceBusSender
 
-    from cancel_handler.servicebus.replies import servicebus_reply_senders
+    from cancel_handler.servicebus.senders import servicebus_senders
 
     class Credential:
         def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
             raise AssertionError("no token is fetched before a send")
 
     made = []
-    sender_for = servicebus_reply_senders(
+    sender_for = servicebus_senders(
         "sb-test.servicebus.windows.net", lambda: made.append(1) or Credential()
     )
     queue, topic = sender_for("cancel-replies"), sender_for("booking-events")
@@ -717,11 +717,11 @@ def test_ids_sent_as_binary_that_is_not_utf8_are_read_with_replacement_character
     assert event["data"]["correlationId"] == "booking-\ufffd4711"
 
 
-def test_a_correlation_id_that_is_not_text_is_left_out_of_the_answer(
+def test_a_uuid_correlation_id_is_answered_as_its_text(
     loopback: Loopback, bus: FakeServiceBus
 ) -> None:
-    """An AMQP uuid CorrelationId (the SDK hands over a `uuid.UUID`) does not hold up the
-    answer: the reply goes out without `correlationId` and the request completes."""
+    """An AMQP uuid CorrelationId (the SDK hands over a `uuid.UUID`, as a non-.NET sender may
+    send it) is answered as its text, as the .NET SDK renders it, and the request completes."""
     loopback.graph.state.add_event(UPN, "EVU")
     booking = uuid.UUID("6f1e2a7b-4c11-4d57-9d0c-3b0f9d528a1e")
     asked = request(cancel_body("EVU"), correlation_id=booking)
@@ -729,7 +729,7 @@ def test_a_correlation_id_that_is_not_text_is_left_out_of_the_answer(
     _, actions = run(loopback, bus, asked)
     assert actions.only.action == "complete"
     _, event = only_reply(bus.entities[REPLIES])
-    assert "correlationId" not in event["data"]
+    assert event["data"]["correlationId"] == "6f1e2a7b-4c11-4d57-9d0c-3b0f9d528a1e"
     assert event["data"]["requestMessageId"] == REQUEST_ID
 
 
@@ -739,6 +739,7 @@ def test_one_sender_per_reply_entity_serves_every_reply() -> None:
     from cancel_handler.core.outcome import Outcome
     from cancel_handler.core.reply import RequestFacts, build_reply
     from cancel_handler.servicebus.replies import Replies
+    from cancel_handler.servicebus.senders import SenderPool
 
     class Sender:
         def __init__(self) -> None:
@@ -754,7 +755,7 @@ def test_one_sender_per_reply_entity_serves_every_reply() -> None:
         made.append(entity)
         return senders.setdefault(entity, Sender())
 
-    replies = Replies((REPLIES, "booking-events"), CANCEL_QUEUE, sender_for)
+    replies = Replies((REPLIES, "booking-events"), CANCEL_QUEUE, SenderPool(sender_for))
     done = Outcome(Settlement(Action.COMPLETE, Reason.CANCELLED), attempts=1, graph_status=202)
 
     async def answer_three() -> None:

@@ -102,12 +102,12 @@ def test_a_list_without_value_is_refused() -> None:
 def test_a_lookup_stopped_with_pages_left_is_ambiguous() -> None:
     """A lookup that stopped before Graph's last page (`more`) says "at least"."""
     found = decide_ical_matches(
-        [event("E1", None), event("E2", None)], cancel_may_have_happened=False, more=True
+        [event("E1", None), event("E2", None)], may_be_cancelled_already=False, more=True
     )
     assert isinstance(found, Settlement)
     assert found.reason == "AmbiguousEvent"
     assert found.description.startswith("at least 2 events share that iCalUId")
-    assert decide_ical_matches([event("E1", None)], cancel_may_have_happened=False) == "E1"
+    assert decide_ical_matches([event("E1", None)], may_be_cancelled_already=False) == "E1"
 
 
 def test_a_next_link_that_is_not_a_string_is_named() -> None:

@@ -60,7 +60,7 @@ def test_exactly_the_limit_is_allowed_one_more_is_refused_with_the_whole_reason(
 
 
 def test_no_match_after_an_earlier_attempt_completes_and_says_why() -> None:
-    assert decide_ical_matches([], cancel_may_have_happened=True) == Settlement(
+    assert decide_ical_matches([], may_be_cancelled_already=True) == Settlement(
         Action.COMPLETE,
         Reason.ALREADY_CANCELLED,
         "no event with that iCalUId after an earlier attempt: that attempt most likely "
@@ -69,7 +69,7 @@ def test_no_match_after_an_earlier_attempt_completes_and_says_why() -> None:
 
 
 def test_no_match_is_dead_lettered_with_the_likely_causes() -> None:
-    assert decide_ical_matches([], cancel_may_have_happened=False) == Settlement(
+    assert decide_ical_matches([], may_be_cancelled_already=False) == Settlement(
         Action.DEADLETTER,
         Reason.EVENT_NOT_FOUND,
         "no event with that iCalUId in the mailbox; likely cause: the mailbox is not the "
@@ -79,7 +79,7 @@ def test_no_match_is_dead_lettered_with_the_likely_causes() -> None:
 
 
 def test_several_matches_list_their_ids_for_the_operator_to_choose() -> None:
-    settlement = decide_ical_matches([meeting("A"), meeting("B")], cancel_may_have_happened=False)
+    settlement = decide_ical_matches([meeting("A"), meeting("B")], may_be_cancelled_already=False)
     assert settlement == Settlement(
         Action.DEADLETTER,
         Reason.AMBIGUOUS_EVENT,
@@ -98,7 +98,7 @@ def test_several_matches_list_their_ids_for_the_operator_to_choose() -> None:
 )
 def test_a_long_list_of_matches_names_twenty_and_counts_the_rest(count: int, ending: str) -> None:
     matches = [meeting(f"E{n:02d}") for n in range(count)]
-    description = decide_ical_matches(matches, cancel_may_have_happened=False).description
+    description = decide_ical_matches(matches, may_be_cancelled_already=False).description
     assert description.startswith(f"{count} events share that iCalUId")
     assert description.endswith(
         f": E00, E01, {', '.join(f'E{n:02d}' for n in range(2, 18))}, {ending}"
@@ -137,18 +137,18 @@ def test_cancelled_matches_are_set_aside(matches: list, expected: object) -> Non
     """Cancelled matches are done already: only the ones left decide (README: a cancelled
     match completes as AlreadyCancelled)."""
     events = [meeting(event_id, cancelled=cancelled) for event_id, cancelled in matches]
-    assert decide_ical_matches(events, cancel_may_have_happened=False) == expected
+    assert decide_ical_matches(events, may_be_cancelled_already=False) == expected
 
 
 def test_a_cancelled_match_is_done_and_named() -> None:
     assert decide_ical_matches(
-        [meeting("A", cancelled=True)], cancel_may_have_happened=False
+        [meeting("A", cancelled=True)], may_be_cancelled_already=False
     ) == Settlement(Action.COMPLETE, Reason.ALREADY_CANCELLED, "event A is already cancelled")
 
 
 def test_an_attendees_copy_is_dead_lettered_with_what_to_send_instead() -> None:
     assert decide_ical_matches(
-        [meeting("A", organizer=False)], cancel_may_have_happened=False
+        [meeting("A", organizer=False)], may_be_cancelled_already=False
     ) == Settlement(
         Action.DEADLETTER,
         Reason.NOT_ORGANIZER,

@@ -11,6 +11,7 @@ import pytest
 from cancel_handler.core.decision import Action, Reason, Settlement
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.core.outcome import Outcome
+from cancel_handler.servicebus.delivery import delivery_of
 from cancel_handler.servicebus.settle import log_field, log_settlement, settle
 from tests.helpers import RecordingActions, received_message
 
@@ -35,7 +36,7 @@ def test_each_decision_makes_its_settlement_call(
     """complete, abandon and deadletter (with reason and description) reach the actions once."""
     actions = RecordingActions()
     message = received_message(b"{}")
-    asyncio.run(settle(message, actions, _outcome(action, reason, "why")))
+    asyncio.run(settle(message, actions, delivery_of(message), _outcome(action, reason, "why")))
     settled = actions.only
     assert settled.message is message
     assert (settled.action, settled.reason, settled.description) == recorded
@@ -51,7 +52,9 @@ def test_a_refused_settlement_raises_and_logs_an_error(
     actions = RecordingActions(fail_on={refused})
     message = received_message(b"{}", message_id="m-refused")
     with caplog.at_level(logging.INFO, logger=LOGGER), pytest.raises(SettlementError) as caught:
-        asyncio.run(settle(message, actions, _outcome(action, Reason.CANCELLED)))
+        asyncio.run(
+            settle(message, actions, delivery_of(message), _outcome(action, Reason.CANCELLED))
+        )
     assert str(caught.value) == f"settlement '{refused}' failed: RuntimeError"
     assert caught.value.action == refused and isinstance(caught.value.__cause__, RuntimeError)
     [record] = caplog.records
@@ -73,7 +76,7 @@ def test_log_level_follows_the_outcome(
 ) -> None:
     """Completions log at INFO; dead-letters and give-backs at WARNING."""
     with caplog.at_level(logging.DEBUG, logger=LOGGER):
-        log_settlement(received_message(b"{}"), _outcome(action, Reason.CANCELLED))
+        log_settlement(delivery_of(received_message(b"{}")), _outcome(action, Reason.CANCELLED))
     [record] = caplog.records
     assert record.levelno == level
 
@@ -83,7 +86,7 @@ def test_the_log_line_lists_every_field_in_order(caplog: pytest.LogCaptureFixtur
     attempts, elapsed ms; absent values read '-'; the same fields are attached as data."""
     message = received_message(b"{}", message_id="m-1")
     with caplog.at_level(logging.INFO, logger=LOGGER):
-        log_settlement(message, _outcome(Action.DEADLETTER, Reason.EVENT_NOT_FOUND))
+        log_settlement(delivery_of(message), _outcome(Action.DEADLETTER, Reason.EVENT_NOT_FOUND))
     [record] = caplog.records
     assert record.getMessage() == (
         "settlement message_id=m-1 correlation_id=- outcome=deadletter reason=EventNotFound "
@@ -104,7 +107,9 @@ def test_the_log_line_lists_every_field_in_order(caplog: pytest.LogCaptureFixtur
 def test_nothing_is_built_when_nobody_reads_the_level(caplog: pytest.LogCaptureFixture) -> None:
     """With the logger above INFO, a completion writes no record."""
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        log_settlement(received_message(b"{}"), _outcome(Action.COMPLETE, Reason.CANCELLED))
+        log_settlement(
+            delivery_of(received_message(b"{}")), _outcome(Action.COMPLETE, Reason.CANCELLED)
+        )
     assert caplog.records == []
 
 
@@ -134,7 +139,7 @@ def test_sender_controlled_ids_cannot_forge_log_lines(
     (or an empty one) is quoted, so one message gives exactly one parseable line."""
     message = received_message(b"{}", message_id=sent, correlation_id=sent)
     with caplog.at_level(logging.INFO, logger=LOGGER):
-        log_settlement(message, _outcome(Action.COMPLETE, Reason.CANCELLED))
+        log_settlement(delivery_of(message), _outcome(Action.COMPLETE, Reason.CANCELLED))
     [record] = caplog.records
     assert record.cancel_handler["message_id"] == logged
     assert record.cancel_handler["correlation_id"] == logged
@@ -157,7 +162,7 @@ def test_bytes_ids_are_decoded_before_cleaning(caplog: pytest.LogCaptureFixture)
         correlation_id = b"\xff"
 
     with caplog.at_level(logging.INFO, logger=LOGGER):
-        log_settlement(Message(), _outcome(Action.COMPLETE, Reason.CANCELLED))
+        log_settlement(delivery_of(Message()), _outcome(Action.COMPLETE, Reason.CANCELLED))
     fields = caplog.records[0].cancel_handler
     assert (fields["message_id"], fields["correlation_id"]) == ("bytes-id?", "\ufffd")
 
@@ -165,7 +170,7 @@ def test_bytes_ids_are_decoded_before_cleaning(caplog: pytest.LogCaptureFixture)
 def test_a_message_without_ids_is_logged_with_dashes(caplog: pytest.LogCaptureFixture) -> None:
     """An object without message_id/correlation_id attributes still gets its one log line."""
     with caplog.at_level(logging.INFO, logger=LOGGER):
-        log_settlement(object(), _outcome(Action.COMPLETE, Reason.CANCELLED))
+        log_settlement(delivery_of(object()), _outcome(Action.COMPLETE, Reason.CANCELLED))
     assert caplog.records[0].getMessage().startswith(
         "settlement message_id=- correlation_id=- outcome=complete"
     )

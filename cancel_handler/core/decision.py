@@ -119,10 +119,10 @@ def is_redelivery(delivery_count: int | None) -> bool:
     return delivery_count is not None and delivery_count > 1
 
 
-def decide(response: GraphResponse, *, cancel_may_have_happened: bool) -> Verdict:
+def decide(response: GraphResponse, *, may_be_cancelled_already: bool) -> Verdict:
     """Map Graph's answer to a settlement or a retry.
 
-    `cancel_may_have_happened` is true on a redelivery (`is_redelivery`) or after an
+    `may_be_cancelled_already` is true on a redelivery (`is_redelivery`) or after an
     attempt in this invocation whose outcome is unknown (timeout, reset, 5xx).
     """
     status = response.status
@@ -144,7 +144,7 @@ def decide(response: GraphResponse, *, cancel_may_have_happened: bool) -> Verdic
             ),
         )
     if status == 404:
-        if cancel_may_have_happened:
+        if may_be_cancelled_already:
             return Settlement(
                 Action.COMPLETE,
                 Reason.ALREADY_CANCELLED,
@@ -185,7 +185,7 @@ def decide_list(response: GraphResponse) -> Verdict | None:
                 "mailbox answers 404 for up to about 15 minutes); check userPrincipalName",
             ),
         )
-    verdict = decide(response, cancel_may_have_happened=False)
+    verdict = decide(response, may_be_cancelled_already=False)
     if isinstance(verdict, Retry):
         return Retry(verdict.detail, verdict.retry_after, False, verdict.refresh_token)
     if verdict.reason is Reason.NOT_ORGANIZER:  # a 400 naming the organizer on a read

@@ -154,7 +154,7 @@ def named_match(matches: list[CalendarEvent]) -> str | None:
 
 
 def decide_ical_matches(
-    matches: list[CalendarEvent], *, cancel_may_have_happened: bool, more: bool = False
+    matches: list[CalendarEvent], *, may_be_cancelled_already: bool, more: bool = False
 ) -> Settlement | str:
     """The event id to cancel for an iCalUId lookup's matches, or the settlement when there is
     nothing to cancel. No match is a 404 (done if an earlier attempt may have cancelled it).
@@ -162,7 +162,7 @@ def decide_ical_matches(
     with `more`, Graph's further pages after two) are dead-lettered as ambiguous; the one left
     is cancelled when the mailbox organizes it."""
     if not matches:
-        if cancel_may_have_happened:
+        if may_be_cancelled_already:
             return Settlement(
                 Action.COMPLETE,
                 Reason.ALREADY_CANCELLED,

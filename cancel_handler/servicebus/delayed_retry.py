@@ -11,37 +11,27 @@ lets the function trust both (see `servicebus/messages.py`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from cancel_handler.core.backoff import DELAYED, RetryPolicy
 from cancel_handler.core.decision import Action, Reason, Settlement, clip
-from cancel_handler.servicebus.messages import (
-    ORIGINAL_ID_PROPERTY,
-    RETRY_COUNT_PROPERTY,
-    carried_properties,
-    sealed,
-    text_property,
-)
+from cancel_handler.servicebus.messages import ORIGINAL_ID_PROPERTY, RETRY_COUNT_PROPERTY, sealed
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
 
     from cancel_handler.core.outcome import Outcome
+    from cancel_handler.servicebus.delivery import Delivery
+    from cancel_handler.servicebus.senders import SenderPool
 
 logger = logging.getLogger("cancel_handler.servicebus.delayed_retry")
 
-#: Backoff of the n-th delayed retry when Graph named no wait: 30 s, 60 s, 120 s, … (jittered).
-DELAY_BASE_SECONDS = 30.0
-#: No copy is scheduled sooner than this or later than the cap (a Retry-After is clamped to it).
-DELAY_MIN_SECONDS = 1.0
-DELAY_CAP_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +43,16 @@ class Schedule:
 
 
 def plan(
-    outcome: Outcome, *, retry_count: int, max_count: int, jitter: float = 1.0
+    outcome: Outcome,
+    *,
+    retry_count: int,
+    max_count: int,
+    jitter: float = 1.0,
+    policy: RetryPolicy = DELAYED,
 ) -> Schedule | Settlement | None:
     """What to do with a message the handler gave back: None (abandon as before, delayed retries
-    off or not a give-back), a :class:`Schedule`, or a `RetriesExhausted` dead-letter.
-    `jitter` in [0, 1] spreads backoffs of messages that failed together (not Retry-After)."""
+    off or not a give-back), a :class:`Schedule`, or a `RetriesExhausted` dead-letter. The delay
+    is Graph's Retry-After, or `policy`'s backoff (`jitter` in [0, 1]), within its bounds."""
     settlement = outcome.settlement
     if settlement.action is not Action.ABANDON or max_count <= 0:
         return None
@@ -68,34 +63,33 @@ def plan(
         )
         return Settlement(Action.DEADLETTER, Reason.RETRIES_EXHAUSTED, clip(description))
     if outcome.retry_after is not None:
-        delay = outcome.retry_after
+        delay = policy.clamp(outcome.retry_after)
     else:
-        delay = DELAY_BASE_SECONDS * 2**retry_count * (0.5 + max(0.0, min(1.0, jitter)) / 2)
-    delay = max(DELAY_MIN_SECONDS, min(DELAY_CAP_SECONDS, delay))
+        delay = policy.backoff(retry_count + 1, jitter)
     return Schedule(delay, retry_count + 1)
 
 
-def build_copy(message: Any, body: bytes, schedule: Schedule, when: datetime) -> ServiceBusMessage:
+def build_copy(delivery: Delivery, schedule: Schedule, when: datetime) -> ServiceBusMessage:
     """The copy to schedule: same body, content type, correlation id, subject, reply address
     (`reply_to`, `reply_to_session_id`: the copy owes the sender its answer) and application
     properties (markers only if ours), plus the retry number, original id and copy check, under a
     new MessageId."""
     from azure.servicebus import ServiceBusMessage
 
-    properties = carried_properties(message)
-    original_id = properties.get(ORIGINAL_ID_PROPERTY) or text_property(message.message_id)
+    properties = delivery.carried_properties()
+    original_id = properties.get(ORIGINAL_ID_PROPERTY) or delivery.message_id
     properties[RETRY_COUNT_PROPERTY] = schedule.retry_count
     properties[ORIGINAL_ID_PROPERTY] = original_id
     message_id = str(uuid.uuid4())
     return ServiceBusMessage(
-        body,
+        delivery.body or b"",
         application_properties=sealed(message_id, properties),
-        content_type=text_property(message.content_type),
-        correlation_id=text_property(message.correlation_id),
-        subject=text_property(message.subject),
-        session_id=text_property(message.session_id),
-        reply_to=text_property(message.reply_to),
-        reply_to_session_id=text_property(message.reply_to_session_id),
+        content_type=delivery.content_type,
+        correlation_id=delivery.correlation_id,
+        subject=delivery.subject,
+        session_id=delivery.session_id,
+        reply_to=delivery.reply_to,
+        reply_to_session_id=delivery.reply_to_session_id,
         message_id=message_id,
         scheduled_enqueue_time_utc=when,
     )
@@ -110,39 +104,42 @@ class RetrySender(Protocol):
 
 
 class DelayedRetries:
-    """Applies :func:`plan` to the handler's outcome and schedules copies through a sender made
-    on first use by `sender_factory` (the sync SDK sender, called off the event loop)."""
+    """Applies :func:`plan` to the handler's outcome and schedules copies on the cancel queue
+    `queue` through `senders`."""
 
     def __init__(
         self,
         max_count: int,
-        sender_factory: Callable[[], RetrySender],
+        senders: SenderPool,
+        queue: str,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
     ) -> None:
         self.max_count = max_count
-        self._factory = sender_factory
-        self._sender: RetrySender | None = None
-        self._lock = threading.Lock()  # the sync sender is not thread-safe
+        self._senders = senders
+        self._queue = queue
         self._now = now
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
 
-    async def apply(
-        self, message: Any, body: bytes, outcome: Outcome, retry_count: int
-    ) -> Outcome:
-        """The outcome to settle for a message that is delayed retry number `retry_count`:
-        unchanged, a `RetriesExhausted` dead-letter, or a completion after a copy was scheduled;
-        unchanged (abandon) when scheduling fails."""
+    async def apply(self, delivery: Delivery, outcome: Outcome) -> Outcome:
+        """The outcome to settle for a delivery (delayed retry number
+        `delivery.markers.retry_count`): unchanged, a `RetriesExhausted` dead-letter, or a
+        completion after a copy was scheduled; unchanged (abandon) when scheduling fails."""
         step = plan(
-            outcome, retry_count=retry_count, max_count=self.max_count, jitter=self._rng.random()
+            outcome,
+            retry_count=delivery.markers.retry_count,
+            max_count=self.max_count,
+            jitter=self._rng.random(),
         )
         if not isinstance(step, Schedule):
             return outcome if step is None else replace(outcome, settlement=step)
         when = self._now() + timedelta(seconds=step.delay_seconds)
-        copy = build_copy(message, body, step, when)
+        copy = build_copy(delivery, step, when)
         try:
-            await asyncio.to_thread(self._schedule, copy, when)
+            await self._senders.use(
+                self._queue, lambda sender: sender.schedule_messages([copy], when)
+            )
         except Exception as exc:
             logger.warning(
                 "delayed retry not scheduled (%s); giving the message back instead",
@@ -159,23 +156,3 @@ class DelayedRetries:
             outcome, settlement=Settlement(Action.COMPLETE, Reason.RETRY_SCHEDULED, clip(detail))
         )
 
-    def _schedule(self, copy: ServiceBusMessage, when: datetime) -> None:
-        with self._lock:
-            if self._sender is None:
-                self._sender = self._factory()
-            self._sender.schedule_messages([copy], when)
-
-
-def servicebus_sender_factory(
-    namespace: str, queue_name: str, credential: Callable[[], Any]
-) -> Callable[[], Any]:
-    """A factory of the real sender (sync SDK, AMQP over TLS), authenticated with
-    `credential()`: the Function's identity needs *Azure Service Bus Data Sender* on the queue."""
-
-    def make() -> RetrySender:
-        from azure.servicebus import ServiceBusClient
-
-        client = ServiceBusClient(namespace, credential())
-        return client.get_queue_sender(queue_name)
-
-    return make

@@ -12,12 +12,9 @@ children again.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,15 +22,13 @@ from cancel_handler.core.contract import CancelRequest
 from cancel_handler.core.decision import Action, Reason, Settlement, clip
 from cancel_handler.core.outcome import FanOutPlan, Outcome
 from cancel_handler.servicebus.batches import fill_batches
-from cancel_handler.servicebus.messages import (
-    PARENT_ID_PROPERTY,
-    read_markers,
-    sealed,
-    text_property,
-)
+from cancel_handler.servicebus.messages import PARENT_ID_PROPERTY, sealed
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
+
+    from cancel_handler.servicebus.delivery import Delivery
+    from cancel_handler.servicebus.senders import SenderPool
 
 logger = logging.getLogger("cancel_handler.servicebus.fanout")
 
@@ -48,19 +43,12 @@ class MissingSenderError(RuntimeError):
     """Raised when a range has children to send but no sender can be made."""
 
 
-def request_id_of(message: Any) -> str:
-    """The MessageId a request was first sent under: the verified `originalMessageId` of a
-    delayed-retry copy or a resubmission our tools made, else the message's own MessageId (a
-    sender cannot make its request's children take another request's ids)."""
-    return read_markers(message).original_id or text_property(message.message_id) or ""
-
-
 def child_message_id(parent_id: str, event_id: str) -> str:
     """The child's MessageId: the same for the same parent and event, different otherwise."""
     return str(uuid.uuid5(CHILD_ID_NAMESPACE, f"{parent_id}|{event_id}"))
 
 
-def build_child(parent: Any, parent_id: str, request: CancelRequest) -> ServiceBusMessage:
+def build_child(parent: Delivery, parent_id: str, request: CancelRequest) -> ServiceBusMessage:
     """The child message for one event (`request` names it by `event_id`)."""
     from azure.servicebus import ServiceBusMessage
 
@@ -70,9 +58,9 @@ def build_child(parent: Any, parent_id: str, request: CancelRequest) -> ServiceB
     return ServiceBusMessage(
         body,
         message_id=message_id,
-        correlation_id=text_property(parent.correlation_id) or parent_id,
-        reply_to=text_property(parent.reply_to),
-        reply_to_session_id=text_property(parent.reply_to_session_id),
+        correlation_id=parent.correlation_id or parent_id,
+        reply_to=parent.reply_to,
+        reply_to_session_id=parent.reply_to_session_id,
         content_type=CONTENT_TYPE,
         application_properties=sealed(message_id, {PARENT_ID_PROPERTY: parent_id}),
     )
@@ -87,31 +75,39 @@ class FanOutSender(Protocol):
 
 
 class FanOut:
-    """Sends a :class:`FanOutPlan`'s children through a sender made on first use by
-    `sender_factory` (the sync SDK sender, called off the event loop). Without a factory (no
-    namespace configured) a range with children is given back; an empty one still completes."""
+    """Sends a :class:`FanOutPlan`'s children to the cancel queue `queue` through `senders`.
+    Without senders (no namespace configured) a range with children is given back; an empty
+    one still completes."""
 
-    def __init__(self, sender_factory: Callable[[], FanOutSender] | None) -> None:
-        self._factory = sender_factory
-        self._sender: FanOutSender | None = None
-        self._lock = threading.Lock()  # the sync sender is not thread-safe
+    def __init__(self, senders: SenderPool | None, queue: str) -> None:
+        self._senders = senders
+        self._queue = queue
 
-    async def send(self, message: Any, plan: FanOutPlan) -> Outcome:
+    async def send(self, delivery: Delivery, plan: FanOutPlan) -> Outcome:
         """Send every child, then return the parent's `FannedOut` completion; return a
         give-back naming how far it got when any send fails (nothing is lost: the redelivery
         sends the same MessageIds)."""
         report = plan.outcome.range_report
         assert report is not None, "a fan-out plan carries its selection"
-        parent_id = request_id_of(message)
+        # The id the request was first sent under: a sender cannot make its request's children
+        # take another request's ids (`Delivery.request_message_id`).
+        parent_id = delivery.request_message_id
         upn, comment = plan.request.user_principal_name, plan.request.comment
         children = [
-            build_child(message, parent_id, CancelRequest(upn, event_id=e.id, comment=comment))
+            build_child(delivery, parent_id, CancelRequest(upn, event_id=e.id, comment=comment))
             for e in report.selection.selected
         ]
         batches: list[list[str]] = []  # ids of each sent batch, so a failure knows how far it got
         try:
             if children:
-                await asyncio.to_thread(self._send_all, children, batches)
+                if self._senders is None:
+                    raise MissingSenderError(
+                        "no Service Bus sender: set "
+                        "ServiceBusConnection__fullyQualifiedNamespace and CANCEL_QUEUE_NAME"
+                    )
+                await self._senders.use(
+                    self._queue, lambda sender: _send_all(sender, children, batches)
+                )
         except Exception as exc:
             sent = [message_id for batch in batches for message_id in batch]
             logger.warning(
@@ -149,26 +145,18 @@ class FanOut:
             ),
         )
 
-    def _send_all(self, children: list[ServiceBusMessage], batches: list[list[str]]) -> None:
-        """Send `children` in as few batches as fit, appending each sent batch's MessageIds to
-        `batches`."""
-        with self._lock:
-            if self._factory is None:
-                raise MissingSenderError(
-                    "no Service Bus sender: set ServiceBusConnection__fullyQualifiedNamespace "
-                    "and CANCEL_QUEUE_NAME"
-                )
-            if self._sender is None:
-                self._sender = self._factory()
-            sender = self._sender
-            for batch, members in fill_batches(
-                children, lambda child: child, sender.create_message_batch
-            ):
-                sender.send_messages(batch)
-                batches.append([child.message_id for child in members])
+
+def _send_all(
+    sender: FanOutSender, children: list[ServiceBusMessage], batches: list[list[str]]
+) -> None:
+    """Send `children` in as few batches as fit, appending each sent batch's MessageIds to
+    `batches`."""
+    for batch, members in fill_batches(children, lambda child: child, sender.create_message_batch):
+        sender.send_messages(batch)
+        batches.append([child.message_id for child in members])
 
 
-def log_range(message: Any, outcome: Outcome) -> None:
+def log_range(delivery: Delivery, outcome: Outcome) -> None:
     """One line for a date range's selection: counts by cause and the selected event ids (and
     child MessageIds once sent). No mailbox name, no comment."""
     report = outcome.range_report
@@ -176,7 +164,7 @@ def log_range(message: Any, outcome: Outcome) -> None:
         return
     selection = report.selection
     fields = {
-        "message_id": text_property(message.message_id),
+        "message_id": delivery.message_id,
         "reason": outcome.settlement.reason.value,
         "listed": selection.listed,
         "selected": len(selection.selected),

@@ -69,7 +69,7 @@ class CopyMarkers:
         return self.retry_count > 0 or self.resubmitted_from in OUTCOME_MAY_BE_UNKNOWN
 
     @property
-    def event_may_be_gone(self) -> bool:
+    def may_be_cancelled_already(self) -> bool:
         """True when Graph's 404 most likely means the event was cancelled already: after an
         earlier attempt, or on a range's child (its event was listed moments before, so a
         duplicate child or the organizer got there first)."""
@@ -79,7 +79,7 @@ class CopyMarkers:
 def message_body(message: Any) -> bytes:
     """The body as bytes (the SDK yields AMQP data as a generator of chunks); ValueError when
     the body is not AMQP data."""
-    body = message.body
+    body = getattr(message, "body", None)
     if isinstance(body, bytes | bytearray):
         return bytes(body)
     if isinstance(body, str):
@@ -93,9 +93,14 @@ def message_body(message: Any) -> bytes:
     return b"".join(chunks)
 
 
-def text_property(value: Any) -> Any:
-    """A message property as text when it arrived as UTF-8 bytes; anything else unchanged."""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+def as_text(value: Any) -> str | None:
+    """A message property or id as text: UTF-8 bytes decoded (bad bytes as U+FFFD), a uuid or
+    number written out as the .NET SDK renders it; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    return value if isinstance(value, str) else str(value)
 
 
 def decoded_properties(properties: dict | None) -> dict[str, Any]:
@@ -112,7 +117,7 @@ def decoded_properties(properties: dict | None) -> dict[str, Any]:
 
 def copy_check(message_id: str | None, properties: Mapping[str, Any]) -> str:
     """The `cancelHandlerCopyCheck` value for a copy with this MessageId and these markers."""
-    values = [_marker_text(properties.get(name)) for name in MARKER_PROPERTIES]
+    values = [as_text(properties.get(name)) for name in MARKER_PROPERTIES]
     canonical = json.dumps(["cancel-handler copy v1", message_id, *values])
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:32]
 
@@ -125,18 +130,23 @@ def sealed(message_id: str, properties: dict[str, Any]) -> dict[str, Any]:
 def read_markers(message: Any) -> CopyMarkers:
     """The markers the function may honour on a received `message` (see the module docs)."""
     properties = decoded_properties(getattr(message, "application_properties", None))
+    return markers_of(as_text(getattr(message, "message_id", None)), properties)
+
+
+def markers_of(message_id: str | None, properties: Mapping[str, Any]) -> CopyMarkers:
+    """The markers the function may honour on a message with this MessageId and these decoded
+    application properties (see the module docs)."""
     present = tuple(name for name in RESERVED_PROPERTIES if name in properties)
     if not present:
         return CopyMarkers()
-    message_id = text_property(getattr(message, "message_id", None))
     if properties.get(COPY_CHECK_PROPERTY) != copy_check(message_id, properties):
         return CopyMarkers(ignored=present)
     reason = properties.get(RESUBMITTED_FROM_PROPERTY)
     return CopyMarkers(
         retry_count=_count(properties.get(RETRY_COUNT_PROPERTY)),
         resubmitted_from=reason if isinstance(reason, str) else None,
-        original_id=_marker_text(properties.get(ORIGINAL_ID_PROPERTY)),
-        parent_id=_marker_text(properties.get(PARENT_ID_PROPERTY)),
+        original_id=as_text(properties.get(ORIGINAL_ID_PROPERTY)),
+        parent_id=as_text(properties.get(PARENT_ID_PROPERTY)),
     )
 
 
@@ -156,7 +166,4 @@ def _count(value: Any) -> int:
         value = int(value) if value.strip().isdigit() and len(value) < 10 else 0
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
-
-def _marker_text(value: Any) -> str | None:
-    return None if value is None else str(value)
 

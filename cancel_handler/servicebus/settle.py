@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cancel_handler.core.decision import Action
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.core.outcome import Outcome
+
+if TYPE_CHECKING:
+    from cancel_handler.servicebus.delivery import Delivery
 
 logger = logging.getLogger("cancel_handler.settlement")
 
@@ -29,10 +32,13 @@ class MessageActions(Protocol):
     ) -> None: ...
 
 
-async def settle(message: Any, actions: MessageActions, outcome: Outcome) -> None:
-    """Complete, dead-letter or abandon `message` as `outcome` says; raise
-    :class:`SettlementError` when the host refuses, so the invocation fails and the message is
-    redelivered rather than reported as handled."""
+async def settle(
+    message: Any, actions: MessageActions, delivery: Delivery, outcome: Outcome
+) -> None:
+    """Complete, dead-letter or abandon `message` (the SDK object the actions take; `delivery`
+    is what was read off it) as `outcome` says; raise :class:`SettlementError` when the host
+    refuses, so the invocation fails and the message is redelivered rather than reported as
+    handled."""
     settlement = outcome.settlement
     try:
         # The actions are blocking gRPC calls to the host: keep them off the event loop.
@@ -48,12 +54,14 @@ async def settle(message: Any, actions: MessageActions, outcome: Outcome) -> Non
         else:
             await asyncio.to_thread(actions.abandon, message)
     except Exception as exc:
-        log_settlement(message, outcome, failed=exc)
+        log_settlement(delivery, outcome, failed=exc)
         raise SettlementError(settlement.action.value, exc) from exc
-    log_settlement(message, outcome)
+    log_settlement(delivery, outcome)
 
 
-def log_settlement(message: Any, outcome: Outcome, failed: BaseException | None = None) -> None:
+def log_settlement(
+    delivery: Delivery, outcome: Outcome, failed: BaseException | None = None
+) -> None:
     """One structured line per message: ids, outcome, reason, Graph status and request-id,
     attempts, elapsed ms. Never the token, never the comment text."""
     settlement = outcome.settlement
@@ -66,8 +74,8 @@ def log_settlement(message: Any, outcome: Outcome, failed: BaseException | None 
     if not logger.isEnabledFor(level):
         return  # building the line costs ~0.1 ms per message; skip it when nobody reads it
     fields = {
-        "message_id": log_safe(getattr(message, "message_id", None)),
-        "correlation_id": log_safe(getattr(message, "correlation_id", None)),
+        "message_id": log_safe(delivery.message_id),
+        "correlation_id": log_safe(delivery.correlation_id),
         "outcome": settlement.action.value if failed is None else "settlement_failed",
         "reason": settlement.reason.value,
         "graph_status": outcome.graph_status,

@@ -15,7 +15,7 @@ from cancel_handler.core.decision import Action, Reason, Settlement
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.core.outcome import Outcome
 from cancel_handler.devtools.graph_simulator import Fault
-from cancel_handler.servicebus.delayed_retry import DELAY_CAP_SECONDS, Schedule, plan
+from cancel_handler.servicebus.delayed_retry import Schedule, plan
 from cancel_handler.servicebus.messages import (
     COPY_CHECK_PROPERTY,
     ORIGINAL_ID_PROPERTY,
@@ -35,6 +35,8 @@ from tests.helpers import (
 
 GIVE_BACK = Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "Graph answered 429; gave up")
 ON = {"DELAYED_RETRY_MAX_COUNT": "3"}
+
+DELAY_CAP_SECONDS = 3600.0  # the README: delayed retries wait at most 1 h
 
 
 @pytest.mark.parametrize(

@@ -161,7 +161,7 @@ def test_decide_is_total_and_speaks_the_vocabulary(
     vocabulary and fit 4096 characters."""
     verdict = decide(
         GraphResponse(status, code, message, request_id, retry_after),
-        cancel_may_have_happened=unknown,
+        may_be_cancelled_already=unknown,
     )
     assert isinstance(verdict, Settlement | Retry)
     if isinstance(verdict, Settlement) and verdict.action == "deadletter":
