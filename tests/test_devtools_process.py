@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,58 @@ def test_help_describes_every_stdin_command() -> None:
     assert stdout.decode().endswith(HELP_PROTOCOL)
 
 
+def test_closed_stdout_stops_with_a_message_and_code_1() -> None:
+    """When the reader of the answers goes away, the tool says so in one line and exits 1."""
+    process = devtools()
+    assert process.stdout is not None and process.stdin is not None
+    process.stdout.readline()
+    process.stdout.close()
+    _, stderr = process.communicate(b'{"op": "stats"}\n', timeout=60)
+    assert (process.returncode, stderr) == (
+        1,
+        b"python -m cancel_handler.devtools: stdout was closed; stopping\n",
+    )
+
+
+def with_closed(redirection: str) -> subprocess.CompletedProcess[str]:
+    """The tool started by a shell with stdin (`<&-`) or stdout (`>&-`) closed."""
+    return subprocess.run(  # noqa: S603 - this interpreter, our own module
+        ["/bin/sh", "-c", f'exec "$0" -m cancel_handler.devtools {redirection}', sys.executable],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_closed_stdin_is_no_input() -> None:
+    """Both servers start, announce themselves and stop: exit 0, nothing on stderr."""
+    result = with_closed("<&-")
+    [ready] = result.stdout.splitlines()
+    assert sorted(json.loads(ready)) == ["graph_base_url", "identity_environment"]
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_a_closed_stdout_at_start_is_one_line_and_code_1() -> None:
+    """No server starts when nothing could read their addresses."""
+    result = with_closed(">&-")
+    assert (result.returncode, result.stderr) == (
+        1,
+        "python -m cancel_handler.devtools: stdout is closed; nothing would read the answers\n",
+    )
+
+
+def test_ctrl_c_stops_quietly_with_code_130() -> None:
+    """An interrupt while waiting for a command stops both servers without a traceback."""
+    process = devtools()
+    assert process.stdout is not None
+    process.stdout.readline()
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stdout, stderr) == (130, b"", b"")
+
+
 HELP_PROTOCOL = """
 Once both servers listen, one JSON line on stdout gives their addresses:
   {"graph_base_url": "http://127.0.0.1:PORT/v1.0",
@@ -165,5 +218,6 @@ Any other line (empty, not UTF-8, not JSON, NaN, not an object, a name twice, an
 op or field, a value of the wrong type or out of range) is answered
 {"error": "<what is wrong>"}, changes nothing, and the servers go on.
 
-End of input stops both servers: exit code 0. A wrong option: exit code 2.
+End of input (or a closed stdin) stops both servers: exit code 0. Exit codes otherwise:
+1 stdout is closed; 2 a wrong option; 130 interrupted (Ctrl-C).
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,8 @@ from cancel_handler.devtools.graph_simulator import GraphSimulator
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
 
 PROG = "python -m cancel_handler.devtools"
+#: Exit code when interrupted (Ctrl-C), as shells report a SIGINT.
+EXIT_INTERRUPTED = 130
 
 PROTOCOL = f"""\
 Once both servers listen, one JSON line on stdout gives their addresses:
@@ -62,24 +65,37 @@ Any other line (empty, not UTF-8, not JSON, NaN, not an object, a name twice, an
 op or field, a value of the wrong type or out of range) is answered
 {{"error": "<what is wrong>"}}, changes nothing, and the servers go on.
 
-End of input stops both servers: exit code 0. A wrong option: exit code 2.
+End of input (or a closed stdin) stops both servers: exit code 0. Exit codes otherwise:
+1 stdout is closed; 2 a wrong option; {EXIT_INTERRUPTED} interrupted (Ctrl-C).
 """
 
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until end of input; the exit code."""
     args = _parser().parse_args(argv)
+    if sys.stdout is None:
+        print(f"{PROG}: stdout is closed; nothing would read the answers", file=sys.stderr)
+        return 1
+    commands = sys.stdin.buffer if sys.stdin is not None else ()  # closed: no input at all
     authority = TokenAuthority()
-    with IdentityEndpoint(authority) as identity, GraphSimulator(authority) as graph:
-        configure(graph.state, _initial(args))
-        _say(
-            {
-                "graph_base_url": graph.graph_base_url,
-                "identity_environment": identity.environment,
-            }
-        )
-        for line in sys.stdin.buffer:
-            _say(answer(graph.state, authority, line))
+    try:
+        with IdentityEndpoint(authority) as identity, GraphSimulator(authority) as graph:
+            configure(graph.state, _initial(args))
+            _say(
+                {
+                    "graph_base_url": graph.graph_base_url,
+                    "identity_environment": identity.environment,
+                }
+            )
+            for line in commands:
+                _say(answer(graph.state, authority, line))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Nobody reads the answers any more; keep the final flush from failing too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"{PROG}: stdout was closed; stopping", file=sys.stderr)
+        return 1
     return 0
 
 
