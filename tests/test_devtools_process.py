@@ -39,6 +39,10 @@ BAD_LINES = [
     (b'"stats"', 'expected a JSON object such as {"op": "stats"}; got "stats"'),
     (b"[" * 100_000, "not JSON this tool reads: arrays or objects nested too deeply"),
     (b"9" * 5000, "not JSON this tool reads: a number with too many digits"),
+    (
+        b'{"op":"configure","latency":1e99999999999999999999}',
+        "not JSON this tool reads: a number with too large an exponent",
+    ),
     (b"{}", f"op: missing; it must be one of {OPS}"),
     (b'{"op":"explode"}', f'op: must be one of {OPS}; got "explode"'),
     (b'{"op":"Stats"}', f'op: must be one of {OPS}; got "Stats"'),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cancel_handler.devtools.control_values import (
@@ -51,7 +51,7 @@ def decode(line: bytes) -> object:
         raise CommandError('empty line; send one JSON object a line, such as {"op": "stats"}')
     try:
         return json.loads(
-            text, parse_float=Decimal, parse_constant=_constant, object_pairs_hook=_unique
+            text, parse_float=_decimal, parse_constant=_constant, object_pairs_hook=_unique
         )
     except json.JSONDecodeError as exc:
         raise CommandError(f"not JSON: {exc.msg} at column {exc.colno}") from exc
@@ -131,6 +131,13 @@ def reset(state: GraphState) -> None:
         state.cancelled.clear()
         state.peak_in_flight.clear()
         state.window_hits.clear()
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:  # an exponent beyond what Decimal holds
+        raise CommandError("not JSON this tool reads: a number with too large an exponent") from exc
 
 
 def _constant(name: str) -> object:
