@@ -13,8 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_demo_settles_every_sample_message_as_documented() -> None:
     """Each sample ends in the documented settlement, a fanned-out range's children are
     delivered and cancelled, one token serves all messages, and every sender (each child too)
-    gets the matching reply on the reply queue."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "MSI_", "GRAPH_"))}
+    gets the matching reply on the reply queue; nothing reaches stderr."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("IDENTITY_", "MSI_", "GRAPH_", "GRPC_VERBOSITY"))
+    }
     result = subprocess.run(
         [sys.executable, "-m", "cancel_handler.demo"],
         cwd=ROOT,
@@ -24,6 +28,7 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
         timeout=60,
         check=True,
     )
+    assert result.stderr == ""
     main, _, replies = result.stdout.partition("\nReplies on cancel-replies")
     rows = {}
     for line in main.splitlines():
