@@ -1,8 +1,8 @@
 """What the Functions build packages, built the way `azd deploy` builds it, then run.
 
-`azd deploy` zips the service's `project` folder (azure.yaml: the repository root). For a Function
-App it leaves out whatever `.funcignore` matches, read with .gitignore rules, and on top of that
-the ignore file itself, every `local.settings.json` and every `.azure` folder
+`azd deploy` (1.18.0 and later) zips the service's `project` folder from azure.yaml as it is on
+disk. For a Function App it leaves out whatever `.funcignore` matches, read with .gitignore rules,
+and on top of that the ignore file itself, every `local.settings.json` and every `.azure` folder
 (`createDeployableZip` in Azure/azure-dev, cli/azd/pkg/project/project_utils.go). Here the
 committed files stand for the folder (what a fresh clone holds; files that are neither committed
 nor matched would ship too, see tests/test_funcignore.py for the local artefacts) and git itself
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,9 +26,14 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from cancel_handler.devtools.host_message import host_message_content
+from tests.test_infra_settings import azure_yaml_services
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = Path(__file__).with_name("package_probe.py")
+AZURE_YAML = (ROOT / "azure.yaml").read_text()
+[SERVICE] = azure_yaml_services(AZURE_YAML).values()
+#: The folder azd packages for the Function App.
+PROJECT = (ROOT / SERVICE["project"]).resolve()
 
 #: The top level of the package: the entry point, the host's settings, the requirements the remote
 #: build installs, and the function's code.
@@ -52,6 +58,7 @@ NOT_SHIPPED = (
 
 
 def _git(*args: str, cwd: Path, stdin: bytes | None = None) -> bytes:
+    """git's standard output for `args`, run in `cwd`."""
     git = shutil.which("git")
     if git is None:
         pytest.fail("git is needed to list the repository and read .funcignore")
@@ -91,11 +98,11 @@ def build_package(root: Path, scratch: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     """The package's files, copied into a directory of their own (the platform's wwwroot)."""
-    files = build_package(ROOT, tmp_path_factory.mktemp("scratch-repository"))
+    files = build_package(PROJECT, tmp_path_factory.mktemp("scratch-repository"))
     wwwroot = tmp_path_factory.mktemp("wwwroot")
     for path in files:
         (wwwroot / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / path, wwwroot / path)
+        shutil.copyfile(PROJECT / path, wwwroot / path)
     return wwwroot, files
 
 
@@ -179,6 +186,15 @@ def test_package_holds_only_modules_the_function_loads(package, run) -> None:
 def test_local_tools_cannot_be_found_by_the_packaged_app(run) -> None:
     """cancel_handler without cli/, ops/, devtools/ and demo.py still imports; they are absent."""
     assert run["tools_found"] == []
+
+
+def test_azure_yaml_refuses_an_azd_that_ignores_funcignore() -> None:
+    """azd before 1.18.0 zipped the whole folder, .funcignore unread (Azure/azure-dev#5383):
+    azure.yaml's requiredVersions makes such an azd refuse the project."""
+    floor = r'^requiredVersions:\n(?:  #.*\n)*  azd: ">= (\d+)\.(\d+)\.(\d+)"$'
+    found = re.search(floor, AZURE_YAML, re.MULTILINE)
+    assert found, "azure.yaml: requiredVersions.azd"
+    assert tuple(map(int, found.groups())) >= (1, 18, 0)
 
 
 def test_test_suites_and_tool_requirements_stay_out_of_the_package() -> None:
