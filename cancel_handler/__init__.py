@@ -1,7 +1,9 @@
 """cancel-handler: cancels Outlook meetings from Service Bus requests through Microsoft Graph.
 
 The names below are the integrator's API for sending requests. They are loaded on first use, so
-importing the Function App's modules never pulls in the sending code.
+importing the Function App's modules never pulls in the sending code, and the package still
+imports in the Function App's deployment package, which leaves `ops/` and `cli/` out
+(.funcignore): there only the names from `core` resolve.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ LOCAL_ARTEFACTS = (
     ".venv-checkov/bin/python",
     ".venv-bench/bin/python",
     ".venv-worker/bin/python",
+    "cancel-handler_env/bin/python",
+    "cancel-handler_env/pyvenv.cfg",
     ".pytest_cache/v/cache/lastfailed",
     ".ruff_cache/CACHEDIR.TAG",
     ".mypy_cache/3.11/x.json",
