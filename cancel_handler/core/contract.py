@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -27,8 +28,22 @@ MAX_BODY_BYTES = 256 * 1024
 DEFAULT_RANGE_MAX_DAYS = 366
 RANGE_MAX_DAYS_CEILING = 1825
 
-#: The three kinds of target; a request names exactly one.
-TARGETS = ("eventId", "iCalUId", "startDateTime/endDateTime")
+
+class Target(StrEnum):
+    """The kind of target a request names; it names exactly one. The value is how an error
+    message names it."""
+
+    EVENT_ID = "eventId"
+    ICAL_UID = "iCalUId"
+    DATE_RANGE = "startDateTime/endDateTime"
+
+
+#: The body fields that name each kind of target (a date range needs both of its own).
+TARGET_FIELDS = {
+    Target.EVENT_ID: ("eventId",),
+    Target.ICAL_UID: ("iCalUId",),
+    Target.DATE_RANGE: ("startDateTime", "endDateTime"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +74,11 @@ class CancelRequest:
         ijson.check(self.to_json())
 
     @property
-    def target(self) -> str:
-        """Which target the request names: one of :data:`TARGETS`."""
+    def target(self) -> Target:
+        """Which kind of target the request names."""
         if self.event_id is not None:
-            return TARGETS[0]
-        return TARGETS[1] if self.ical_uid is not None else TARGETS[2]
+            return Target.EVENT_ID
+        return Target.ICAL_UID if self.ical_uid is not None else Target.DATE_RANGE
 
     def to_json(self) -> dict[str, object]:
         """The request as a contract-shaped JSON object."""
@@ -140,15 +155,15 @@ def validate_request(
     upn = _required_string(document, "userPrincipalName")
     _check_pattern("userPrincipalName", upn)
     target = _one_target(document)
-    if "preview" in document and target != TARGETS[2]:
+    if "preview" in document and target is not Target.DATE_RANGE:
         raise InvalidMessageError(
             "preview", "applies only to a date range (startDateTime and endDateTime)"
         )
     event_id = ical_uid = window = None
     preview = False
-    if target == TARGETS[0]:
+    if target is Target.EVENT_ID:
         event_id = _event_id(document)
-    elif target == TARGETS[1]:
+    elif target is Target.ICAL_UID:
         ical_uid = _required_string(document, "iCalUId")
         _check_pattern("iCalUId", ical_uid)
     else:
@@ -172,20 +187,16 @@ def is_event_id(value: object) -> bool:
     return len(value) <= limit and pattern is not None and pattern.search(value) is not None
 
 
-def _one_target(document: dict[str, Any]) -> str:
+def _one_target(document: dict[str, Any]) -> Target:
     present = [
-        name
-        for name, keys in zip(
-            TARGETS, (("eventId",), ("iCalUId",), ("startDateTime", "endDateTime")), strict=True
-        )
-        if any(key in document for key in keys)
+        target for target, keys in TARGET_FIELDS.items() if any(key in document for key in keys)
     ]
     if not present:
         raise InvalidMessageError(
             "eventId", "is required (or iCalUId, or startDateTime with endDateTime)"
         )
     if len(present) > 1:
-        field = present[1] if present[1] != TARGETS[2] else _range_key(document)
+        field = present[1] if present[1] is not Target.DATE_RANGE else _range_key(document)
         raise InvalidMessageError(
             field,
             f"a request names exactly one target (eventId, iCalUId, or startDateTime with "
