@@ -14,7 +14,7 @@ from azure.servicebus import ServiceBusReceivedMessage
 from azure.servicebus._pyamqp.message import Header, Message, Properties
 
 from cancel_handler.devtools.graph_simulator import Meeting
-from cancel_handler.servicebus.fanout import request_id_of
+from cancel_handler.servicebus.fanout import request_message_id
 from tests.conftest import UPN, Loopback, process_all
 from tests.fake_servicebus import FakeServiceBus
 from tests.helpers import RecordingActions, RecordingSleep, received_message
@@ -85,7 +85,7 @@ def test_a_message_without_a_message_id_counts_as_the_empty_id() -> None:
     )
     received = ServiceBusReceivedMessage(amqp, receiver=None)
     assert received.message_id is None
-    assert request_id_of(received) == ""
+    assert request_message_id(received) == ""
 
 
 def test_without_a_sender_the_description_names_the_missing_settings(

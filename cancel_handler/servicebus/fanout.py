@@ -48,7 +48,7 @@ class MissingSenderError(RuntimeError):
     """Raised when a range has children to send but no sender can be made."""
 
 
-def request_id_of(message: Any) -> str:
+def request_message_id(message: Any) -> str:
     """The MessageId a request was first sent under: the verified `originalMessageId` of a
     delayed-retry copy or a resubmission our tools made, else the message's own MessageId (a
     sender cannot make its request's children take another request's ids)."""
@@ -102,7 +102,7 @@ class FanOut:
         sends the same MessageIds)."""
         report = plan.outcome.range_report
         assert report is not None, "a fan-out plan carries its selection"
-        parent_id = request_id_of(message)
+        parent_id = request_message_id(message)
         upn, comment = plan.request.user_principal_name, plan.request.comment
         children = [
             build_child(message, parent_id, CancelRequest(upn, event_id=e.id, comment=comment))
