@@ -18,7 +18,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from cancel_handler.core import ijson
+from cancel_handler.core import strict_json
 from cancel_handler.core.errors import InvalidMessageError
 
 SCHEMA_RESOURCE = "cancel-request.v1.1.schema.json"
@@ -71,7 +71,7 @@ class CancelRequest:
 
     def __post_init__(self) -> None:
         # Every request is valid Unicode text, so none can fail to encode on its way to Graph.
-        ijson.check(self.to_json())
+        strict_json.check(self.to_json())
 
     @property
     def target(self) -> Target:
@@ -133,7 +133,7 @@ def parse_cancel_request(
     except UnicodeDecodeError as exc:
         raise InvalidMessageError("", f"body is not UTF-8 (bad byte at {exc.start})") from None
     try:
-        document = ijson.loads(text)
+        document = strict_json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidMessageError(
             "", f"body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
@@ -149,7 +149,7 @@ def validate_request(
     """Validate an already-decoded JSON value against the contract (I-JSON rules included); a
     date range may span at most `max_range_days` days of 24 hours (the function's
     RANGE_MAX_DAYS)."""
-    ijson.check(document)
+    strict_json.check(document)
     if not isinstance(document, dict):
         raise InvalidMessageError("", f"body must be a JSON object, got {_json_type(document)}")
     upn = _required_string(document, "userPrincipalName")
