@@ -13,7 +13,7 @@ from azure.servicebus import ServiceBusMessageBatch
 
 import cancel_handler
 from cancel_handler.core.errors import InvalidMessageError, TargetError
-from cancel_handler.ops.target import normalize_namespace
+from cancel_handler.ops.target import ServiceBusTarget, normalize_namespace
 from tests.conftest import UPN
 from tests.fake_servicebus import FakeServiceBus
 
@@ -143,6 +143,45 @@ def test_async_variant_without_credential_or_aiohttp_says_what_to_pass(monkeypat
     )
     assert (caught.value.setting, caught.value.problem) == ("credential", problem)
     assert str(caught.value) == f"credential: {problem}"
+
+
+class _AsyncCredential:
+    """An async token credential the caller owns: it must be left open."""
+
+    closed = False
+
+    async def get_token(self, *scopes: str, **options: object) -> None:
+        raise AssertionError("nothing is sent, so no token is asked for")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def test_async_client_uses_the_given_credential_and_leaves_it_open() -> None:
+    """The async client of the one-request API reaches the target's namespace with the caller's
+    credential, and closing the client does not close the credential."""
+    credential = _AsyncCredential()
+
+    async def open_and_close() -> str:
+        target = ServiceBusTarget("q", "contoso-sb.servicebus.windows.net")
+        async with target.async_client(credential) as client:
+            return client.fully_qualified_namespace
+
+    assert asyncio.run(open_and_close()) == "contoso-sb.servicebus.windows.net"
+    assert credential.closed is False
+
+
+def test_async_client_with_a_connection_string_reaches_its_namespace() -> None:
+    """A target holding a connection string gets an async client for that string's
+    namespace, with no credential involved."""
+    secret = "Endpoint=sb://sb-prod.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b"
+
+    async def open_and_close() -> str:
+        target = ServiceBusTarget("q", "sb-prod.servicebus.windows.net", secret)
+        async with target.async_client() as client:
+            return client.fully_qualified_namespace
+
+    assert asyncio.run(open_and_close()) == "sb-prod.servicebus.windows.net"
 
 
 @pytest.mark.parametrize(
