@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cancel_handler.ops.deadletters import DEADLETTER_PROPERTY_PREFIX, message_body
+from cancel_handler.servicebus.batches import fill_batches
 from cancel_handler.servicebus.messages import (
     ORIGINAL_ID_PROPERTY,
     RESUBMIT_COUNT_PROPERTY,
@@ -139,21 +140,19 @@ def purge_dead_letters(
 def _resubmit(receiver, sender, selected, summary: RepairSummary, on_progress) -> bool:
     from azure.servicebus.exceptions import MessageSizeExceededError
 
-    batch, members = sender.create_message_batch(), []
-    for message in selected:
-        copy = resubmit_copy(message)
-        try:
-            batch.add_message(copy)
-        except MessageSizeExceededError as exc:
-            if not members:
-                summary.failed.append((message.sequence_number, f"too large to resend: {exc}"))
-                return False
+    batches = fill_batches(selected, resubmit_copy, sender.create_message_batch)
+    flushed = 0
+    try:
+        for batch, members in batches:
             if not _flush(receiver, sender, batch, members, summary, on_progress):
                 return False
-            batch, members = sender.create_message_batch(), []
-            batch.add_message(copy)
-        members.append(message)
-    return not members or _flush(receiver, sender, batch, members, summary, on_progress)
+            flushed += len(members)
+    except MessageSizeExceededError as exc:
+        # Every message before this one went out in an earlier batch.
+        too_large = selected[flushed].sequence_number
+        summary.failed.append((too_large, f"too large to resend: {exc}"))
+        return False
+    return True
 
 
 def _flush(receiver, sender, batch, members, summary: RepairSummary, on_progress) -> bool:
