@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, overload
 
 from cancel_handler.core import strict_json
 from cancel_handler.core.errors import InvalidMessageError
@@ -254,6 +254,18 @@ def span_text(span: timedelta) -> str:
         f"{second_text or seconds} s" if seconds or span.microseconds else "",
     ]
     return " ".join(part for part in parts if part)
+
+
+@overload
+def utc_text(instant: datetime) -> str: ...
+@overload
+def utc_text(instant: None) -> None: ...
+def utc_text(instant: datetime | None) -> str | None:
+    """An aware instant as UTC text, `2026-07-01T00:00:00Z` (a fraction kept if any), the form
+    Graph is asked in and replies answer in; None stays None."""
+    if instant is None:
+        return None
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _instant(field: str, text: str) -> datetime:
