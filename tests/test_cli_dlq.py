@@ -243,6 +243,29 @@ def test_a_copy_too_large_after_sent_batches_fails_and_the_rest_is_skipped() -> 
     assert sorted(bus.dead_letters) == [2, 3]
 
 
+def test_a_failed_send_is_reported_without_its_credentials() -> None:
+    """The reason a resubmit failed is the error's first line with any key redacted, like every
+    other error line the tool prints."""
+    bus = bus_with(dead_letter(1))
+
+    def refuse(batch) -> None:
+        raise RuntimeError(
+            "link detached: Endpoint=sb://contoso-sb.servicebus.windows.net/;"
+            "SharedAccessKeyName=send;SharedAccessKey=c2VjcmV0LWtleQ==\ncondition: amqp:x"
+        )
+
+    sender = bus.get_queue_sender(bus.queue_name)
+    sender.send_messages = refuse
+    bus.get_queue_sender = lambda queue_name: sender
+    result = run(bus, "resubmit", "--all")
+    assert result.exit_code == 1
+    assert "c2VjcmV0LWtleQ" not in result.output + result.stderr
+    assert "failed 1: link detached: Endpoint=sb://contoso-sb.servicebus.windows.net/;" in (
+        result.stderr
+    )
+    assert "SharedAccessKey=<redacted>" in result.stderr and "amqp:x" not in result.stderr
+
+
 def test_resubmit_dry_run_changes_nothing() -> None:
     """--dry-run lists what would be resubmitted under which new id, and settles nothing."""
     bus = bus_with(dead_letter(3))

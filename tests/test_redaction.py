@@ -8,7 +8,12 @@ import pytest
 
 from cancel_handler.cli.output import safe
 from cancel_handler.core.decision import GraphResponse, decide
-from cancel_handler.core.redaction import looks_like_connection_string, printable, redact
+from cancel_handler.core.redaction import (
+    first_line,
+    looks_like_connection_string,
+    printable,
+    redact,
+)
 from cancel_handler.servicebus.settle import log_safe
 
 # A JWT as Entra issues them (header.payload.signature, base64url); values are made up.
@@ -119,3 +124,21 @@ def test_logs_and_the_terminal_sanitise_alike() -> None:
     assert log_safe(value) == safe(value) == printable(value)
     assert (log_safe(None), safe(None)) == (None, "-")
     assert log_safe("x" * 200, 128) == "x" * 128 and safe("x" * 200, 10) == "x" * 9 + "\u2026"
+
+
+@pytest.mark.parametrize(
+    ("error", "limit", "line"),
+    [
+        (RuntimeError("  first\nsecond"), None, "first"),
+        (RuntimeError(f"Bearer {JWT}\nmore"), None, "<redacted>"),
+        (RuntimeError(f"token {JWT}"), 12, "token <redac"),
+        (OSError(), None, ""),
+        (ValueError("   "), None, ""),
+    ],
+)
+def test_first_line_of_an_error_is_redacted_before_it_is_cut(
+    error: BaseException, limit: int | None, line: str
+) -> None:
+    """One line of an error for a person: the first, trimmed, credentials redacted before
+    `limit` cuts (so no cut leaves a token's prefix unrecognised); empty without text."""
+    assert first_line(error, limit) == line

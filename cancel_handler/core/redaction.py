@@ -26,6 +26,13 @@ def redact(text: str) -> str:
     return _SECRET_LIKE.sub("<redacted>", text)
 
 
+def first_line(error: BaseException, limit: int | None = None) -> str:
+    """The first line of `error`'s text, credentials redacted (:func:`redact`, before any cut),
+    at most `limit` characters; empty when the error has no text."""
+    lines = redact(str(error)).strip().splitlines()
+    return lines[0][:limit] if lines else ""
+
+
 def looks_like_connection_string(text: str) -> bool:
     """True when `text` holds a connection-string field or anything :func:`redact` hides: a
     value given in the wrong place that must not be repeated back."""

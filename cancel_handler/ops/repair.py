@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cancel_handler.core.redaction import first_line
 from cancel_handler.ops.deadletters import DEADLETTER_PROPERTY_PREFIX, message_body
 from cancel_handler.servicebus.batches import fill_batches
 from cancel_handler.servicebus.messages import (
@@ -161,7 +162,8 @@ def _flush(receiver, sender, batch, members, summary: RepairSummary, on_progress
     except Exception as exc:
         # Nothing of a failed batch was enqueued: the originals stay dead-lettered (abandoned
         # at the end of the drain).
-        summary.failed.extend((m.sequence_number, _reason(exc)) for m in members)
+        why = first_line(exc) or type(exc).__name__
+        summary.failed.extend((m.sequence_number, why) for m in members)
         return False
     for message in members:
         _complete(receiver, message, summary, summary.not_removed)
@@ -174,7 +176,7 @@ def _complete(receiver, message, summary: RepairSummary, on_error: list) -> None
     try:
         receiver.complete_message(message)
     except Exception as exc:
-        on_error.append((message.sequence_number, _reason(exc)))
+        on_error.append((message.sequence_number, first_line(exc) or type(exc).__name__))
     else:
         summary.done.append(message.sequence_number)
 
@@ -219,8 +221,3 @@ def _drain(client, queue_name, wanted: set[int], handle, summary, max_wait_time)
     handled = set(summary.done)
     handled |= {seq for seq, _ in [*summary.failed, *summary.not_removed]}
     summary.skipped = sorted(wanted - handled)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
