@@ -259,19 +259,6 @@ def test_window_longer_than_the_setting_is_invalid(loopback: Loopback) -> None:
     assert loopback.graph.state.calls == []
 
 
-class ActionsSeeingTheBus(RecordingActions):
-    """Records how many children had been sent when the parent was completed."""
-
-    def __init__(self, bus: FakeServiceBus, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.bus = bus
-        self.sent_at_complete: int | None = None
-
-    def complete(self, message) -> None:
-        self.sent_at_complete = len(self.bus.sent)
-        super().complete(message)
-
-
 def test_fan_out_sends_one_child_per_event_then_completes(loopback: Loopback) -> None:
     """Each selected event becomes a v1 child request (immutable id, comment), with the parent
     id (a sealed marker), correlation id, reply_to and reply_to_session_id carried over; the
@@ -280,14 +267,15 @@ def test_fan_out_sends_one_child_per_event_then_completes(loopback: Loopback) ->
     for n in range(3):
         state.add_meeting(UPN, meeting(f"IMM{n}", at(11 + n)))
     bus = FakeServiceBus()
-    actions = ActionsSeeingTheBus(bus)
+    sent_at_settlement: list[int] = []
+    actions = RecordingActions(on_settle=lambda _: sent_at_settlement.append(len(bus.sent)))
     parent = received_message(
         range_body(comment="On leave; please rebook."), message_id="hr-leave-42",
         correlation_id="case-7", reply_to="hr-replies", reply_to_session_id="hr-session-1",
     )
     settled, outcome = run(loopback, parent, bus, actions)
     assert (settled.action, outcome.settlement.reason) == ("complete", "FannedOut")
-    assert actions.sent_at_complete == 3
+    assert sent_at_settlement == [3], "the parent settles once, after its 3 children"
     bodies = [json.loads(b"".join(m.body)) for m in bus.sent]
     assert bodies == [
         {"userPrincipalName": UPN, "eventId": f"IMM{n}", "comment": "On leave; please rebook."}

@@ -72,8 +72,9 @@ def test_reply_destination(reply_to, allowed, expected) -> None:
     assert reply_destination(reply_to, allowed, "meeting-cancellations") == expected
 
 
-def test_reply_id_depends_on_the_request_id_alone() -> None:
-    """Same request id → same UUIDv5 reply id whatever the outcome or time; another id → another."""
+def test_reply_id_depends_on_the_request_message_id_alone() -> None:
+    """Same request MessageId → same UUIDv5 reply id whatever the outcome or time; another
+    MessageId → another."""
     first = reply_message_id("req-1")
     assert first == reply_message_id("req-1")
     assert uuid.UUID(first).version == 5

@@ -13,17 +13,9 @@ from azure.servicebus import ServiceBusMessageBatch
 
 import cancel_handler
 from cancel_handler.core.errors import InvalidMessageError, TargetError
-from cancel_handler.ops.target import normalize_namespace
+from cancel_handler.ops.target import ServiceBusTarget, normalize_namespace
 from tests.conftest import UPN
 from tests.fake_servicebus import FakeServiceBus
-
-
-def test_all_names_are_importable() -> None:
-    """Every name in `cancel_handler.__all__` resolves, and nothing else is advertised."""
-    for name in cancel_handler.__all__:
-        assert getattr(cancel_handler, name) is not None
-    with pytest.raises(AttributeError):
-        _ = cancel_handler.no_such_name
 
 
 def test_function_import_path_does_not_load_the_tool() -> None:
@@ -143,6 +135,45 @@ def test_async_variant_without_credential_or_aiohttp_says_what_to_pass(monkeypat
     )
     assert (caught.value.setting, caught.value.problem) == ("credential", problem)
     assert str(caught.value) == f"credential: {problem}"
+
+
+class _AsyncCredential:
+    """An async token credential the caller owns: it must be left open."""
+
+    closed = False
+
+    async def get_token(self, *scopes: str, **options: object) -> None:
+        raise AssertionError("nothing is sent, so no token is asked for")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def test_async_client_uses_the_given_credential_and_leaves_it_open() -> None:
+    """The async client of the one-request API reaches the target's namespace with the caller's
+    credential, and closing the client does not close the credential."""
+    credential = _AsyncCredential()
+
+    async def open_and_close() -> str:
+        target = ServiceBusTarget("q", "contoso-sb.servicebus.windows.net")
+        async with target.async_client(credential) as client:
+            return client.fully_qualified_namespace
+
+    assert asyncio.run(open_and_close()) == "contoso-sb.servicebus.windows.net"
+    assert credential.closed is False
+
+
+def test_async_client_with_a_connection_string_reaches_its_namespace() -> None:
+    """A target holding a connection string gets an async client for that string's
+    namespace, with no credential involved."""
+    secret = "Endpoint=sb://sb-prod.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b"
+
+    async def open_and_close() -> str:
+        target = ServiceBusTarget("q", "sb-prod.servicebus.windows.net", secret)
+        async with target.async_client() as client:
+            return client.fully_qualified_namespace
+
+    assert asyncio.run(open_and_close()) == "sb-prod.servicebus.windows.net"
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cancel_handler.core.redaction import first_line
 from cancel_handler.ops.deadletters import DEADLETTER_PROPERTY_PREFIX, message_body
+from cancel_handler.servicebus.batches import fill_batches
 from cancel_handler.servicebus.messages import (
     ORIGINAL_ID_PROPERTY,
     RESUBMIT_COUNT_PROPERTY,
@@ -139,21 +141,19 @@ def purge_dead_letters(
 def _resubmit(receiver, sender, selected, summary: RepairSummary, on_progress) -> bool:
     from azure.servicebus.exceptions import MessageSizeExceededError
 
-    batch, members = sender.create_message_batch(), []
-    for message in selected:
-        copy = resubmit_copy(message)
-        try:
-            batch.add_message(copy)
-        except MessageSizeExceededError as exc:
-            if not members:
-                summary.failed.append((message.sequence_number, f"too large to resend: {exc}"))
-                return False
+    batches = fill_batches(selected, resubmit_copy, sender.create_message_batch)
+    flushed = 0
+    try:
+        for batch, members in batches:
             if not _flush(receiver, sender, batch, members, summary, on_progress):
                 return False
-            batch, members = sender.create_message_batch(), []
-            batch.add_message(copy)
-        members.append(message)
-    return not members or _flush(receiver, sender, batch, members, summary, on_progress)
+            flushed += len(members)
+    except MessageSizeExceededError as exc:
+        # Every message before this one went out in an earlier batch.
+        too_large = selected[flushed].sequence_number
+        summary.failed.append((too_large, f"too large to resend: {exc}"))
+        return False
+    return True
 
 
 def _flush(receiver, sender, batch, members, summary: RepairSummary, on_progress) -> bool:
@@ -162,7 +162,8 @@ def _flush(receiver, sender, batch, members, summary: RepairSummary, on_progress
     except Exception as exc:
         # Nothing of a failed batch was enqueued: the originals stay dead-lettered (abandoned
         # at the end of the drain).
-        summary.failed.extend((m.sequence_number, _reason(exc)) for m in members)
+        why = first_line(exc) or type(exc).__name__
+        summary.failed.extend((m.sequence_number, why) for m in members)
         return False
     for message in members:
         _complete(receiver, message, summary, summary.not_removed)
@@ -175,7 +176,7 @@ def _complete(receiver, message, summary: RepairSummary, on_error: list) -> None
     try:
         receiver.complete_message(message)
     except Exception as exc:
-        on_error.append((message.sequence_number, _reason(exc)))
+        on_error.append((message.sequence_number, first_line(exc) or type(exc).__name__))
     else:
         summary.done.append(message.sequence_number)
 
@@ -220,8 +221,3 @@ def _drain(client, queue_name, wanted: set[int], handle, summary, max_wait_time)
     handled = set(summary.done)
     handled |= {seq for seq, _ in [*summary.failed, *summary.not_removed]}
     summary.skipped = sorted(wanted - handled)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

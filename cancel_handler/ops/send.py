@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cancel_handler.core.errors import TargetError
 from cancel_handler.ops.requests import OutgoingRequest, prepare_request
 from cancel_handler.ops.target import ServiceBusTarget
 from cancel_handler.servicebus.batches import fill_batches
@@ -86,21 +85,29 @@ def send_cancel_request(
     entity name or names `queue_name`, or a session id over 128 characters, raises
     :class:`InvalidMessageError` (field `replyTo` or `replyToSessionId`) before sending.
     """
-    outgoing = prepare_request(
-        user_principal_name,
-        event_id,
-        comment,
-        message_id=message_id,
-        correlation_id=correlation_id,
-        **target,
+    outgoing = _prepared(
+        queue_name, reply_to, reply_to_session_id, user_principal_name, event_id, comment,
+        message_id=message_id, correlation_id=correlation_id, **target,
     )
+    if client is not None:
+        return _send_one(client, queue_name, outgoing)
+    where = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
+    with where.client(credential) as own_client:
+        return _send_one(own_client, queue_name, outgoing)
+
+
+def _prepared(
+    queue_name: str,
+    reply_to: str | None,
+    reply_to_session_id: str | None,
+    *request: Any,
+    **options: Any,
+) -> OutgoingRequest:
+    """The request both entry points send: validated, with its ids and its reply address."""
+    outgoing = prepare_request(*request, **options)
     if reply_to:
         outgoing = outgoing.with_reply(reply_to, reply_to_session_id, cancel_queue=queue_name)
-    if client is None:
-        target = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
-        with target.client(credential) as own_client:
-            return _send_one(own_client, queue_name, outgoing)
-    return _send_one(client, queue_name, outgoing)
+    return outgoing
 
 
 def _send_one(client: Any, queue_name: str, outgoing: OutgoingRequest) -> OutgoingRequest:
@@ -134,35 +141,16 @@ async def send_cancel_request_async(
     `DefaultAzureCredential` is used if `aiohttp` is installed; otherwise :class:`TargetError`
     says what to pass. `client` is an open `azure.servicebus.aio.ServiceBusClient`, left open.
     """
-    outgoing = prepare_request(
-        user_principal_name,
-        event_id,
-        comment,
-        message_id=message_id,
-        correlation_id=correlation_id,
-        **target,
+    outgoing = _prepared(
+        queue_name, reply_to, reply_to_session_id, user_principal_name, event_id, comment,
+        message_id=message_id, correlation_id=correlation_id, **target,
     )
-    if reply_to:
-        outgoing = outgoing.with_reply(reply_to, reply_to_session_id, cancel_queue=queue_name)
     if client is not None:
         await _send_one_async(client, queue_name, outgoing)
         return outgoing
-    target = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
-    from azure.servicebus.aio import ServiceBusClient
-
-    if target.connection_string:
-        async with ServiceBusClient.from_connection_string(target.connection_string) as own:
-            await _send_one_async(own, queue_name, outgoing)
-        return outgoing
-    own_credential = credential is None
-    if own_credential:
-        credential = _default_async_credential()
-    try:
-        async with ServiceBusClient(target.fully_qualified_namespace, credential) as own:
-            await _send_one_async(own, queue_name, outgoing)
-    finally:
-        if own_credential:
-            await credential.close()
+    where = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
+    async with where.async_client(credential) as own_client:
+        await _send_one_async(own_client, queue_name, outgoing)
     return outgoing
 
 
@@ -172,16 +160,3 @@ async def _send_one_async(client: Any, queue_name: str, outgoing: OutgoingReques
         batch.add_message(outgoing.to_message())
         await sender.send_messages(batch)
 
-
-def _default_async_credential() -> Any:
-    try:
-        import aiohttp  # noqa: F401 - azure-core's async transport for azure.identity.aio
-    except ImportError:
-        raise TargetError(
-            "credential",
-            "pass credential= (an async token credential), or install aiohttp to use "
-            "azure.identity.aio.DefaultAzureCredential, or pass connection_string=",
-        ) from None
-    from azure.identity.aio import DefaultAzureCredential
-
-    return DefaultAzureCredential()
