@@ -1,0 +1,136 @@
+"""The fleet section of docs/performance.md, rendered from `bench.fleet`'s results."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+BEGIN, END = "<!-- fleet:begin -->", "<!-- fleet:end -->"
+#: The section goes before this heading when the document has no fleet section yet.
+BEFORE = "## What was changed because of these benchmarks"
+
+SOURCES = """\
+What each stand-in enforces, and where it comes from:
+
+- Graph (`cancel_handler/devtools/graph_limits.py`): 4 concurrent requests and 10,000 requests per
+  10 minutes per app and mailbox ([Outlook service limits](https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits)),
+  130,000 requests per 10 s per app ([global limits](https://learn.microsoft.com/graph/throttling-limits#global-limits)),
+  counted across every instance; the excess is answered 429 `ApplicationThrottled` with
+  `Retry-After` ([throttling](https://learn.microsoft.com/graph/throttling)); refused requests
+  count toward the windows ("all requests accrue against your usage limits", same page).
+- Service Bus (`bench/fleet/queue.py`): peek-lock with the queue's lock duration
+  ([locks and settlement](https://learn.microsoft.com/azure/service-bus-messaging/message-transfers-locks-settlement#peeklock));
+  delivery count raised on abandon and on lock expiry, dead-letter `MaxDeliveryCountExceeded`
+  beyond `maxDeliveryCount` ([dead-letter queues](https://learn.microsoft.com/azure/service-bus-messaging/service-bus-dead-letter-queues#maximum-delivery-count));
+  scheduled enqueue ([message sequencing](https://learn.microsoft.com/azure/service-bus-messaging/message-sequencing#scheduled-messages));
+  duplicate detection, 10 minutes ([duplicate detection](https://learn.microsoft.com/azure/service-bus-messaging/duplicate-detection));
+  the host's lock renewal up to `maxAutoLockRenewalDuration`; sessions as a switch for designs
+  that use them ([sessions](https://learn.microsoft.com/azure/service-bus-messaging/message-sessions)).
+- Scaler (`bench/fleet/scaler.py`): fixed N, or Flex Consumption's target-based rule, desired =
+  active messages ÷ `maxConcurrentCalls` (16), at most 4 added per decision, capped at
+  `maximumInstanceCount` ([target-based scaling](https://learn.microsoft.com/azure/azure-functions/functions-target-based-scaling)).
+- Each instance (`bench/fleet/instance.py`) is its own process running the real `function_app`
+  (own event loop, per-mailbox limiter, token cache, HTTP client) with the real
+  `ServiceBusMessageActions` over gRPC; messages arrive in the host's byte layout, decoded by the
+  binding extension; the function's child requests go back to the queue stand-in.
+
+Unknown, so parameters (values used in this run above): the `Retry-After` Graph sends on a
+concurrency refusal and on a full window (here: until the window admits again), how long a
+refusal takes, the order Graph checks its limits in, sliding vs. fixed windows, how often the
+scale controller decides and how long a new instance takes to receive, scale-in (not modelled),
+the order a queue hands out available messages (by sequence number), the session idle timeout.
+"""
+
+
+def _reasons(dead: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in sorted(dead.items())) or "0"
+
+
+def render_section(fleet: dict[str, Any]) -> str:
+    """The section's Markdown, between its markers."""
+    p = fleet["params"]
+    rows = []
+    for r in fleet["runs"]:
+        rows.append(
+            f"| {r['scenario']} | {r['instances']} ({r['instances_started']}) "
+            f"| {r['drain_s']:.1f} / {r['minimum_s']:.1f} = **{r['drain_ratio']:.2f}**"
+            f"{' (cut at the cap)' if r['timed_out'] else ''} "
+            f"| {r['calls_per_cancel']:.2f} | {r['graph_throttled']} ({r['throttled_pct']:.1f} %) "
+            f"| {r['give_backs']} | {_reasons(r['dead_letters'])} "
+            f"| {r['max_mailbox_concurrency']} | {r['p50_s']:.1f} / {r['p95_s']:.1f} "
+            f"| {r['cpu_busy'] * 100:.0f} % |"
+        )
+    parts = []
+    for r in fleet["runs"]:
+        if len(r["parts"]) > 1:
+            for tag, part in r["parts"].items():
+                parts.append(
+                    f"- {r['scenario']}, {tag}: {part['messages']} messages, "
+                    f"{part['completed']} completed, {part['dead_letters']} dead-lettered, "
+                    f"drained at {part['drain_s']:.1f} s, enqueue-to-settlement p50 "
+                    f"{part['p50_s']:.1f} s, p95 {part['p95_s']:.1f} s"
+                )
+    lines = "\n".join(r["line"] for r in fleet["runs"])
+    quick = " (QUICK SMOKE RUN: sizes too small to judge)" if fleet["quick"] else ""
+    g, q = p["graph"], p["queue"]
+    return f"""{BEGIN}
+## 7. Fleet: one queue, many instances, one Graph (today's design){quick}
+
+`python -m bench.fleet` (also part of `make bench`); this run took {fleet['total_s']:.0f} s on
+{fleet['nproc']} CPUs. Every duration ran **{p['time_scale']:g} ×** as long as in Azure (Graph
+latency, `Retry-After`, Graph's windows, lock duration, retry budget, scaler timings); figures are
+given in unscaled seconds. Graph latency: log-normal, median {p['latency_median'] * 1000:.0f} ms,
+sigma {p['latency_sigma']:g} (p95 ≈ {p['latency_p95'] * 1000:.0f} ms). Graph's limits as
+documented; `Retry-After` {g['concurrency_retry_after']:g} s on a concurrency refusal, refusal
+answered in {g['refusal_latency'] * 1000:.0f} ms. Queue as deployed: lock
+{q['lock_duration']:g} s, `maxDeliveryCount` {q['max_delivery_count']}, lock renewal up to
+{q['max_auto_lock_renewal']:g} s, duplicate detection {q['duplicate_window']:g} s. App settings as
+deployed: `CANCEL_RETRY_BUDGET_SECONDS` {p['retry_budget']:g}, `MAX_DELIVERY_COUNT`
+{q['max_delivery_count']}, `DELAYED_RETRY_MAX_COUNT` {p['delayed_retry_max_count']},
+`RANGE_MAX_EVENTS` {p['range_max_events']}, host.json `maxConcurrentCalls`
+{fleet['max_concurrent_calls']}. Flex scaler: starts with {fleet['flex']['initial']}, decides
+every {fleet['flex']['interval']:g} s, a new instance receives {fleet['flex']['start_delay']:g} s
+after the decision, at most {fleet['flex']['maximum']}.
+
+- *departure*: one date-range request whose fan-out sends {fleet['departure_meetings']} child
+  requests for one organizer at once (the real function lists the calendar and sends them).
+- *closure*: {fleet['closure_organizers']} organizers with one meeting each, sent at once.
+- *departure+closure*: both at once.
+
+Minimum drain: one organizer's calendar pages one after another, then its meetings × median
+latency ÷ 4; for many organizers, all requests × median ÷ (instances × 16). With this tail the
+mean latency is {p['latency_mean'] / p['latency_median']:.2f} × the median, so even a perfectly
+paced organizer drains at about that ratio.
+
+| scenario | instances (started) | drain s / minimum s = ratio | Graph calls per cancel | 429s | give-backs | dead letters | max mailbox concurrency | enqueue→settled p50 / p95 s | CPU busy |
+|---|---|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+"Max mailbox concurrency" is the most requests for one mailbox Graph had in hand at once,
+admitted or being refused (admitted ones never exceed 4). "Give-backs" are abandons (the
+message goes back to the queue and its delivery count rises). "CPU busy" is the share of the
+machine's CPUs the run used: near 100 % the simulation itself was the bottleneck and times
+read high.
+{chr(10).join(parts)}
+
+```
+{lines}
+```
+
+{SOURCES}{END}
+"""
+
+
+def write_section(section: str, path: Path) -> None:
+    """Put `section` into the document at `path`: in place of an earlier one, else before the
+    "What was changed" heading, else at the end."""
+    text = path.read_text("utf-8") if path.exists() else ""
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+    elif BEFORE in text:
+        text = text.replace(BEFORE, section + "\n" + BEFORE, 1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
