@@ -74,52 +74,39 @@ def render_section(fleet: dict[str, Any]) -> str:
     lines = "\n".join(r["line"] for r in fleet["runs"])
     quick = " (QUICK SMOKE RUN: sizes too small to judge)" if fleet["quick"] else ""
     g, q = p["graph"], p["queue"]
-    return f"""{BEGIN}
-## 7. Fleet: one queue, many instances, one Graph (today's design){quick}
-
-`python -m bench.fleet` (also part of `make bench`); this run took {fleet['total_s']:.0f} s on
-{fleet['nproc']} CPUs. Every duration ran **{p['time_scale']:g} ×** as long as in Azure (Graph
-latency, `Retry-After`, Graph's windows, lock duration, retry budget, scaler timings); figures are
-given in unscaled seconds. Graph latency: log-normal, median {p['latency_median'] * 1000:.0f} ms,
-sigma {p['latency_sigma']:g} (p95 ≈ {p['latency_p95'] * 1000:.0f} ms). Graph's limits as
-documented; `Retry-After` {g['concurrency_retry_after']:g} s on a concurrency refusal, refusal
-answered in {g['refusal_latency'] * 1000:.0f} ms. Queue as deployed: lock
-{q['lock_duration']:g} s, `maxDeliveryCount` {q['max_delivery_count']}, lock renewal up to
-{q['max_auto_lock_renewal']:g} s, duplicate detection {q['duplicate_window']:g} s. App settings as
-deployed: `CANCEL_RETRY_BUDGET_SECONDS` {p['retry_budget']:g}, `MAX_DELIVERY_COUNT`
-{q['max_delivery_count']}, `DELAYED_RETRY_MAX_COUNT` {p['delayed_retry_max_count']},
-`RANGE_MAX_EVENTS` {p['range_max_events']}, host.json `maxConcurrentCalls`
-{fleet['max_concurrent_calls']}. Flex scaler: starts with {fleet['flex']['initial']}, decides
-every {fleet['flex']['interval']:g} s, a new instance receives {fleet['flex']['start_delay']:g} s
-after the decision, at most {fleet['flex']['maximum']}.
-
-- *departure*: one date-range request whose fan-out sends {fleet['departure_meetings']} child
-  requests for one organizer at once (the real function lists the calendar and sends them).
-- *closure*: {fleet['closure_organizers']} organizers with one meeting each, sent at once.
-- *departure+closure*: both at once.
-
-Minimum drain: one organizer's calendar pages one after another, then its meetings × median
-latency ÷ 4; for many organizers, all requests × median ÷ (instances × 16). With this tail the
-mean latency is {p['latency_mean'] / p['latency_median']:.2f} × the median, so even a perfectly
-paced organizer drains at about that ratio.
-
-| scenario | instances (started) | drain s / minimum s = ratio | Graph calls per cancel | 429s | give-backs | dead letters | max mailbox concurrency | enqueue→settled p50 / p95 s | CPU busy |
-|---|---|---|---|---|---|---|---|---|---|
-{chr(10).join(rows)}
-
-"Max mailbox concurrency" is the most requests for one mailbox Graph had in hand at once,
-admitted or being refused (admitted ones never exceed 4). "Give-backs" are abandons (the
-message goes back to the queue and its delivery count rises). "CPU busy" is the share of the
-machine's CPUs the run used: near 100 % the simulation itself was the bottleneck and times
-read high.
-{chr(10).join(parts)}
-
-```
-{lines}
-```
-
-{SOURCES}{END}
-"""
+    template = (Path(__file__).parent / "section_template.md").read_text("utf-8")
+    return template.format(
+        begin=BEGIN,
+        end=END,
+        quick=quick,
+        total_s=fleet["total_s"],
+        nproc=fleet["nproc"],
+        time_scale=p["time_scale"],
+        latency_ms=p["latency_median"] * 1000,
+        sigma=p["latency_sigma"],
+        p95_ms=p["latency_p95"] * 1000,
+        retry_after=g["concurrency_retry_after"],
+        refusal_ms=g["refusal_latency"] * 1000,
+        lock=q["lock_duration"],
+        max_delivery=q["max_delivery_count"],
+        renewal=q["max_auto_lock_renewal"],
+        duplicates=q["duplicate_window"],
+        budget=p["retry_budget"],
+        delayed=p["delayed_retry_max_count"],
+        range_max=p["range_max_events"],
+        calls=fleet["max_concurrent_calls"],
+        flex_initial=fleet["flex"]["initial"],
+        flex_interval=fleet["flex"]["interval"],
+        flex_delay=fleet["flex"]["start_delay"],
+        flex_max=fleet["flex"]["maximum"],
+        meetings=fleet["departure_meetings"],
+        organizers=fleet["closure_organizers"],
+        mean_ratio=p["latency_mean"] / p["latency_median"],
+        rows="\n".join(rows),
+        parts="\n".join(parts),
+        lines=lines,
+        sources=SOURCES,
+    )
 
 
 def write_section(section: str, path: Path) -> None:

@@ -315,6 +315,8 @@ def _figures(
         "instances_started": timeline["instances"],
         "meetings": scenario.meetings + scenario.organizers,
         "sent": queue.counts["sent"],
+        "settled_messages": len({f.message_id for f in finals}),
+        "settlements": len(finals),
         "completed": sum(1 for f in finals if f.outcome == "complete"),
         "dead_letters": dead,
         "dead_letters_total": sum(dead.values()),
