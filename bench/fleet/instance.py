@@ -20,39 +20,52 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
 import os
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 #: Seconds one idle receive waits at the broker.
 RECEIVE_WAIT = 0.5
 
 
 class BrokerLink:
-    """Blocking JSON calls to the broker (from worker threads: settlement and sends)."""
+    """Blocking JSON calls to the broker (from worker threads: settlement and sends), over one
+    kept-alive connection per thread."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._address = urlsplit(url)
+        self._local = threading.local()
 
     def post(self, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """POST `payload`; the status and the decoded answer."""
-        request = urllib.request.Request(  # noqa: S310 - the loopback broker's http URL
-            self.url + path,
-            data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+        body = json.dumps(payload).encode()
+        for attempt in (1, 2):
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = http.client.HTTPConnection(
+                    self._address.hostname, self._address.port, timeout=30
+                )
+                self._local.connection = connection
+            try:
+                connection.request(
+                    "POST", path, body=body, headers={"Content-Type": "application/json"}
+                )
+                answer = connection.getresponse()
                 return answer.status, json.loads(answer.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+            except (ConnectionError, http.client.HTTPException):
+                connection.close()
+                self._local.connection = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def forward_settlement(
         self, action: str, lock_token: str, reason: str | None, description: str | None

@@ -128,6 +128,7 @@ class Queue:
     _scheduled: list[tuple[float, int]] = field(default_factory=list)  # heap of (due, seq)
     _entries: dict[int, Entry] = field(default_factory=dict)
     _locks: dict[str, int] = field(default_factory=dict)  # lock token → sequence
+    _expiries: list[tuple[float, str]] = field(default_factory=list)  # heap of (until, token)
     _seen_ids: dict[str, float] = field(default_factory=dict)
     _sessions: dict[str, tuple[str, float]] = field(default_factory=dict)  # id → (owner, idle)
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -174,7 +175,8 @@ class Queue:
                 remaining = deadline - self.clock()
                 if taken or remaining <= 0:
                     return taken
-                self._lock.wait(min(remaining, 0.05))
+                # Woken by a send, a give-back, or `tick` releasing scheduled or expired ones.
+                self._lock.wait(remaining)
 
     def _take(self, receiver: str, max_count: int) -> list[dict[str, Any]]:
         now, taken, skipped = self.clock(), [], []
@@ -190,6 +192,7 @@ class Queue:
                 self.rules.lock_duration, self.rules.max_auto_lock_renewal
             )
             self._locks[entry.lock_token] = sequence
+            heapq.heappush(self._expiries, (entry.locked_until, entry.lock_token))
             self.counts["deliveries"] += 1
             taken.append(
                 {
@@ -251,9 +254,9 @@ class Queue:
                 self._finish(entry, "deadletter", reason or "")
             elif action == "abandon":
                 self._give_back(entry)
+                self._lock.notify_all()
             else:
                 raise ValueError(f"unknown settlement {action!r}")
-            self._lock.notify_all()
             return True
 
     def _unlock(self, entry: Entry) -> None:
@@ -289,30 +292,37 @@ class Queue:
 
     # -- time ----------------------------------------------------------------------------------
 
-    def _tick(self) -> None:
-        """Release due scheduled messages, expire locks and idle sessions."""
-        now = self.clock()
+    def _tick(self) -> bool:
+        """Release due scheduled messages, expire locks and idle sessions; True when a message
+        became available."""
+        now, released = self.clock(), False
         while self._scheduled and self._scheduled[0][0] <= now:
             _, sequence = heapq.heappop(self._scheduled)
             heapq.heappush(self._available, (sequence, sequence))
-        for token, sequence in list(self._locks.items()):
+            released = True
+        while self._expiries and self._expiries[0][0] <= now:
+            _, token = heapq.heappop(self._expiries)
+            sequence = self._locks.pop(token, None)
+            if sequence is None:
+                continue  # settled in time
             entry = self._entries[sequence]
-            if entry.locked_until <= now:
-                del self._locks[token]
-                self._unlock(entry)
-                self.counts["lock_lost"] += 1
-                self._give_back(entry)
+            self._unlock(entry)
+            self.counts["lock_lost"] += 1
+            self._give_back(entry)
+            released = True
         if self.rules.sessions:
             busy = {e.session_id for e in self._entries.values() if e.locked_by is not None}
             for session, (_, idle_since) in list(self._sessions.items()):
                 if session not in busy and now - idle_since >= self.rules.session_idle_timeout:
                     del self._sessions[session]
+                    released = True
+        return released
 
     def tick(self) -> None:
         """Apply the clock (scheduled messages, lock expiry) without receiving."""
         with self._lock:
-            self._tick()
-            self._lock.notify_all()
+            if self._tick():
+                self._lock.notify_all()
 
     # -- figures -------------------------------------------------------------------------------
 

@@ -59,7 +59,8 @@ def render_section(fleet: dict[str, Any]) -> str:
             f"| {r['calls_per_cancel']:.2f} | {r['graph_throttled']} ({r['throttled_pct']:.1f} %) "
             f"| {r['give_backs']} | {_reasons(r['dead_letters'])} "
             f"| {r['max_mailbox_concurrency']} | {r['p50_s']:.1f} / {r['p95_s']:.1f} "
-            f"| {r['cpu_busy'] * 100:.0f} % |"
+            f"| {r['cpu_busy'] * 100:.0f} % / {r['busiest_process'] * 100:.0f} %"
+            f"{' **bound**' if r['simulation_bound'] else ''} |"
         )
     parts = []
     for r in fleet["runs"]:
@@ -109,15 +110,18 @@ def render_section(fleet: dict[str, Any]) -> str:
     )
 
 
-def write_section(section: str, path: Path) -> None:
-    """Put `section` into the document at `path`: in place of an earlier one, else before the
-    "What was changed" heading, else at the end."""
-    text = path.read_text("utf-8") if path.exists() else ""
+def insert_section(text: str, section: str) -> str:
+    """`text` with `section` in place of an earlier one, else before the "What was changed"
+    heading, else at the end."""
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", re.DOTALL)
     if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    elif BEFORE in text:
-        text = text.replace(BEFORE, section + "\n" + BEFORE, 1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+        return pattern.sub(lambda _: section, text, count=1)
+    if BEFORE in text:
+        return text.replace(BEFORE, section + "\n" + BEFORE, 1)
+    return text.rstrip("\n") + "\n\n" + section
+
+
+def write_section(section: str, path: Path) -> None:
+    """Put `section` into the document at `path` (see `insert_section`)."""
+    text = path.read_text("utf-8") if path.exists() else ""
+    path.write_text(insert_section(text, section), encoding="utf-8")

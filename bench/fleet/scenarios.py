@@ -1,0 +1,73 @@
+"""The issue's scenarios and one call that runs them all (`python -m bench.fleet`, `make bench`)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict
+from typing import Any
+
+from bench._common import host_json_concurrency
+from bench.fleet.run import FleetParams, Scenario, fleet_line, run_scenario
+from bench.fleet.scaler import FixedScaler, FlexScaler
+
+DEPARTURE_MEETINGS = 800
+CLOSURE_ORGANIZERS = 5000
+DEPARTURE_INSTANCES = (1, 4, 16, 40)
+
+
+def scenarios(quick: bool, flex: FlexScaler) -> list[Scenario]:
+    """The issue's scenarios; tiny ones with `quick`."""
+    if quick:
+        small = FlexScaler(maximum=2, initial=1, interval=flex.interval,
+                           start_delay=flex.start_delay)
+        return [
+            Scenario("departure", FixedScaler(2), meetings=20),
+            Scenario("departure+closure", small, meetings=10, organizers=30),
+        ]
+    runs = [
+        Scenario("departure", FixedScaler(n), meetings=DEPARTURE_MEETINGS)
+        for n in DEPARTURE_INSTANCES
+    ]
+    runs.append(Scenario("closure", flex, organizers=CLOSURE_ORGANIZERS))
+    runs.append(
+        Scenario(
+            "departure+closure", flex, meetings=DEPARTURE_MEETINGS, organizers=CLOSURE_ORGANIZERS
+        )
+    )
+    return runs
+
+
+def run_all(
+    quick: bool = False, params: FleetParams | None = None, only: str | None = None
+) -> dict[str, Any]:
+    """Run every scenario (or those named `only`); the results for the report."""
+    params = params or FleetParams()
+    flex = FlexScaler()
+    started = time.perf_counter()
+    runs = []
+    for scenario in scenarios(quick, flex):
+        if only and scenario.name != only:
+            continue
+        result = run_scenario(scenario, params)
+        result["line"] = fleet_line(result)
+        print(result["line"], flush=True)
+        runs.append(result)
+    sigma = params.latency_sigma
+    described = {
+        **asdict(params),
+        "latency_p95": params.latency_median * math.exp(1.6449 * sigma),
+        "latency_mean": params.latency_median * math.exp(sigma * sigma / 2),
+    }
+    return {
+        "quick": quick,
+        "params": described,
+        "flex": asdict(flex),
+        "departure_meetings": 20 if quick else DEPARTURE_MEETINGS,
+        "closure_organizers": 30 if quick else CLOSURE_ORGANIZERS,
+        "max_concurrent_calls": host_json_concurrency(),
+        "nproc": os.cpu_count(),
+        "runs": runs,
+        "total_s": time.perf_counter() - started,
+    }
