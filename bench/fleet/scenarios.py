@@ -40,11 +40,14 @@ def scenarios(quick: bool, flex: FlexScaler) -> list[Scenario]:
 
 
 def run_all(
-    quick: bool = False, params: FleetParams | None = None, only: str | None = None
+    quick: bool = False,
+    params: FleetParams | None = None,
+    only: str | None = None,
+    flex: FlexScaler | None = None,
 ) -> dict[str, Any]:
     """Run every scenario (or those named `only`); the results for the report."""
     params = params or FleetParams()
-    flex = FlexScaler()
+    flex = flex or FlexScaler()
     started = time.perf_counter()
     runs = []
     for scenario in scenarios(quick, flex):
