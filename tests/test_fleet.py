@@ -258,3 +258,46 @@ def test_a_tiny_fleet_ends_every_message_exactly_once(tmp_path: Path) -> None:
     )
     text = out.read_text()
     assert text.index("## 7. Fleet") < text.index("## What was changed")
+
+
+# -- the instance's link to the queue ------------------------------------------------------------
+
+
+def test_the_functions_sends_reach_the_queue_and_come_back_as_the_host_delivers_them() -> None:
+    """A child request sent through the SDK's batch, and a copy scheduled for later, reach the
+    queue stand-in; the child is delivered as the host's bytes decoded by the extension, body,
+    ids and application properties intact, and the scheduled copy waits for its time."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.servicebus import ServiceBusMessage
+
+    from bench.fleet.broker import Broker
+    from bench.fleet.instance import BrokerLink, BrokerSender, received
+
+    queue = Queue()
+    with Broker(queue) as broker:
+        broker.start_receiver("i0")
+        sender = BrokerSender(BrokerLink(broker.base_url))
+        batch = sender.create_message_batch()
+        batch.add_message(
+            ServiceBusMessage(
+                b'{"userPrincipalName": "leaver@contoso.com", "eventId": "AAMk1="}',
+                message_id="child-1",
+                correlation_id="parent-1",
+                application_properties={"parentMessageId": "parent-1"},
+            )
+        )
+        sender.send_messages(batch)
+        later = datetime.now(UTC) + timedelta(minutes=10)
+        sender.schedule_messages([ServiceBusMessage(b"{}", message_id="retry-1")], later)
+        assert (queue.unfinished(), queue.active()) == (2, 1)
+        [fields] = queue.receive("i0", 5)
+    message = received(fields)
+    assert b"".join(message.body) == (
+        b'{"userPrincipalName": "leaver@contoso.com", "eventId": "AAMk1="}'
+    )
+    assert (message.message_id, message.correlation_id, message.delivery_count) == (
+        "child-1", "parent-1", 1
+    )
+    assert message.application_properties == {b"parentMessageId": b"parent-1"}
+    assert str(message.lock_token) == fields["lock_token"]

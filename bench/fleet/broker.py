@@ -4,7 +4,8 @@
   A receiver the scaler has not started yet gets no messages.
 - `POST /settle {"lock_token", "action", "reason", "description"}` → 200, or 410 when the lock
   is unknown or lost.
-- `POST /send {"messages": [...], "scheduled_at": epoch seconds or null}` → 200.
+- `POST /send {"messages": [...], "scheduled_at": epoch seconds or null}` → 200; a message's
+  own `scheduled_at` (its `scheduled_enqueue_time_utc`) wins over the request's.
 
 A message travels as the fields the instance needs to build the host's bytes: `body` (base64),
 `message_id`, `correlation_id`, `content_type`, `reply_to`, `reply_to_session_id`, `session_id`,
@@ -68,14 +69,12 @@ class _BrokerHandler(BaseHTTPRequestHandler):
             )
             return self._json(200 if settled else 410, {"settled": settled})
         if self.path == "/send":
-            scheduled = request.get("scheduled_at")
-            at = None
-            if scheduled is not None:  # wall clock → the queue's clock
-                at = broker.queue.clock() + (float(scheduled) - time.time())
             accepted = [
                 broker.queue.send(
                     message,
-                    scheduled_at=at,
+                    scheduled_at=_queue_time(
+                        broker, message.get("scheduled_at") or request.get("scheduled_at")
+                    ),
                     tag=broker.tagger(message) if broker.tagger is not None else None,
                 )
                 for message in request["messages"]
@@ -95,3 +94,10 @@ class _BrokerHandler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, payload: dict[str, Any]) -> None:
         send_json(self, status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+
+
+def _queue_time(broker: Broker, epoch: float | None) -> float | None:
+    """A scheduled enqueue time (epoch seconds, wall clock) on the queue's clock."""
+    if epoch is None:
+        return None
+    return broker.queue.clock() + (float(epoch) - time.time())

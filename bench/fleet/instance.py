@@ -112,8 +112,10 @@ class BrokerSender:
 
 
 def wire(message: Any) -> dict[str, Any]:
-    """A `ServiceBusMessage` as the broker keeps it."""
+    """A `ServiceBusMessage` as the broker keeps it (with its scheduled enqueue time, if set)."""
+    scheduled = message.scheduled_enqueue_time_utc
     return {
+        "scheduled_at": scheduled.timestamp() if scheduled is not None else None,
         "body": base64.b64encode(b"".join(message.body)).decode(),
         "message_id": _text(message.message_id),
         "correlation_id": _text(message.correlation_id),
