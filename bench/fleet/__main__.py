@@ -1,7 +1,7 @@
 """`python -m bench.fleet`: the fleet scenarios against today's design; writes its section of
 docs/performance.md and prints one `fleet:` line per run (the last line is the last run's).
 
-    python -m bench.fleet [--quick] [--time-scale 0.25] [--only departure] [--out FILE]
+    python -m bench.fleet [--quick] [--time-scale S] [--only departure] [--out FILE]
                           [--retry-after 1] [--refusal-latency 0.1]
                           [--scale-interval 2] [--start-delay 3]
 
@@ -27,7 +27,9 @@ from cancel_handler.devtools.graph_limits import GraphLimitRules
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fleet")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
-    parser.add_argument("--time-scale", type=float, default=FleetParams.time_scale)
+    parser.add_argument(
+        "--time-scale", type=float, default=None, help="one time scale for every run"
+    )
     parser.add_argument("--only", help="run only this scenario (departure, closure, …)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "fleet.json"))
@@ -38,13 +40,13 @@ def main() -> int:
     parser.add_argument("--start-delay", type=float, default=flex.start_delay)
     args = parser.parse_args()
     params = FleetParams(
-        time_scale=args.time_scale,
+        time_scale=args.time_scale or FleetParams.time_scale,
         graph=GraphLimitRules(
             concurrency_retry_after=args.retry_after, refusal_latency=args.refusal_latency
         ),
     )
     flex = FlexScaler(interval=args.scale_interval, start_delay=args.start_delay)
-    results = run_all(args.quick, params, args.only, flex)
+    results = run_all(args.quick, params, args.only, flex, forced_scale=bool(args.time_scale))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     write_section(render_section(results), Path(args.out))

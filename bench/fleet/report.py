@@ -54,6 +54,7 @@ def render_section(fleet: dict[str, Any]) -> str:
     for r in fleet["runs"]:
         rows.append(
             f"| {r['scenario']} | {r['instances']} ({r['instances_started']}) "
+            f"| {r['time_scale']:g} "
             f"| {r['drain_s']:.1f} / {r['minimum_s']:.1f} = **{r['drain_ratio']:.2f}**"
             f"{' (cut at the cap)' if r['timed_out'] else ''} "
             f"| {r['calls_per_cancel']:.2f} | {r['graph_throttled']} ({r['throttled_pct']:.1f} %) "
@@ -82,7 +83,6 @@ def render_section(fleet: dict[str, Any]) -> str:
         quick=quick,
         total_s=fleet["total_s"],
         nproc=fleet["nproc"],
-        time_scale=p["time_scale"],
         latency_ms=p["latency_median"] * 1000,
         sigma=p["latency_sigma"],
         p95_ms=p["latency_p95"] * 1000,

@@ -66,6 +66,9 @@ class Scenario:
     scaler: FixedScaler | FlexScaler
     meetings: int = 0
     organizers: int = 0
+    #: This run's time scale (None: the parameters'); slower where the fleet asks for more
+    #: than the machine can simulate at the default.
+    time_scale: float | None = None
 
 
 def app_settings(params: FleetParams, sim: SimProcess) -> dict[str, str]:
@@ -324,6 +327,7 @@ def _figures(
     waits = [(f.settled_at - f.enqueued_at) / s for f in finals]
     return {
         "scenario": scenario.name,
+        "time_scale": s,
         "instances": scenario.scaler.label,
         "instances_started": timeline["instances"],
         "meetings": scenario.meetings + scenario.organizers,
