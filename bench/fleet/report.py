@@ -54,7 +54,7 @@ def render_section(fleet: dict[str, Any]) -> str:
     for r in fleet["runs"]:
         rows.append(
             f"| {r['scenario']} | {r['instances']} ({r['instances_started']}) "
-            f"| {r['time_scale']:g} "
+            f"| {r['time_scale']:g} | {r['graph_cancelled']} / {r['meetings']} "
             f"| {r['drain_s']:.1f} / {r['minimum_s']:.1f} = **{r['drain_ratio']:.2f}**"
             f"{' (cut at the cap)' if r['timed_out'] else ''} "
             f"| {r['calls_per_cancel']:.2f} | {r['graph_throttled']} ({r['throttled_pct']:.1f} %) "
