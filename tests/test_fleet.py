@@ -208,7 +208,7 @@ def test_duplicate_detection_drops_a_repeated_message_id_within_its_window() -> 
 
 def test_a_session_belongs_to_one_receiver_with_one_call_at_a_time() -> None:
     """Sessions: one receiver per session, maxConcurrentCallsPerSession 1, at most
-    maxConcurrentSessions per receiver; an idle session is released."""
+    maxConcurrentSessions per receiver; a message without a SessionId is refused."""
     clock = Clock()
     rules = QueueRules(sessions=True, max_concurrent_sessions=1, session_idle_timeout=5.0)
     queue = Queue(rules, clock=clock)
@@ -223,6 +223,8 @@ def test_a_session_belongs_to_one_receiver_with_one_call_at_a_time() -> None:
     assert [m["message_id"] for m in queue.receive("i0", 5)] == ["a1"]
     clock.now += 5.0
     assert queue.receive("i1", 5) == []  # adele's session is busy (a1 locked by i0)
+    with pytest.raises(ValueError, match="session_id"):
+        queue.send(_message("no-session"))
 
 
 # -- a tiny fleet --------------------------------------------------------------------------------
@@ -301,3 +303,17 @@ def test_the_functions_sends_reach_the_queue_and_come_back_as_the_host_delivers_
     )
     assert message.application_properties == {b"parentMessageId": b"parent-1"}
     assert str(message.lock_token) == fields["lock_token"]
+
+
+def test_an_idle_session_is_released_to_another_receiver() -> None:
+    """After the session idle timeout with nothing locked, another receiver may take it."""
+    clock = Clock()
+    queue = Queue(QueueRules(sessions=True, session_idle_timeout=5.0), clock=clock)
+    queue.send(_message("a0", "adele"))
+    queue.send(_message("a1", "adele"))
+    [first] = queue.receive("i0", 1)
+    assert queue.settle(first["lock_token"], "complete")
+    clock.now += 4.9
+    assert queue.receive("i1", 1) == []
+    clock.now += 0.1
+    assert [m["message_id"] for m in queue.receive("i1", 1)] == ["a1"]

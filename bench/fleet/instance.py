@@ -8,7 +8,9 @@ token cache and HTTP client), standing in for the Functions host around it:
 - each message becomes the host's bytes (`host_message_content`: lock token, whole AMQP
   message) decoded by the binding extension, and `cancel_meeting` is invoked with the real
   `ServiceBusMessageActions`, whose gRPC settlement service here forwards to the broker;
-- an invocation that raises without having settled its message is abandoned, as the host does;
+- an invocation that raises without having settled its message is abandoned (the Service Bus
+  extension's behaviour as read in its source; unconfirmed for the Python worker's path, and the
+  function settles every message itself, so it matters only for a failed settlement);
 - the function's own sends (a date range's child requests, delayed-retry copies) go to the
   broker through a sender with the SDK's `send_messages` / `schedule_messages` surface.
 

@@ -140,6 +140,9 @@ class Queue:
     ) -> bool:
         """Accept a message (now, or at `scheduled_at`); False when duplicate detection drops
         it. `tag` labels it for the report (a scenario's part)."""
+        if self.rules.sessions and not message.get("session_id"):
+            # A session-enabled entity refuses a message without a SessionId.
+            raise ValueError("a session-enabled queue needs a session_id on every message")
         with self._lock:
             now = self.clock()
             message_id = message.get("message_id") or str(uuid.uuid4())
@@ -210,7 +213,7 @@ class Queue:
     def _session_for(self, entry: Entry, receiver: str, now: float) -> bool:
         """True when `receiver` may take `entry` under the session rules (and takes the session
         when it is free and the receiver has room for another)."""
-        session = entry.session_id or ""
+        session = entry.session_id or ""  # never empty: `send` refuses that
         owner = self._sessions.get(session)
         if owner is not None and owner[0] != receiver:
             return False
