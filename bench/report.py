@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.fleet.report import insert_section, render_section
+
 COMMAND = "make bench"
 
 
@@ -191,5 +193,7 @@ def write_report(r: dict[str, Any], out: Path) -> None:
         fo_time=_s(fo["elapsed_s"]),
         fo_min_time=fo_runs[0]["min_elapsed_s"],
     )
+    if "fleet" in r:
+        body = insert_section(body, render_section(r["fleet"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body, encoding="utf-8")
