@@ -275,7 +275,9 @@ def test_the_functions_sends_reach_the_queue_and_come_back_as_the_host_delivers_
 
     from bench.fleet.broker import Broker
     from bench.fleet.instance import BrokerLink, BrokerSender, received
+    from cancel_handler.runtime import configure_process
 
+    configure_process()  # as function_app's import does in each instance, before any message
     queue = Queue()
     with Broker(queue) as broker:
         broker.start_receiver("i0")

@@ -212,20 +212,18 @@ def main() -> int:
     threading.Thread(target=_watch_parent, daemon=True).start()
 
     from cancel_handler.devtools.functions_host import SettlementService, settlement_host
-    from cancel_handler.servicebus.delayed_retry import DelayedRetries
-    from cancel_handler.servicebus.fanout import FanOut
+    from cancel_handler.runtime import send_locally
+    from cancel_handler.servicebus.senders import SenderPool
 
     link = BrokerLink(config["broker_url"])
     service = SettlementService(forward=link.forward_settlement)
+    # The function's sends (child requests, delayed-retry copies) go to the broker: the seam
+    # the processor function_app builds on import takes them.
+    send_locally(SenderPool(lambda entity: BrokerSender(link)))
     with settlement_host(service, workers=int(config["max_concurrent_calls"])) as (_, actions):
         import function_app
 
         processor = function_app.processor
-        processor.fan_out = FanOut(lambda: BrokerSender(link))
-        if processor.settings.delayed_retry_max_count > 0:
-            processor.delayed_retries = DelayedRetries(
-                processor.settings.delayed_retry_max_count, lambda: BrokerSender(link)
-            )
         [function] = function_app.app.get_functions()
         user_function = function.get_user_function()
         print(json.dumps({"ready": config["receiver"]}), flush=True)
