@@ -29,6 +29,7 @@ from cancel_handler.servicebus.messages import (
     RESUBMITTED_FROM_PROPERTY,
     RETRY_COUNT_PROPERTY,
     carried_properties,
+    kept_fields,
     sealed,
 )
 
@@ -89,12 +90,8 @@ def resubmit_copy(message: Any) -> Any:
     return ServiceBusMessage(
         message_body(message),
         message_id=message_id,
-        correlation_id=message.correlation_id,
-        content_type=message.content_type,
-        subject=message.subject,
-        reply_to=message.reply_to,
-        reply_to_session_id=message.reply_to_session_id,
         application_properties=sealed(message_id, properties),
+        **kept_fields(message),
     )
 
 
