@@ -153,7 +153,5 @@ class DelayedRetries:
             f"{when.isoformat(timespec='seconds')} as message {copy.message_id}; "
             f"{outcome.settlement.description}"
         )
-        return replace(
-            outcome, settlement=Settlement(Action.COMPLETE, Reason.RETRY_SCHEDULED, clip(detail))
-        )
+        return outcome.settled(Action.COMPLETE, Reason.RETRY_SCHEDULED, detail)
 
