@@ -390,3 +390,17 @@ def test_a_window_of_one_second_is_used() -> None:
     result = run(bus, "list", "--json", "--since", when, "--until", later)
     assert result.exit_code == 0, result.output
     assert [letter["sequenceNumber"] for letter in json.loads(result.stdout)] == [1]
+
+
+def test_both_repairs_show_the_same_parameters() -> None:
+    """Resubmit and purge take one parameter list; each shows it in full."""
+    import inspect
+
+    from cancel_handler.ops.repair import purge_dead_letters, resubmit_dead_letters
+
+    expected = (
+        "(client: 'Any', queue_name: 'str', sequence_numbers: 'Iterable[int]', *, "
+        "on_progress: 'Progress | None' = None, max_wait_time: 'float' = 5.0) -> 'RepairSummary'"
+    )
+    assert str(inspect.signature(resubmit_dead_letters)) == expected
+    assert str(inspect.signature(purge_dead_letters)) == expected

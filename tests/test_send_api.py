@@ -261,3 +261,46 @@ def test_with_reply_checks_the_session_id() -> None:
         "replyToSessionId: is too long for a Service Bus session id (it is 129 characters "
         "long; the limit is 128)"
     )
+
+
+_SEND_PARAMETERS = (
+    "(user_principal_name: 'str', event_id: 'str | None' = None, comment: 'str | None' = None, "
+    "*, queue_name: 'str', fully_qualified_namespace: 'str | None' = None, credential: 'Any' = "
+    "None, connection_string: 'str | None' = None, message_id: 'str | None' = None, "
+    "correlation_id: 'str | None' = None, reply_to: 'str | None' = None, reply_to_session_id: "
+    "'str | None' = None, client: 'Any' = None, **target: 'Any') -> 'OutgoingRequest'"
+)
+
+
+@pytest.mark.parametrize(
+    "function", [cancel_handler.send_cancel_request, cancel_handler.send_cancel_request_async]
+)
+def test_both_variants_show_the_same_parameters(function) -> None:
+    """help() and editors show each entry point's full parameter list, one list for both."""
+    import inspect
+
+    assert str(inspect.signature(function)) == _SEND_PARAMETERS
+
+
+def test_async_variant_is_a_coroutine_function_with_its_own_docs() -> None:
+    """The async entry point stays a coroutine function and keeps its own name and docstring."""
+    import inspect
+
+    function = cancel_handler.send_cancel_request_async
+    assert inspect.iscoroutinefunction(function)
+    assert function.__name__ == "send_cancel_request_async"
+    assert function.__doc__.startswith("The asyncio variant of :func:`send_cancel_request`")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: cancel_handler.send_cancel_request(UPN, "AAMk1="),
+        lambda: asyncio.run(cancel_handler.send_cancel_request_async(UPN, "AAMk1=")),
+        lambda: cancel_handler.send_cancel_request(UPN, "AAMk1=", queue_name="q", nope=1),
+    ],
+)
+def test_a_call_outside_the_parameters_is_a_type_error(call) -> None:
+    """A missing queue name or an unknown keyword is refused before anything is sent."""
+    with pytest.raises(TypeError):
+        call()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cancel_handler.core.contract import CancelRequest
-from cancel_handler.core.decision import Settlement
+from cancel_handler.core.decision import Action, Reason, Settlement, clip
 from cancel_handler.core.selection import RangeSelection
 
 
@@ -40,6 +40,11 @@ class Outcome:
     #: Date-range requests only (Previewed, FannedOut, RangeTooLarge): what was selected and
     #: sent; a fanned-out or previewed range's reply carries it.
     range_report: RangeReport | None = None
+
+    def settled(self, action: Action, reason: Reason, detail: str) -> Outcome:
+        """This outcome with a new settlement, its description `detail` cut to what Service
+        Bus keeps (:func:`clip`)."""
+        return replace(self, settlement=Settlement(action, reason, clip(detail)))
 
 
 @dataclass(frozen=True, slots=True)
