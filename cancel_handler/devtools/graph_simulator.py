@@ -276,11 +276,7 @@ class _GraphHandler(BaseHTTPRequestHandler):
     def _list(
         self, state: GraphState, mailbox: str, kind: str, query: dict[str, str], token: str
     ) -> tuple[int, bytes, dict]:
-        with state.lock:
-            stopped = _refusal(state, mailbox, token) or _throttled(state, mailbox)
-            if stopped is not None:
-                return stopped
-        stopped = _shared_limits(state, mailbox)
+        stopped = _stopped(state, mailbox, token)
         if stopped is not None:
             return stopped
         try:
@@ -364,11 +360,7 @@ class _GraphHandler(BaseHTTPRequestHandler):
     def _decide(
         self, state: GraphState, mailbox: str, event_id: str, token: str
     ) -> tuple[int, bytes, dict]:
-        with state.lock:
-            stopped = _refusal(state, mailbox, token) or _throttled(state, mailbox)
-            if stopped is not None:
-                return stopped
-        stopped = _shared_limits(state, mailbox)
+        stopped = _stopped(state, mailbox, token)
         if stopped is not None:
             return stopped
         with state.lock:
@@ -467,6 +459,14 @@ def _throttled(state: GraphState, mailbox: str) -> tuple[int, bytes, dict] | Non
     if over is None:
         return None
     return _answer(429, "ApplicationThrottled", over, {"Retry-After": "1"})
+
+
+def _stopped(state: GraphState, mailbox: str, token: str) -> tuple[int, bytes, dict] | None:
+    """The answer that stops a call before Graph looks at it: a refused token or mailbox, this
+    mailbox's own limits, then the limits shared by every caller; None when it goes ahead."""
+    with state.lock:
+        stopped = _refusal(state, mailbox, token) or _throttled(state, mailbox)
+    return stopped if stopped is not None else _shared_limits(state, mailbox)
 
 
 def _shared_limits(state: GraphState, mailbox: str) -> tuple[int, bytes, dict] | None:
