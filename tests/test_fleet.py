@@ -253,7 +253,8 @@ def test_a_tiny_fleet_ends_every_message_exactly_once(tmp_path: Path) -> None:
     assert both["sent"] == 1 + 10 + 30
     last = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"fleet: scenario=departure\+closure instances=flex\(max 2\) drain_ratio=\d+\.\d\d "
+        r"fleet: design=today scenario=departure\+closure instances=flex\(max 2\) "
+        r"drain_ratio=\d+\.\d\d "
         r"calls_per_cancel=\d+\.\d\d throttled_pct=\d+\.\d dead_letters=\d+ "
         r"max_mailbox_concurrency=\d+",
         last,
@@ -319,3 +320,133 @@ def test_an_idle_session_is_released_to_another_receiver() -> None:
     assert queue.receive("i1", 1) == []
     clock.now += 0.1
     assert [m["message_id"] for m in queue.receive("i1", 1)] == ["a1"]
+
+
+# -- sessions and the designs ----------------------------------------------------------------
+
+
+def test_session_settings_default_to_the_extensions_values() -> None:
+    """The Service Bus extension's ServiceBusOptions: maxConcurrentSessions 8,
+    maxConcurrentCallsPerSession 1, sessionIdleTimeout unset = the client's TryTimeout, 60 s."""
+    rules = QueueRules()
+    assert (rules.max_concurrent_sessions, rules.calls_per_session) == (8, 1)
+    assert rules.session_idle_timeout == 60.0
+
+
+def _child(upn: str, parent: str, index: int) -> dict:
+    import base64
+
+    body = json.dumps({"userPrincipalName": upn, "eventId": f"AAMk{index}="}).encode()
+    return {
+        "body": base64.b64encode(body).decode(),
+        "message_id": f"{parent}-child-{index}",
+        "application_properties": {"parentMessageId": parent},
+    }
+
+
+def test_the_sessions_design_spreads_an_organizers_children_over_four_keyed_sessions() -> None:
+    """Child k gets SessionId = keyed hash of the organizer + '#(k mod 4)': four sessions per
+    organizer, the same for any case of the address, never the address itself."""
+    from bench.fleet.design import Design, organizer_key
+
+    design = Design("sessions")
+    ids = [design.route(_child("Adele@contoso.com", "p1", k), k)[0] for k in range(9)]
+    key = organizer_key("adele@contoso.com")
+    assert ids == [f"{key}#{k % 4}" for k in range(9)]
+    assert all("adele" not in (i or "").lower() for i in ids)
+    assert organizer_key("alex@contoso.com") != key
+    assert Design("organizer-sessions").route(_child("adele@contoso.com", "p", 5), 5) == (
+        key,
+        None,
+    )
+    assert Design("organizer-sessions").calls_per_session == 4
+    assert Design("sessions").calls_per_session == 1
+    assert Design("paced", pace=0.5).route(_child("a@b.c", "p", 9), 9) == (None, 1.0)
+    assert Design("today").route(_child("a@b.c", "p", 9), 9) == (None, None)
+    with pytest.raises(ValueError, match="unknown design"):
+        Design("coordinator")
+
+
+def test_four_sessions_of_one_call_hold_an_organizer_to_four_across_receivers() -> None:
+    """With one call per session, however many receivers ask, at most four of one
+    organizer's children (its four sessions) are locked at once; another organizer's are not
+    held back."""
+    from bench.fleet.design import Design
+
+    clock = Clock()
+    queue = Queue(QueueRules(sessions=True, max_concurrent_sessions=16), clock=clock)
+    design = Design("sessions")
+    for k in range(40):
+        message = _child("adele@contoso.com", "p1", k)
+        design.route(message, k)
+        queue.send(message)
+    other = _child("alex@contoso.com", "p2", 0)
+    design.route(other, 0)
+    queue.send(other)
+    taken = [m for r in range(10) for m in queue.receive(f"i{r}", 16)]
+    adele = [m for m in taken if not m["message_id"].startswith("p2")]
+    assert len(adele) == 4
+    assert len({m["session_id"] for m in adele}) == 4
+    assert [m["message_id"] for m in taken if m["message_id"].startswith("p2")] == ["p2-child-0"]
+    assert queue.settle(adele[0]["lock_token"], "complete")
+    again = [m for r in range(10) for m in queue.receive(f"i{r}", 16)]
+    assert [m["session_id"] for m in again] == [adele[0]["session_id"]]
+
+
+def test_calls_per_session_lets_one_receiver_run_that_many_of_a_session() -> None:
+    """maxConcurrentCallsPerSession 4: the session's receiver gets 4 of its messages at once,
+    never a 5th, and no other receiver gets any."""
+    queue = Queue(QueueRules(sessions=True, calls_per_session=4), clock=Clock())
+    for index in range(6):
+        queue.send(_message(f"a{index}", "adele"))
+    assert [m["message_id"] for m in queue.receive("i0", 16)] == ["a0", "a1", "a2", "a3"]
+    assert queue.receive("i0", 16) == []
+    assert queue.receive("i1", 16) == []
+
+
+def test_an_instance_that_dies_holding_a_session_loses_nothing() -> None:
+    """The receiver dies with two messages of its session locked: a lock duration later they
+    come back (delivery count 2) to another receiver, in order, and every message of the
+    session ends exactly once."""
+    clock = Clock()
+    rules = QueueRules(
+        sessions=True, calls_per_session=2, lock_duration=60.0, max_auto_lock_renewal=300.0
+    )
+    queue = Queue(rules, clock=clock)
+    for index in range(3):
+        queue.send(_message(f"a{index}", "adele"))
+    held = queue.receive("i0", 16)
+    assert [m["message_id"] for m in held] == ["a0", "a1"]
+    clock.now += 10.0
+    queue.receiver_gone("i0")
+    clock.now += 59.0
+    assert queue.receive("i1", 16) == []  # the locks still stand
+    clock.now += 1.0
+    back = queue.receive("i1", 16)
+    assert [(m["message_id"], m["delivery_count"]) for m in back] == [("a0", 2), ("a1", 2)]
+    assert queue.counts["lock_lost"] == 2
+    for message in back:
+        assert queue.settle(message["lock_token"], "complete")
+    [last] = queue.receive("i1", 16)
+    assert queue.settle(last["lock_token"], "complete")
+    assert not any(queue.settle(m["lock_token"], "complete") for m in held)  # the dead locks
+    assert sorted(f.message_id for f in queue.finals) == ["a0", "a1", "a2"]
+    assert queue.unfinished() == 0
+
+
+def test_the_broker_routes_a_child_to_the_children_queue_by_the_design() -> None:
+    """Design `sessions`: a child request sent to the cancel queue lands on the children queue
+    with its SessionId; an upstream request (no parentMessageId) stays on the cancel queue;
+    a child sent with a SessionId of its own keeps it."""
+    from bench.fleet.broker import Broker
+    from bench.fleet.design import CHILD_QUEUE_NAME, Design
+
+    queue, children = Queue(), Queue(QueueRules(sessions=True))
+    broker = Broker(queue, children=children, design=Design("sessions"))
+    assert broker.send("meeting-cancellations", _child("adele@contoso.com", "p1", 0), None)
+    assert broker.send("meeting-cancellations", _message("upstream"), None)
+    own = {**_child("adele@contoso.com", "p1", 1), "session_id": "given#1"}
+    assert broker.send(CHILD_QUEUE_NAME, own, None)
+    assert (queue.unfinished(), children.unfinished()) == (1, 2)
+    sessions = sorted(m["session_id"] for m in children.receive("i0", 16))
+    assert sessions[1] == "given#1" and sessions[0].endswith("#0")

@@ -2,8 +2,12 @@
 docs/performance.md and prints one `fleet:` line per run (the last line is the last run's).
 
     python -m bench.fleet [--quick] [--time-scale S] [--only departure] [--out FILE]
-                          [--retry-after 1] [--refusal-latency 0.1]
-                          [--scale-interval 2] [--start-delay 3]
+                          [--design today|sessions|organizer-sessions|paced]
+                          [--max-instances N] [--retry-after 1] [--refusal-latency 0.1]
+                          [--scale-interval 2] [--start-delay 3] [--session-idle-timeout 2]
+
+`--design` chooses how a date range's children are queued and consumed (`bench/fleet/design.py`);
+`--max-instances` leaves out the runs that need more instances.
 
 The last four set what Microsoft does not document (unscaled seconds): the `Retry-After` of a
 concurrency refusal, how long Graph takes to refuse, how often the scale controller decides and
@@ -17,6 +21,7 @@ import json
 from pathlib import Path
 
 from bench._common import ROOT
+from bench.fleet.design import DESIGNS
 from bench.fleet.report import render_section, write_section
 from bench.fleet.run import FleetParams
 from bench.fleet.scaler import FlexScaler
@@ -38,15 +43,29 @@ def main() -> int:
     parser.add_argument("--refusal-latency", type=float, default=defaults.refusal_latency)
     parser.add_argument("--scale-interval", type=float, default=flex.interval)
     parser.add_argument("--start-delay", type=float, default=flex.start_delay)
+    parser.add_argument("--design", choices=DESIGNS, default=FleetParams.design)
+    parser.add_argument("--max-instances", type=int, default=None)
+    parser.add_argument(
+        "--session-idle-timeout", type=float, default=FleetParams.session_idle_timeout
+    )
     args = parser.parse_args()
     params = FleetParams(
         time_scale=args.time_scale or FleetParams.time_scale,
+        design=args.design,
+        session_idle_timeout=args.session_idle_timeout,
         graph=GraphLimitRules(
             concurrency_retry_after=args.retry_after, refusal_latency=args.refusal_latency
         ),
     )
     flex = FlexScaler(interval=args.scale_interval, start_delay=args.start_delay)
-    results = run_all(args.quick, params, args.only, flex, forced_scale=bool(args.time_scale))
+    results = run_all(
+        args.quick,
+        params,
+        args.only,
+        flex,
+        forced_scale=bool(args.time_scale),
+        max_instances=args.max_instances,
+    )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     write_section(render_section(results), Path(args.out))

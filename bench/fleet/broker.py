@@ -1,11 +1,14 @@
-"""The queue stand-in served to the instance processes over loopback HTTP (JSON bodies).
+"""The queue stand-ins served to the instance processes over loopback HTTP (JSON bodies).
 
-- `POST /receive {"receiver", "max", "wait"}` → `{"messages": [...]}`; 410 once the run stops.
-  A receiver the scaler has not started yet gets no messages.
+- `POST /receive {"receiver", "max", "wait", "queue"}` → `{"messages": [...]}`; 410 once the
+  run stops. A receiver the scaler has not started yet gets no messages. `queue` names the
+  entity (default: the first).
 - `POST /settle {"lock_token", "action", "reason", "description"}` → 200, or 410 when the lock
-  is unknown or lost.
-- `POST /send {"messages": [...], "scheduled_at": epoch seconds or null}` → 200; a message's
-  own `scheduled_at` (its `scheduled_enqueue_time_utc`) wins over the request's.
+  is unknown or lost (lock tokens are unique across the queues).
+- `POST /send {"entity", "messages": [...], "scheduled_at": epoch seconds or null}` → 200; a
+  message's own `scheduled_at` (its `scheduled_enqueue_time_utc`) wins over the request's. A
+  design (`bench/fleet/design.py`) may route a child request sent to the cancel queue to the
+  children queue with a SessionId, or schedule it later.
 
 A message travels as the fields the instance needs to build the host's bytes: `body` (base64),
 `message_id`, `correlation_id`, `content_type`, `reply_to`, `reply_to_session_id`, `session_id`,
@@ -21,23 +24,63 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from bench.fleet.design import CHILD_QUEUE_NAME, Design, is_child
 from bench.fleet.queue import Queue
 from cancel_handler.devtools._server import LoopbackServer, send_json
 
 
 class Broker(LoopbackServer):
-    """The queue on 127.0.0.1; `started` holds the receivers allowed to receive; `tagger`
+    """The queues on 127.0.0.1 (`queue` is the cancel queue; `children`, when given, the
+    session-enabled children queue); `started` holds the receivers allowed to receive; `tagger`
     labels each message sent through it (for the report)."""
 
     def __init__(
-        self, queue: Queue, tagger: Callable[[dict[str, Any]], str] | None = None
+        self,
+        queue: Queue,
+        tagger: Callable[[dict[str, Any]], str] | None = None,
+        *,
+        children: Queue | None = None,
+        design: Design | None = None,
     ) -> None:
         super().__init__(_BrokerHandler)
         self.queue = queue
+        self.children = children
+        self.design = design or Design()
         self.tagger = tagger
         self.started: set[str] = set()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
+        self._child_index: dict[str, int] = {}
+
+    def queue_named(self, name: str | None) -> Queue:
+        """The queue an entity name stands for (the children queue by its name, else the
+        cancel queue)."""
+        if name == CHILD_QUEUE_NAME and self.children is not None:
+            return self.children
+        return self.queue
+
+    def holder(self, lock_token: str) -> Queue:
+        """The queue whose lock `lock_token` is (the cancel queue when none holds it)."""
+        if self.children is not None and self.children.holds(lock_token):
+            return self.children
+        return self.queue
+
+    def send(self, entity: str | None, message: dict[str, Any], scheduled_at: float | None) -> bool:
+        """Accept one message sent to `entity`, the design applied to a child request sent to
+        the cancel queue."""
+        target = self.queue_named(entity)
+        if target is self.queue and is_child(message) and not message.get("session_id"):
+            parent = message["application_properties"]["parentMessageId"]
+            with self._lock:
+                index = self._child_index.get(parent, 0)
+                self._child_index[parent] = index + 1
+            session, delay = self.design.route(message, index)
+            if session is not None and self.children is not None:
+                target = self.children
+            if delay:
+                scheduled_at = self.queue.clock() + delay
+        tag = self.tagger(message) if self.tagger is not None else None
+        return target.send(message, scheduled_at=scheduled_at, tag=tag)
 
     def start_receiver(self, receiver: str) -> None:
         """Let `receiver` (an instance the scaler started) take messages."""
@@ -61,7 +104,7 @@ class _BrokerHandler(BaseHTTPRequestHandler):
         if self.path == "/receive":
             return self._receive(broker, request)
         if self.path == "/settle":
-            settled = broker.queue.settle(
+            settled = broker.holder(request["lock_token"]).settle(
                 request["lock_token"],
                 request["action"],
                 request.get("reason"),
@@ -70,12 +113,10 @@ class _BrokerHandler(BaseHTTPRequestHandler):
             return self._json(200 if settled else 410, {"settled": settled})
         if self.path == "/send":
             accepted = [
-                broker.queue.send(
+                broker.send(
+                    request.get("entity"),
                     message,
-                    scheduled_at=_queue_time(
-                        broker, message.get("scheduled_at") or request.get("scheduled_at")
-                    ),
-                    tag=broker.tagger(message) if broker.tagger is not None else None,
+                    _queue_time(broker, message.get("scheduled_at") or request.get("scheduled_at")),
                 )
                 for message in request["messages"]
             ]
@@ -89,7 +130,8 @@ class _BrokerHandler(BaseHTTPRequestHandler):
         if not broker.is_started(receiver):
             broker.stopping.wait(wait)
             return self._json(200, {"messages": []})
-        messages = broker.queue.receive(receiver, int(request.get("max", 1)), wait)
+        queue = broker.queue_named(request.get("queue"))
+        messages = queue.receive(receiver, int(request.get("max", 1)), wait)
         return self._json(200, {"messages": messages})
 
     def _json(self, status: int, payload: dict[str, Any]) -> None:

@@ -5,6 +5,10 @@ token cache and HTTP client), standing in for the Functions host around it:
 
 - it keeps up to `max_concurrent_calls` (host.json `maxConcurrentCalls`) messages in hand,
   receiving from the broker only as many as it has free slots (host.json `prefetchCount: 0`);
+- with a session-enabled children queue (`queues`), a second trigger listens there with
+  `maxConcurrentSessions` * `maxConcurrentCallsPerSession` slots, invoking the same function
+  (the product's session trigger runs the same pipeline); which sessions and how many calls per
+  session it gets is the queue's rule (`bench/fleet/queue.py`);
 - each message becomes the host's bytes (`host_message_content`: lock token, whole AMQP
   message) decoded by the binding extension, and `cancel_meeting` is invoked with the real
   `ServiceBusMessageActions`, whose gRPC settlement service here forwards to the broker;
@@ -88,8 +92,9 @@ class BrokerLink:
 class BrokerSender:
     """The `ServiceBusSender` surface the function uses, sending to the broker."""
 
-    def __init__(self, link: BrokerLink) -> None:
+    def __init__(self, link: BrokerLink, entity: str | None = None) -> None:
         self._link = link
+        self._entity = entity
 
     def create_message_batch(self) -> Any:
         from azure.servicebus import ServiceBusMessageBatch
@@ -107,7 +112,12 @@ class BrokerSender:
 
     def _send(self, messages: list[Any], scheduled_at: float | None) -> None:
         status, _ = self._link.post(
-            "/send", {"messages": [wire(m) for m in messages], "scheduled_at": scheduled_at}
+            "/send",
+            {
+                "entity": self._entity,
+                "messages": [wire(m) for m in messages],
+                "scheduled_at": scheduled_at,
+            },
         )
         if status != 200:
             raise RuntimeError(f"broker refused the send ({status})")
@@ -156,11 +166,39 @@ def received(fields: dict[str, Any]) -> Any:
     return decode_as_worker(content)
 
 
-async def serve(config: dict[str, Any], function: Any, actions: Any, link: BrokerLink) -> None:
-    """Receive and invoke until the broker stops the run or the deadline passes."""
+#: The function of function_app that a queue's messages go to (the session trigger's when the
+#: app has one), by whether the queue is the children queue.
+FUNCTIONS = {False: ("cancel_meeting",), True: ("cancel_child_meeting", "cancel_meeting")}
+
+
+async def serve(
+    config: dict[str, Any], functions: dict[str, Any], actions: Any, link: BrokerLink
+) -> None:
+    """One listener per queue of `config["queues"]` (default: the cancel queue with
+    `max_concurrent_calls` slots), until the broker stops the run or the deadline passes."""
+    queues = config.get("queues") or [
+        {"name": None, "slots": int(config["max_concurrent_calls"]), "sessions": False}
+    ]
+    listeners = []
+    for q in queues:
+        names = FUNCTIONS[bool(q.get("sessions"))]
+        function = next(functions[name] for name in names if name in functions)
+        listeners.append(listen(config, q["name"], int(q["slots"]), function, actions, link))
+    await asyncio.gather(*listeners)
+
+
+async def listen(
+    config: dict[str, Any],
+    queue: str | None,
+    slot_count: int,
+    function: Any,
+    actions: Any,
+    link: BrokerLink,
+) -> None:
+    """Receive from `queue` and invoke, at most `slot_count` at once."""
     import httpx
 
-    slots = asyncio.Semaphore(int(config["max_concurrent_calls"]))
+    slots = asyncio.Semaphore(slot_count)
     running: set[asyncio.Task] = set()
     receiver, deadline = config["receiver"], float(config["deadline"])
 
@@ -184,7 +222,8 @@ async def serve(config: dict[str, Any], function: Any, actions: Any, link: Broke
                 await slots.acquire()
                 free += 1
             answer = await client.post(
-                "/receive", json={"receiver": receiver, "max": free, "wait": RECEIVE_WAIT}
+                "/receive",
+                json={"receiver": receiver, "max": free, "wait": RECEIVE_WAIT, "queue": queue},
             )
             if answer.status_code == 410:
                 break
@@ -219,18 +258,22 @@ def main() -> int:
     service = SettlementService(forward=link.forward_settlement)
     # The function's sends (child requests, delayed-retry copies) go to the broker: the seam
     # the processor function_app builds on import takes them.
-    send_locally(SenderPool(lambda entity: BrokerSender(link)))
-    with settlement_host(service, workers=int(config["max_concurrent_calls"])) as (_, actions):
+    send_locally(SenderPool(lambda entity: BrokerSender(link, entity)))
+    workers = sum(int(q["slots"]) for q in config.get("queues") or []) or int(
+        config["max_concurrent_calls"]
+    )
+    with settlement_host(service, workers=workers) as (_, actions):
         import function_app
 
         processor = function_app.processor
-        [function] = function_app.app.get_functions()
-        user_function = function.get_user_function()
+        functions = {
+            f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()
+        }
         print(json.dumps({"ready": config["receiver"]}), flush=True)
 
         async def run() -> None:
             try:
-                await serve(config, user_function, actions, link)
+                await serve(config, functions, actions, link)
             finally:
                 await processor.aclose()
 

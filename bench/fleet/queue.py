@@ -27,10 +27,16 @@ keeps a lock after the renewal window ends (here: not at all).
 
 Sessions (`QueueRules.sessions`): a session-enabled queue hands a receiver whole sessions, one
 receiver per session at a time (https://learn.microsoft.com/azure/service-bus-messaging/message-sessions);
-the host accepts up to `maxConcurrentSessions` (8) sessions per instance and runs
-`maxConcurrentCallsPerSession` (1) invocations per session (Service Bus extension's host.json
-settings). A session's lock is released when the receiver has had nothing from it for the
-session idle timeout (`sessionIdleTimeout`; unknown default in the extension: a parameter).
+the host accepts up to `maxConcurrentSessions` sessions per instance (default 8) and runs
+`maxConcurrentCallsPerSession` invocations per session (default 1): the Service Bus extension's
+`ServiceBusOptions` (Microsoft.Azure.WebJobs.Extensions.ServiceBus, src/Config/ServiceBusOptions.cs,
+which passes both to the SDK's `ServiceBusSessionProcessorOptions`). A session is closed when the
+receiver has had nothing from it for `sessionIdleTimeout` (same file: when unset, the client's
+`TryTimeout`, 60 s); another receiver may then accept it.
+
+An instance that dies (`receiver_gone`) renews nothing any more: the message locks it held, and so
+its session locks, expire a lock duration later; each such message counts a failed delivery and
+comes back, its session free for another receiver (peek-lock and session lock rules above).
 
 Times are seconds of one clock (`time.monotonic` by default); every duration in
 :class:`QueueRules` is already scaled to that clock.
@@ -63,12 +69,13 @@ class QueueRules:
     #: duplicateDetectionHistoryTimeWindow; None: duplicate detection off.
     duplicate_window: float | None = 600.0
     sessions: bool = False
-    #: host.json maxConcurrentSessions (sessions per instance).
+    #: host.json maxConcurrentSessions (sessions per instance; the extension's default 8).
     max_concurrent_sessions: int = 8
-    #: host.json maxConcurrentCallsPerSession.
+    #: host.json maxConcurrentCallsPerSession (the extension's default 1).
     calls_per_session: int = 1
-    #: How long a session stays with its receiver with nothing to deliver (unknown: parameter).
-    session_idle_timeout: float = 1.0
+    #: host.json sessionIdleTimeout: how long a session stays with its receiver with nothing to
+    #: deliver; unset, the client's TryTimeout (60 s by default).
+    session_idle_timeout: float = 60.0
 
     def scaled(self, factor: float) -> QueueRules:
         """The same rules on a clock `1 / factor` times as fast."""
@@ -131,6 +138,7 @@ class Queue:
     _expiries: list[tuple[float, str]] = field(default_factory=list)  # heap of (until, token)
     _seen_ids: dict[str, float] = field(default_factory=dict)
     _sessions: dict[str, tuple[str, float]] = field(default_factory=dict)  # id → (owner, idle)
+    _gone: set[str] = field(default_factory=set)  # receivers that died
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
     # -- sending -------------------------------------------------------------------------------
@@ -231,6 +239,24 @@ class Queue:
         self._sessions[session] = (receiver, now)
         return True
 
+    def receiver_gone(self, receiver: str) -> None:
+        """`receiver` died: its locks are no longer renewed, so each expires at most a lock
+        duration from now; its sessions are free once nothing of theirs is locked."""
+        with self._lock:
+            now = self.clock()
+            self._gone.add(receiver)
+            for entry in self._entries.values():
+                if entry.locked_by == receiver and entry.lock_token is not None:
+                    until = min(entry.locked_until, now + self.rules.lock_duration)
+                    entry.locked_until = until
+                    heapq.heappush(self._expiries, (until, entry.lock_token))
+            self._lock.notify_all()
+
+    def holds(self, lock_token: str) -> bool:
+        """True when `lock_token` is a lock of this queue's (settled or not yet)."""
+        with self._lock:
+            return lock_token in self._locks
+
     # -- settling ------------------------------------------------------------------------------
 
     def settle(
@@ -257,9 +283,12 @@ class Queue:
                 self._finish(entry, "deadletter", reason or "")
             elif action == "abandon":
                 self._give_back(entry)
-                self._lock.notify_all()
             else:
                 raise ValueError(f"unknown settlement {action!r}")
+            # An abandoned message is available again; with sessions, any settlement lets the
+            # session's receiver take its next message (the host's session receiver asks for the
+            # next one as soon as a call ends).
+            self._lock.notify_all()
             return True
 
     def _unlock(self, entry: Entry) -> None:
@@ -315,8 +344,9 @@ class Queue:
             released = True
         if self.rules.sessions:
             busy = {e.session_id for e in self._entries.values() if e.locked_by is not None}
-            for session, (_, idle_since) in list(self._sessions.items()):
-                if session not in busy and now - idle_since >= self.rules.session_idle_timeout:
+            for session, (owner, idle_since) in list(self._sessions.items()):
+                idle = now - idle_since >= self.rules.session_idle_timeout
+                if session not in busy and (idle or owner in self._gone):
                     del self._sessions[session]
                     released = True
         return released

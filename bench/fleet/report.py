@@ -43,6 +43,21 @@ the order a queue hands out available messages (by sequence number), the session
 """
 
 
+DESIGN_TEXT = {
+    "today": "children go to the cancel queue; each instance holds one mailbox to 4 calls.",
+    "sessions": (
+        "children go to a session-enabled children queue, SessionId = a keyed hash of the "
+        "organizer + `#k` (k = child index mod 4), one call per session "
+        "(`maxConcurrentCallsPerSession` 1), `maxConcurrentSessions` 16 per instance."
+    ),
+    "organizer-sessions": (
+        "children go to a session-enabled children queue, SessionId = a keyed hash of the "
+        "organizer, 4 calls per session (`maxConcurrentCallsPerSession` 4)."
+    ),
+    "paced": "children stay on the cancel queue, 4 scheduled per mean Graph latency.",
+}
+
+
 def _reasons(dead: dict[str, int]) -> str:
     return ", ".join(f"{reason} {n}" for reason, n in sorted(dead.items())) or "0"
 
@@ -73,6 +88,15 @@ def render_section(fleet: dict[str, Any]) -> str:
                     f"drained at {part['drain_s']:.1f} s, enqueue-to-settlement p50 "
                     f"{part['p50_s']:.1f} s, p95 {part['p95_s']:.1f} s"
                 )
+    throughput = []
+    for r in fleet["runs"]:
+        if r["scenario"] == "leaves" or r.get("killed"):
+            throughput.append(
+                f"- {r['scenario']} on {r['instances']}: {r['graph_cancelled']} cancelled in "
+                f"{r['drain_s']:.1f} s, {r['throughput']:.1f} cancels/s; {r['sent']} messages "
+                f"sent, {r['settled_messages']} ended ({r['settlements']} settlements), "
+                f"{r['lock_lost']} lock(s) expired"
+            )
     lines = "\n".join(r["line"] for r in fleet["runs"])
     quick = " (QUICK SMOKE RUN: sizes too small to judge)" if fleet["quick"] else ""
     g, q = p["graph"], p["queue"]
@@ -107,6 +131,9 @@ def render_section(fleet: dict[str, Any]) -> str:
         parts="\n".join(parts),
         lines=lines,
         sources=SOURCES,
+        design=fleet.get("design", "today"),
+        design_text=DESIGN_TEXT.get(fleet.get("design", "today"), ""),
+        throughput="\n".join(throughput),
     )
 
 

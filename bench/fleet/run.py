@@ -15,13 +15,15 @@ import resource
 import statistics
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench._common import PRODUCT_PYTHON, ROOT, SimProcess, host_json_concurrency
 from bench.fleet.broker import Broker
+from bench.fleet.design import CHILD_QUEUE_NAME, Design
 from bench.fleet.queue import Queue, QueueRules
 from bench.fleet.scaler import FixedScaler, FlexScaler, next_count
 from cancel_handler.devtools.graph_limits import MAILBOX_CONCURRENCY, GraphLimitRules
@@ -55,6 +57,25 @@ class FleetParams:
     range_max_events: int = 800
     #: The most simulated seconds one run may last; it stops there and says so.
     cap: float = 1200.0
+    #: How the children of a date range are queued and consumed (`bench/fleet/design.py`).
+    design: str = "today"
+    #: `paced`: seconds between two groups of 4 children (the mean Graph latency).
+    pace: float = 0.36
+    #: The session trigger's host.json settings: `maxConcurrentSessions` per instance and
+    #: `sessionIdleTimeout` (seconds).
+    max_concurrent_sessions: int = 16
+    session_idle_timeout: float = 2.0
+
+    def children_rules(self) -> QueueRules:
+        """The session-enabled children queue: the cancel queue's settings, with sessions and
+        the session trigger's host.json settings for this design."""
+        return replace(
+            self.queue,
+            sessions=True,
+            max_concurrent_sessions=self.max_concurrent_sessions,
+            calls_per_session=Design(self.design).calls_per_session,
+            session_idle_timeout=self.session_idle_timeout,
+        )
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,11 @@ class Scenario:
     #: This run's time scale (None: the parameters'); slower where the fleet asks for more
     #: than the machine can simulate at the default.
     time_scale: float | None = None
+    #: `leaves` organizers each sending one date range of `leave_meetings` meetings.
+    leaves: int = 0
+    leave_meetings: int = 0
+    #: Simulated seconds after the start at which instance 0 dies (its process is killed).
+    kill_at: float | None = None
 
 
 def app_settings(params: FleetParams, sim: SimProcess) -> dict[str, str]:
@@ -87,10 +113,29 @@ def app_settings(params: FleetParams, sim: SimProcess) -> dict[str, str]:
     }
 
 
+def listeners(params: FleetParams) -> list[dict[str, Any]]:
+    """The triggers each instance runs: the cancel queue's, and the children queue's for a
+    session design (`maxConcurrentSessions` * `maxConcurrentCallsPerSession` slots)."""
+    calls = host_json_concurrency()
+    queues: list[dict[str, Any]] = [{"name": QUEUE_NAME, "slots": calls, "sessions": False}]
+    if Design(params.design).uses_sessions:
+        rules = params.children_rules()
+        slots = rules.max_concurrent_sessions * rules.calls_per_session
+        queues.append({"name": CHILD_QUEUE_NAME, "slots": slots, "sessions": True})
+    return queues
+
+
 class Instances:
     """The instance processes of one run, started before the clock and stopped after it."""
 
-    def __init__(self, count: int, broker_url: str, settings: dict[str, str], cap: float):
+    def __init__(
+        self,
+        count: int,
+        broker_url: str,
+        settings: dict[str, str],
+        cap: float,
+        queues: list[dict[str, Any]] | None = None,
+    ):
         env = {k: v for k, v in os.environ.items() if not k.startswith("ServiceBusConnection")}
         env["PYTHONPATH"] = str(ROOT)
         self.processes: list[subprocess.Popen] = []
@@ -100,6 +145,7 @@ class Instances:
                 "broker_url": broker_url,
                 "environment": settings,
                 "max_concurrent_calls": host_json_concurrency(),
+                "queues": queues,
                 "deadline": time.time() + cap + 120,
             }
             self.processes.append(
@@ -117,6 +163,11 @@ class Instances:
             assert process.stdout is not None
             if not process.stdout.readline():
                 raise RuntimeError("an instance process failed to start")
+
+    def kill(self, index: int) -> None:
+        """End instance `index` at once, as a crashed host would end (nothing settled)."""
+        self.processes[index].kill()
+        self.processes[index].wait()
 
     def stop(self) -> None:
         """Close their input (they exit), wait a little, then end those still running."""
@@ -139,7 +190,9 @@ def tagger(message: dict[str, Any]) -> str:
         upn = json.loads(base64.b64decode(message["body"]))["userPrincipalName"]
     except (KeyError, ValueError, TypeError):
         return "other"
-    return "departure" if upn == LEAVER else "closure"
+    if upn == LEAVER:
+        return "departure"
+    return "leave" if upn.startswith("leave-") else "closure"
 
 
 def wire_body(body: dict[str, Any], message_id: str) -> dict[str, Any]:
@@ -157,8 +210,8 @@ def wire_body(body: dict[str, Any], message_id: str) -> dict[str, Any]:
 def first_messages(scenario: Scenario) -> list[dict[str, Any]]:
     """The requests sent at the start: the departure's date range, the closure's cancels."""
     messages = []
+    start = _tomorrow()
     if scenario.meetings:
-        start = _tomorrow()
         end = start + timedelta(hours=scenario.meetings + 1)
         body = {
             "userPrincipalName": LEAVER,
@@ -167,6 +220,14 @@ def first_messages(scenario: Scenario) -> list[dict[str, Any]]:
             "comment": "Leaving the company; please rebook with the team.",
         }
         messages.append(wire_body(body, "departure-range"))
+    for index in range(scenario.leaves):
+        body = {
+            "userPrincipalName": leave_organizer(index),
+            "startDateTime": start.isoformat(),
+            "endDateTime": (start + timedelta(hours=scenario.leave_meetings + 1)).isoformat(),
+            "comment": "On leave; please rebook.",
+        }
+        messages.append(wire_body(body, f"leave-range-{index:05}"))
     for index in range(scenario.organizers):
         body = {
             "userPrincipalName": f"organizer-{index:05}@contoso.com",
@@ -177,19 +238,31 @@ def first_messages(scenario: Scenario) -> list[dict[str, Any]]:
     return messages
 
 
+def leave_organizer(index: int) -> str:
+    """The organizer of the `index`-th leave."""
+    return f"leave-{index:05}@contoso.com"
+
+
 def minimum_seconds(scenario: Scenario, params: FleetParams, max_instances: int) -> float:
     """The drain time Graph's limits allow at best, at median latency: one organizer's meetings
     4 at a time after its calendar pages, and every request spread over all instances'
     `maxConcurrentCalls`."""
     median = params.latency_median
+
+    def one_organizer(meetings: int) -> float:
+        pages = math.ceil(meetings / PAGE_SIZE)
+        return pages * median + meetings * median / MAILBOX_CONCURRENCY
+
     organizer = 0.0
     if scenario.meetings:
-        pages = math.ceil(scenario.meetings / PAGE_SIZE)
-        organizer = pages * median + scenario.meetings * median / MAILBOX_CONCURRENCY
+        organizer = one_organizer(scenario.meetings)
+    elif scenario.leaves:
+        organizer = one_organizer(scenario.leave_meetings)
     elif scenario.organizers:
         organizer = median
     slots = max_instances * host_json_concurrency()
-    fleet = (scenario.meetings + scenario.organizers) * median / slots
+    requests = scenario.meetings + scenario.organizers + scenario.leaves * scenario.leave_meetings
+    fleet = requests * median / slots
     return max(organizer, fleet)
 
 
@@ -210,26 +283,35 @@ def run_scenario(scenario: Scenario, params: FleetParams) -> dict[str, Any]:
                 "seed": params.seed,
             },
         )
-        if scenario.meetings:
+        calendars = [(LEAVER, scenario.meetings)] if scenario.meetings else []
+        calendars += [(leave_organizer(i), scenario.leave_meetings) for i in range(scenario.leaves)]
+        for mailbox, count in calendars:
             sim.command(
                 "add_meetings",
-                mailbox=LEAVER,
-                count=scenario.meetings,
+                mailbox=mailbox,
+                count=count,
                 start=(_tomorrow() + timedelta(minutes=30)).isoformat(),
                 every_minutes=60,
             )
+        design = Design(params.design, pace=params.pace * s)
         queue = Queue(params.queue.scaled(s))
-        broker = Broker(queue, tagger)
+        children = Queue(params.children_rules().scaled(s)) if design.uses_sessions else None
+        broker = Broker(queue, tagger, children=children, design=design)
         with broker:
-            instances = Instances(pool, broker.base_url, app_settings(params, sim), params.cap * s)
+            instances = Instances(
+                pool,
+                broker.base_url,
+                app_settings(params, sim),
+                params.cap * s,
+                listeners(params),
+            )
             pids = [os.getpid(), sim.pid, *(p.pid for p in instances.processes)]
             try:
                 busy_before, drive_started = _process_cpu(pids), time.perf_counter()
-                timeline = _drive(scenario, params, queue, broker)
+                timeline = _drive(scenario, params, broker, instances)
                 drive_wall = time.perf_counter() - drive_started
                 used = {
-                    pid: cpu - busy_before.get(pid, 0.0)
-                    for pid, cpu in _process_cpu(pids).items()
+                    pid: cpu - busy_before.get(pid, 0.0) for pid, cpu in _process_cpu(pids).items()
                 }
                 timeline["drive_busy"] = sum(used.values()) / (drive_wall * (os.cpu_count() or 1))
                 timeline["busiest_process"] = max(used.values()) / drive_wall
@@ -239,15 +321,19 @@ def run_scenario(scenario: Scenario, params: FleetParams) -> dict[str, Any]:
         stats = sim.command("stats")
     cpu = _cpu() - cpu_before
     wall = time.perf_counter() - wall_started
-    return _figures(scenario, params, queue, stats, timeline, cpu, wall)
+    queues = [queue] if children is None else [queue, children]
+    return _figures(scenario, params, queues, stats, timeline, cpu, wall)
 
 
 def _drive(
-    scenario: Scenario, params: FleetParams, queue: Queue, broker: Broker
+    scenario: Scenario, params: FleetParams, broker: Broker, instances: Instances
 ) -> dict[str, Any]:
-    """Send the first messages, start instances as the scaler says, wait for the queue to
-    drain (or the cap). Times in the queue's clock."""
+    """Send the first messages, start instances as the scaler says, kill one when the scenario
+    says, wait for the queues to drain (or the cap). Times in the queue's clock."""
     s, scaler = params.time_scale, scenario.scaler
+    queue, children = broker.queue, broker.children
+    queues = [queue] if children is None else [queue, children]
+    killed = False
     planned = 0
     starts: list[tuple[float, int]] = []
     started_at = queue.clock()
@@ -264,39 +350,56 @@ def _drive(
     next_decision, running, timed_out = started_at, planned, False
     while True:
         now = queue.clock()
-        queue.tick()
+        for q in queues:
+            q.tick()
+        if scenario.kill_at is not None and not killed and (
+            now - started_at >= scenario.kill_at * s
+        ):
+            instances.kill(0)
+            for q in queues:
+                q.receiver_gone("instance-0")
+            killed = True
         if isinstance(scaler, FlexScaler):
             while starts and starts[0][0] <= now:
                 _, index = starts.pop(0)
                 broker.start_receiver(f"instance-{index}")
                 running += 1
             if now >= next_decision:
-                wanted = next_count(
-                    planned, queue.active(), scaler.target_per_instance, scaler.maximum
-                )
+                # Target executions per instance: maxConcurrentCalls (16) and, for the session
+                # trigger, maxConcurrentSessions (16 here): one sum over both queues.
+                length = sum(q.active() for q in queues)
+                wanted = next_count(planned, length, scaler.target_per_instance, scaler.maximum)
                 starts.extend((now + scaler.start_delay * s, i) for i in range(planned, wanted))
                 planned = wanted
                 next_decision = now + scaler.interval * s
-        if queue.unfinished() == 0:
+        if sum(q.unfinished() for q in queues) == 0:
             break
         if now - started_at > params.cap * s:
             timed_out = True
             break
         time.sleep(POLL)
-    return {"started_at": started_at, "instances": running, "timed_out": timed_out}
+    return {
+        "started_at": started_at,
+        "instances": running,
+        "timed_out": timed_out,
+        "killed": killed,
+    }
 
 
 def _figures(
     scenario: Scenario,
     params: FleetParams,
-    queue: Queue,
+    queues: list[Queue],
     stats: dict[str, Any],
     timeline: dict[str, Any],
     cpu: float,
     wall: float,
 ) -> dict[str, Any]:
     s = params.time_scale
-    finals = queue.finals
+    finals = [f for q in queues for f in q.finals]
+    counts: Counter[str] = Counter()
+    for q in queues:
+        counts.update(q.counts)
     started = timeline["started_at"]
     drain = (max((f.settled_at for f in finals), default=started) - started) / s
     max_instances = (
@@ -327,21 +430,24 @@ def _figures(
     waits = [(f.settled_at - f.enqueued_at) / s for f in finals]
     return {
         "scenario": scenario.name,
+        "design": params.design,
         "time_scale": s,
         "instances": scenario.scaler.label,
         "instances_started": timeline["instances"],
         "meetings": scenario.meetings + scenario.organizers,
-        "sent": queue.counts["sent"],
+        "sent": counts["sent"],
         "settled_messages": len({f.message_id for f in finals}),
         "settlements": len(finals),
         "completed": sum(1 for f in finals if f.outcome == "complete"),
         "dead_letters": dead,
         "dead_letters_total": sum(dead.values()),
-        "unfinished": queue.unfinished(),
-        "give_backs": queue.counts["abandon"],
-        "lock_lost": queue.counts["lock_lost"],
-        "duplicates_dropped": queue.counts["duplicates_dropped"],
-        "deliveries": queue.counts["deliveries"],
+        "unfinished": sum(q.unfinished() for q in queues),
+        "give_backs": counts["abandon"],
+        "lock_lost": counts["lock_lost"],
+        "duplicates_dropped": counts["duplicates_dropped"],
+        "deliveries": counts["deliveries"],
+        "killed": timeline["killed"],
+        "throughput": cancelled / drain if drain else 0.0,
         "drain_s": drain,
         "minimum_s": minimum,
         "drain_ratio": drain / minimum,
@@ -369,7 +475,8 @@ def _figures(
 def fleet_line(result: dict[str, Any]) -> str:
     """The one-line summary of a run."""
     return (
-        f"fleet: scenario={result['scenario']} instances={result['instances']} "
+        f"fleet: design={result['design']} scenario={result['scenario']} "
+        f"instances={result['instances']} "
         f"drain_ratio={result['drain_ratio']:.2f} "
         f"calls_per_cancel={result['calls_per_cancel']:.2f} "
         f"throttled_pct={result['throttled_pct']:.1f} "

@@ -19,6 +19,15 @@ DEPARTURE_INSTANCES = (1, 4, 16, 40)
 #: second) can simulate what that fleet asks for. 40 instances retrying one mailbox make about
 #: 150 calls per second; a closure's 640 invocations, far more (at scale 2: 30-70 % CPU).
 DEPARTURE_TIME_SCALES = (0.25, 0.25, 0.5, 1.0)
+#: Goal (b): many organizers' leaves (date ranges of `LEAVE_MEETINGS` each), `LEAVES_PER_INSTANCE`
+#: per instance, on 1 and 16 instances: throughput should grow at least 0.8 x linearly.
+LEAVE_MEETINGS = 40
+LEAVES_PER_INSTANCE = 4
+LEAVE_INSTANCES = (1, 16)
+LEAVE_TIME_SCALES = (0.5, 4.0)
+#: An instance dies (its process killed) this many seconds into a departure on 4 instances.
+DEATH_MEETINGS = 200
+DEATH_AT = 10.0
 
 
 def scenarios(quick: bool, flex: FlexScaler) -> list[Scenario]:
@@ -34,6 +43,25 @@ def scenarios(quick: bool, flex: FlexScaler) -> list[Scenario]:
         Scenario("departure", FixedScaler(n), meetings=DEPARTURE_MEETINGS, time_scale=scale)
         for n, scale in zip(DEPARTURE_INSTANCES, DEPARTURE_TIME_SCALES, strict=True)
     ]
+    runs += [
+        Scenario(
+            "leaves",
+            FixedScaler(n),
+            leaves=LEAVES_PER_INSTANCE * n,
+            leave_meetings=LEAVE_MEETINGS,
+            time_scale=scale,
+        )
+        for n, scale in zip(LEAVE_INSTANCES, LEAVE_TIME_SCALES, strict=True)
+    ]
+    runs.append(
+        Scenario(
+            "departure, an instance dies",
+            FixedScaler(4),
+            meetings=DEATH_MEETINGS,
+            time_scale=0.5,
+            kill_at=DEATH_AT,
+        )
+    )
     runs.append(Scenario("closure", flex, organizers=CLOSURE_ORGANIZERS, time_scale=2.0))
     runs.append(
         Scenario(
@@ -53,6 +81,7 @@ def run_all(
     only: str | None = None,
     flex: FlexScaler | None = None,
     forced_scale: bool = False,
+    max_instances: int | None = None,
 ) -> dict[str, Any]:
     """Run every scenario (or those named `only`) at its own time scale, or every one at
     `params.time_scale` when `forced_scale`; the results for the report."""
@@ -62,6 +91,8 @@ def run_all(
     runs = []
     for scenario in scenarios(quick, flex):
         if only and scenario.name != only:
+            continue
+        if max_instances is not None and _pool(scenario) > max_instances:
             continue
         if scenario.time_scale is not None and not forced_scale:
             result = run_scenario(scenario, replace(params, time_scale=scenario.time_scale))
@@ -78,6 +109,7 @@ def run_all(
     }
     return {
         "quick": quick,
+        "design": params.design,
         "params": described,
         "flex": asdict(flex),
         "departure_meetings": 20 if quick else DEPARTURE_MEETINGS,
@@ -87,3 +119,9 @@ def run_all(
         "runs": runs,
         "total_s": time.perf_counter() - started,
     }
+
+
+def _pool(scenario: Scenario) -> int:
+    """The most instances `scenario` may run."""
+    scaler = scenario.scaler
+    return scaler.count if isinstance(scaler, FixedScaler) else scaler.maximum
