@@ -12,6 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -87,13 +88,25 @@ class Processor:
         queue = settings.queue_name
         cancel_queue_senders = shared if queue else None
         self._pipeline: Pipeline | None = None
-        self.fan_out = FanOut(fan_out_senders or cancel_queue_senders, queue)
+        self.fan_out = FanOut(
+            fan_out_senders or cancel_queue_senders,
+            queue,
+            child_queue=settings.child_queue_name,
+            session_key=settings.child_session_key,
+            sessions=settings.mailbox_concurrency,
+        )
         retries = retry_senders or cancel_queue_senders
+        on = settings.delayed_retry_max_count > 0 and retries is not None
         self.delayed_retries = (
-            DelayedRetries(settings.delayed_retry_max_count, retries, queue)
-            if settings.delayed_retry_max_count > 0 and retries is not None
+            DelayedRetries(settings.delayed_retry_max_count, retries, queue) if on else None
+        )
+        # A child's delayed-retry copy goes back to the children queue, in the child's session.
+        self.child_delayed_retries = (
+            DelayedRetries(settings.delayed_retry_max_count, retries, settings.child_queue_name)
+            if on and settings.child_queue_name
             else None
         )
+        self._child_pipeline: Pipeline | None = None
         self.replies = Replies(
             settings.reply_to_allowed, queue, reply_senders or shared or SenderPool(_no_namespace)
         )
@@ -123,6 +136,16 @@ class Processor:
                 max_delivery_count=self.settings.max_delivery_count,
             )
         return self._pipeline
+
+    @property
+    def child_pipeline(self) -> Pipeline:
+        """The pipeline of the children queue's session trigger: the same stages and handler,
+        its delayed retries sent back to the children queue."""
+        if self._child_pipeline is None:
+            self._child_pipeline = replace(
+                self.pipeline, delayed_retries=self.child_delayed_retries
+            )
+        return self._child_pipeline
 
     @property
     def handler(self) -> CancelHandler:
@@ -169,6 +192,12 @@ class Processor:
     async def process(self, message: Any, actions: MessageActions) -> Outcome:
         """Run one `ServiceBusReceivedMessage` through the pipeline (see `pipeline.py`)."""
         return await self.pipeline.process(message, actions)
+
+    async def process_child(self, message: Any, actions: MessageActions) -> Outcome:
+        """Run one child request from the session-enabled children queue through the same
+        pipeline (settled the same way: the host's settlement service settles session
+        messages by lock token too)."""
+        return await self.child_pipeline.process(message, actions)
 
     async def aclose(self) -> None:
         """Close the HTTP client (tests and the demo; the Functions host never unloads)."""

@@ -28,11 +28,15 @@ DEFAULT_MAX_DELIVERY_COUNT = 0
 #: What one delivery needs besides its retry waits and its last Graph call: the token request
 #: and the settlement (infra/app/servicebus.bicep sizes the queue's lock the same way).
 INVOCATION_MARGIN_SECONDS = 30.0
+#: The shortest CHILD_SESSION_KEY accepted (Bicep's uniqueString gives 13 characters).
+CHILD_SESSION_KEY_MIN_LENGTH = 12
 
 #: Settings the Python code reads (the trigger binding reads CANCEL_QUEUE_NAME and the
 #: ServiceBusConnection__* group through the host).
 CODE_SETTINGS = (
     "CANCEL_QUEUE_NAME",
+    "CHILD_QUEUE_NAME",
+    "CHILD_SESSION_KEY",
     "GRAPH_BASE_URL",
     "AZURE_CLIENT_ID",
     "GRAPH_TIMEOUT_SECONDS",
@@ -62,6 +66,10 @@ class Settings:
     """The function's configuration; build it with :func:`load_settings`."""
 
     queue_name: str = ""
+    #: The session-enabled queue of date ranges' children; empty = the cancel queue, no session.
+    child_queue_name: str = ""
+    #: The key of the organizer hash in the children's SessionIds.
+    child_session_key: str = ""
     graph_base_url: str = DEFAULT_GRAPH_BASE_URL
     managed_identity_client_id: str | None = None
     graph_timeout_seconds: float = DEFAULT_GRAPH_TIMEOUT_SECONDS
@@ -94,8 +102,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     base_url = _graph_base_url(text("GRAPH_BASE_URL") or DEFAULT_GRAPH_BASE_URL)
     queue_name = text("CANCEL_QUEUE_NAME") or ""
     namespace = text("ServiceBusConnection__fullyQualifiedNamespace")
+    child_queue_name, child_session_key = _child_queue(
+        text("CHILD_QUEUE_NAME"), text("CHILD_SESSION_KEY"), queue_name, namespace
+    )
     settings = Settings(
         queue_name=queue_name,
+        child_queue_name=child_queue_name,
+        child_session_key=child_session_key,
         graph_base_url=base_url,
         managed_identity_client_id=text("AZURE_CLIENT_ID"),
         graph_timeout_seconds=_positive_float(
@@ -174,6 +187,37 @@ def _fits_the_lock_renewal(settings: Settings, renewal: float) -> None:
         f"({settings.graph_timeout_seconds:g} s) and {INVOCATION_MARGIN_SECONDS:g} s for the "
         f"token and the settlement, {fits}; set it to at most {most:g}",
     )
+
+
+def _child_queue(
+    raw: str | None, key: str | None, queue_name: str, namespace: str | None
+) -> tuple[str, str]:
+    """CHILD_QUEUE_NAME (a queue name other than the cancel queue's) and CHILD_SESSION_KEY,
+    which it needs; both empty when children stay on the cancel queue."""
+    name = "CHILD_QUEUE_NAME"
+    if raw is None:
+        return "", ""
+    if not ENTITY_NAME.fullmatch(raw):
+        raise SettingsError(
+            name,
+            f"{raw!r} is not a Service Bus queue name (letters, digits, '.', '-', '_', '/'; "
+            "starting and ending with a letter or digit; at most 260 characters)",
+        )
+    if queue_name and raw.casefold() == queue_name.casefold():
+        raise SettingsError(
+            name, f"must name a session-enabled queue of its own, not the cancel queue {raw!r}"
+        )
+    if not namespace:
+        raise SettingsError(
+            name, "children are sent through ServiceBusConnection__fullyQualifiedNamespace: set it"
+        )
+    if key is None or len(key) < CHILD_SESSION_KEY_MIN_LENGTH:
+        raise SettingsError(
+            "CHILD_SESSION_KEY",
+            f"CHILD_QUEUE_NAME needs a key of at least {CHILD_SESSION_KEY_MIN_LENGTH} characters "
+            "for the organizer hash in the children's SessionIds",
+        )
+    return raw, key
 
 
 def _reply_entities(raw: str | None, queue_name: str, namespace: str | None) -> tuple[str, ...]:

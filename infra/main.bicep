@@ -43,6 +43,10 @@ param serviceBusPremiumMessagingUnits int = 1
 @maxLength(260)
 param queueName string = 'meeting-cancellations'
 
+@description('CHILD_QUEUE_NAME: session-enabled queue for date ranges\' child requests (one organizer held to Graph\'s 4 concurrent requests by Service Bus sessions, docs/performance.md section 7); empty = children on the cancel queue.')
+@maxLength(260)
+param childQueueName string = 'meeting-cancellations-children'
+
 @description('Replies: a session-enabled reply queue to create for senders that want outcome replies (REPLY_TO_ALLOWED); empty = none.')
 @maxLength(260)
 param replyQueueName string = ''
@@ -227,6 +231,7 @@ module serviceBus './app/servicebus.bicep' = {
     skuName: serviceBusSku
     premiumMessagingUnits: serviceBusPremiumMessagingUnits
     queueName: queueName
+    childQueueName: rangeMaxEvents > 0 ? childQueueName : ''
     retryBudgetSeconds: retryBudgetSeconds
     graphTimeoutSeconds: graphTimeoutSeconds
   }
@@ -242,6 +247,21 @@ module queueAccess './app/queue-access.bicep' = {
     delayedRetryMaxCount: delayedRetryMaxCount
     rangeMaxEvents: rangeMaxEvents
     senderPrincipalIds: senderPrincipalIdList
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
+    grantDeployerQueueAccess: grantDeployerQueueAccess
+    scaleByQueueLength: serviceBusScaleByQueueLength
+    childrenOnCancelQueue: empty(serviceBus.outputs.childQueueName)
+  }
+}
+
+module childQueueAccess './app/child-queue-access.bicep' = if (rangeMaxEvents > 0 && !empty(childQueueName)) {
+  name: 'child-queue-access'
+  scope: rg
+  params: {
+    namespaceName: serviceBus.outputs.name
+    childQueueName: serviceBus.outputs.childQueueName
+    functionPrincipalId: identity.outputs.principalId
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
     grantDeployerQueueAccess: grantDeployerQueueAccess
@@ -283,6 +303,7 @@ module functionApp './app/function.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     queueName: serviceBus.outputs.queueName
+    childQueueName: serviceBus.outputs.childQueueName
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     graphBaseUrl: graphBaseUrl
     graphTimeoutSeconds: graphTimeoutSeconds
@@ -297,6 +318,7 @@ module functionApp './app/function.bicep' = {
   // The host starts as soon as the app exists: let its identity hold its roles first.
   dependsOn: [
     queueAccess
+    childQueueAccess
   ]
 }
 
@@ -333,6 +355,7 @@ output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output SERVICE_BUS_QUEUE_NAME string = serviceBus.outputs.queueName
+output SERVICE_BUS_CHILD_QUEUE_NAME string = serviceBus.outputs.childQueueName
 output SERVICE_BUS_QUEUE_LOCK_DURATION string = serviceBus.outputs.lockDuration
 output SERVICE_BUS_REPLY_QUEUE_NAME string = replies.outputs.replyQueueName
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId

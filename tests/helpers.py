@@ -46,6 +46,7 @@ def received_message(
     reply_to: str | None = None,
     reply_to_session_id: str | None = None,
     content_type: str = "application/json",
+    session_id: str | None = None,
 ) -> ServiceBusReceivedMessage:
     """A real `azure.servicebus.ServiceBusReceivedMessage` as the function receives it: the
     host's bytes (lock token + whole AMQP message) decoded by the binding extension.
@@ -70,6 +71,7 @@ def received_message(
         content_type=content_type,
         reply_to=reply_to,
         reply_to_session_id=reply_to_session_id,
+        session_id=session_id,
         application_properties=properties,
     )
 

@@ -298,11 +298,12 @@ def test_scoped_mode_creates_no_entra_grant():
 
 
 def test_function_sends_only_with_delayed_retries_or_ranges():
-    """Data Sender for the function depends on delayed retries or date ranges being on (they
-    send retry copies and child requests); all roles sit on the queue."""
+    """Data Sender on the cancel queue for the function depends on delayed retries, or on date
+    ranges whose children go to this queue (no children queue); all roles sit on the queue."""
     access = (INFRA / "app" / "queue-access.bicep").read_text()
     assert re.search(
-        r"resource functionSender \S+ = if \(delayedRetryMaxCount > 0 \|\| rangeMaxEvents > 0\)",
+        r"resource functionSender \S+ = if \(delayedRetryMaxCount > 0 \|\| "
+        r"\(rangeMaxEvents > 0 && childrenOnCancelQueue\)\)",
         access,
     )
     scopes = re.findall(r"^\s*scope:\s*(\S+)", access, re.MULTILINE)
@@ -505,13 +506,60 @@ def test_reply_queue_is_session_enabled_with_duplicate_detection():
 
 
 def test_max_delivery_count_is_the_queues_max_delivery_count():
-    """MAX_DELIVERY_COUNT and the cancel queue's maxDeliveryCount are one value."""
+    """MAX_DELIVERY_COUNT and the maxDeliveryCount of the cancel queue and of the children
+    queue are one value (the function's last-delivery rule serves both triggers)."""
     bus = strip_line_comments(SERVICEBUS_BICEP.read_text())
     var = re.search(r"^var maxDeliveryCount = (\d+)$", bus, re.M)
     assert var and int(var.group(1)) >= 1
-    assert re.findall(r"^\s*maxDeliveryCount: (\S+)$", bus, re.M) == ["maxDeliveryCount"]
+    assert re.findall(r"^\s*maxDeliveryCount: (\S+)$", bus, re.M) == ["maxDeliveryCount"] * 2
     assert "output maxDeliveryCount int = maxDeliveryCount" in bus
     assert module_params(MAIN_BICEP.read_text(), "functionApp")["maxDeliveryCount"] == (
         "serviceBus.outputs.maxDeliveryCount")
     assert bicep_app_settings(FUNCTION_BICEP.read_text())["MAX_DELIVERY_COUNT"] == (
         "string(maxDeliveryCount)")
+
+
+CHILD_ACCESS_BICEP = INFRA / "app" / "child-queue-access.bicep"
+
+
+def test_the_children_queue_is_session_enabled_like_the_cancel_queue():
+    """The children queue exists only with CHILD_QUEUE_NAME, requires sessions, and keeps the
+    cancel queue's duplicate detection (a redelivered parent re-sends the same child ids), lock
+    duration and dead-lettering on expiry."""
+    code = strip_line_comments(SERVICEBUS_BICEP.read_text())
+    block = code[code.index("resource childQueue"):]
+    block = block[: block.index("\n}\n")]
+    assert re.search(r"resource childQueue '[^']+' = if \(!empty\(childQueueName\)\)", block)
+    for line in (
+        "requiresSession: true",
+        "requiresDuplicateDetection: true",
+        "duplicateDetectionHistoryTimeWindow: 'PT10M'",
+        "lockDuration: lockDuration",
+        "maxDeliveryCount: maxDeliveryCount",
+        "deadLetteringOnMessageExpiration: true",
+    ):
+        assert line in block, line
+
+
+def test_children_queue_roles_are_the_functions_own_and_on_that_queue_only():
+    """On the children queue the function gets Data Receiver (the session trigger) and Data
+    Sender (the fan-out), Data Owner only for queue-length scaling, the deployer only when asked;
+    no upstream sender gets anything; every role is scoped to that one queue; the module runs
+    only with ranges on and a children queue named; the app gets the queue's name."""
+    access = strip_line_comments(CHILD_ACCESS_BICEP.read_text())
+    scopes = re.findall(r"^\s*scope:\s*(\S+)", access, re.MULTILINE)
+    assert set(scopes) == {"serviceBusNamespace::childQueue"} and len(scopes) == 4
+    assert "senderPrincipalIds" not in access
+    assert re.search(r"resource functionOwner \S+ = if \(scaleByQueueLength\)", access)
+    main = strip_line_comments(MAIN_BICEP.read_text())
+    assert re.search(
+        r"module childQueueAccess './app/child-queue-access.bicep' = "
+        r"if \(rangeMaxEvents > 0 && !empty\(childQueueName\)\)",
+        main,
+    )
+    assert module_params(main, "functionApp")["childQueueName"] == (
+        "serviceBus.outputs.childQueueName"
+    )
+    assert module_params(main, "queueAccess")["childrenOnCancelQueue"] == (
+        "empty(serviceBus.outputs.childQueueName)"
+    )

@@ -27,6 +27,9 @@ from tests_worker.worker_driver import WorkerDriver, compile_protos
 
 APP_DIRECTORY = Path(__file__).resolve().parent.parent
 QUEUE = "cancel-requests"
+#: The session-enabled children queue (CHILD_QUEUE_NAME), so that the worker indexes the
+#: session trigger too.
+CHILD_QUEUE = "cancel-requests-children"
 
 
 @dataclass
@@ -89,6 +92,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             patch.setenv(name, value)
         patch.setenv("GRAPH_BASE_URL", graph.graph_base_url)
         patch.setenv("CANCEL_QUEUE_NAME", QUEUE)
+        patch.setenv("CHILD_QUEUE_NAME", CHILD_QUEUE)
+        patch.setenv("CHILD_SESSION_KEY", "worker-test-session-key")
+        # Named, never contacted: these tests send nothing to Service Bus.
+        patch.setenv("ServiceBusConnection__fullyQualifiedNamespace", "sb.example.invalid")
         patch.setattr(sys, "argv", _host_command_line(port))
         driver = WorkerDriver(protos, APP_DIRECTORY)
         try:

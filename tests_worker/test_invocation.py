@@ -17,19 +17,29 @@ UPN = "adele.vance@contoso.com"
 
 
 def _invoke(
-    platform: Platform, body: bytes, *, delivery_count: int, lock_token: uuid.UUID | None = None
+    platform: Platform,
+    body: bytes,
+    *,
+    delivery_count: int,
+    lock_token: uuid.UUID | None = None,
+    function_name: str = "cancel_meeting",
+    **fields: object,
 ) -> tuple[uuid.UUID, object]:
-    """Send one message in the host's layout to the indexed function; return its lock token and
-    the worker's InvocationResponse."""
-    [function] = platform.metadata_response.function_metadata_results
+    """Send one message in the host's layout to the indexed function `function_name`; return its
+    lock token and the worker's InvocationResponse. `fields` are more of the message's fields
+    (session_id, application_properties, message_id)."""
+    [function] = [
+        f for f in platform.metadata_response.function_metadata_results if f.name == function_name
+    ]
     lock_token = lock_token or uuid.uuid4()
     content = host_message_content(
         body,
         lock_token=lock_token,
-        message_id=str(uuid.uuid4()),
+        message_id=str(fields.pop("message_id", uuid.uuid4())),
         delivery_count=delivery_count,
         sequence_number=42,
         enqueued_time=datetime.now(UTC),
+        **fields,  # type: ignore[arg-type]
     )
     # The host puts the lock token first, as 16 little-endian bytes (.NET Guid.ToByteArray()).
     assert content[:16] == lock_token.bytes_le
@@ -132,3 +142,59 @@ def test_refused_settlement_fails_the_invocation(platform: Platform) -> None:
     # The host logs the trace, whose cause chain names the lost lock.
     assert f"LockToken {lost} not found" in exception.stack_trace
     assert _settlements(platform, lost) == []
+
+
+# -- the children queue's session trigger ------------------------------------------------------
+
+
+def _child(platform: Platform, event_id: str, *, delivery_count: int, parent: str = "P-1"):
+    """A date range's child request, as the fan-out sends it (sealed parentMessageId, in its
+    session), delivered to the session trigger."""
+    from cancel_handler.servicebus.fanout import child_message_id
+    from cancel_handler.servicebus.messages import PARENT_ID_PROPERTY, sealed
+    from cancel_handler.servicebus.sessions import child_session_id
+
+    message_id = child_message_id(parent, event_id)
+    return _invoke(
+        platform,
+        _body(event_id),
+        delivery_count=delivery_count,
+        function_name="cancel_child_meeting",
+        message_id=message_id,
+        session_id=child_session_id("worker-test-session-key", UPN, 0, 4),
+        application_properties=sealed(message_id, {PARENT_ID_PROPERTY: parent}),
+    )
+
+
+def test_session_trigger_cancels_a_child_and_completes_it(platform: Platform) -> None:
+    """A child request delivered to the session trigger goes through the same pipeline: Graph's
+    202, then one complete for the host's lock token (the host settles session messages by
+    lock token as well)."""
+    platform.graph.state.add_event(UPN, "W-CHILD-OK")
+    lock_token, response = _child(platform, "W-CHILD-OK", delivery_count=1)
+    _assert_succeeded(platform, response)
+    assert _settlements(platform, lock_token) == [("complete", None, None)]
+    assert _graph_statuses(platform, "W-CHILD-OK") == [202]
+
+
+def test_session_trigger_completes_a_child_whose_event_is_gone(platform: Platform) -> None:
+    """A child's 404 on its first delivery completes it (listed moments before, so someone got
+    there first): the child rule holds on the session path."""
+    lock_token, response = _child(platform, "W-CHILD-GONE", delivery_count=1)
+    _assert_succeeded(platform, response)
+    assert _settlements(platform, lock_token) == [("complete", None, None)]
+
+
+def test_session_trigger_dead_letters_a_child_for_a_refused_mailbox_once(
+    platform: Platform,
+) -> None:
+    """A child for a mailbox Graph refuses (403) ends once, dead-lettered GraphForbidden, so its
+    session moves on to the next message."""
+    from cancel_handler.devtools.graph_simulator import Fault
+
+    platform.graph.state.add_event(UPN, "W-CHILD-403")
+    platform.graph.state.script(UPN, "W-CHILD-403", Fault(403))
+    lock_token, response = _child(platform, "W-CHILD-403", delivery_count=1)
+    _assert_succeeded(platform, response)
+    [(action, reason, _)] = _settlements(platform, lock_token)
+    assert (action, reason) == ("deadletter", "GraphForbidden")

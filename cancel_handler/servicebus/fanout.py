@@ -1,4 +1,7 @@
-"""Fan a date range out: one child cancel request per selected event, sent to the same queue.
+"""Fan a date range out: one child cancel request per selected event, sent to the cancel queue,
+or, with CHILD_QUEUE_NAME, to the session-enabled children queue with a SessionId per organizer
+and slot (`sessions.child_session_id`), so that Service Bus keeps each organizer within Graph's
+concurrent requests across every instance.
 
 Each child is an ordinary version 1 request (`userPrincipalName`, the event's immutable
 `eventId`, `comment`) whose MessageId is derived from the parent's and the event id, so a
@@ -23,6 +26,7 @@ from cancel_handler.core.decision import Action, Reason, Settlement, clip
 from cancel_handler.core.outcome import FanOutPlan, Outcome
 from cancel_handler.servicebus.batches import fill_batches
 from cancel_handler.servicebus.messages import PARENT_ID_PROPERTY, sealed
+from cancel_handler.servicebus.sessions import child_session_id
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
@@ -48,8 +52,11 @@ def child_message_id(parent_id: str, event_id: str) -> str:
     return str(uuid.uuid5(CHILD_ID_NAMESPACE, f"{parent_id}|{event_id}"))
 
 
-def build_child(parent: Delivery, parent_id: str, request: CancelRequest) -> ServiceBusMessage:
-    """The child message for one event (`request` names it by `event_id`)."""
+def build_child(
+    parent: Delivery, parent_id: str, request: CancelRequest, session_id: str | None = None
+) -> ServiceBusMessage:
+    """The child message for one event (`request` names it by `event_id`), in session
+    `session_id` when given."""
     from azure.servicebus import ServiceBusMessage
 
     assert request.event_id is not None
@@ -62,6 +69,7 @@ def build_child(parent: Delivery, parent_id: str, request: CancelRequest) -> Ser
         reply_to=parent.reply_to,
         reply_to_session_id=parent.reply_to_session_id,
         content_type=CONTENT_TYPE,
+        session_id=session_id,
         application_properties=sealed(message_id, {PARENT_ID_PROPERTY: parent_id}),
     )
 
@@ -75,13 +83,29 @@ class FanOutSender(Protocol):
 
 
 class FanOut:
-    """Sends a :class:`FanOutPlan`'s children to the cancel queue `queue` through `senders`.
-    Without senders (no namespace configured) a range with children is given back; an empty
-    one still completes."""
+    """Sends a :class:`FanOutPlan`'s children to the cancel queue `queue` through `senders`,
+    or to the session-enabled `child_queue` when one is named, child k in session
+    `child_session_id(session_key, organizer, k, sessions)`. Without senders (no namespace
+    configured) a range with children is given back; an empty one still completes."""
 
-    def __init__(self, senders: SenderPool | None, queue: str) -> None:
+    def __init__(
+        self,
+        senders: SenderPool | None,
+        queue: str,
+        *,
+        child_queue: str = "",
+        session_key: str = "",
+        sessions: int = 4,
+    ) -> None:
         self._senders = senders
-        self._queue = queue
+        self._queue = child_queue or queue
+        self._session_key = session_key if child_queue else None
+        self._sessions = sessions
+
+    def _session(self, organizer: str, index: int) -> str | None:
+        if self._session_key is None:
+            return None
+        return child_session_id(self._session_key, organizer, index, self._sessions)
 
     async def send(self, delivery: Delivery, plan: FanOutPlan) -> Outcome:
         """Send every child, then return the parent's `FannedOut` completion; return a
@@ -94,8 +118,13 @@ class FanOut:
         parent_id = delivery.request_message_id
         upn, comment = plan.request.user_principal_name, plan.request.comment
         children = [
-            build_child(delivery, parent_id, CancelRequest(upn, event_id=e.id, comment=comment))
-            for e in report.selection.selected
+            build_child(
+                delivery,
+                parent_id,
+                CancelRequest(upn, event_id=e.id, comment=comment),
+                self._session(upn, index),
+            )
+            for index, e in enumerate(report.selection.selected)
         ]
         batches: list[list[str]] = []  # ids of each sent batch, so a failure knows how far it got
         try:

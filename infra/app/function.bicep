@@ -60,6 +60,9 @@ param instanceMemoryMB int
 @description('CANCEL_QUEUE_NAME')
 param queueName string
 
+@description('CHILD_QUEUE_NAME: the session-enabled queue of date ranges\' child requests; empty = none (children on the cancel queue, no session trigger).')
+param childQueueName string = ''
+
 @description('ServiceBusConnection__fullyQualifiedNamespace')
 param serviceBusFullyQualifiedNamespace string
 
@@ -153,6 +156,16 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'CANCEL_QUEUE_NAME'
           value: queueName
+        }
+        {
+          name: 'CHILD_QUEUE_NAME'
+          value: childQueueName
+        }
+        {
+          // The key of the organizer hash in child SessionIds: stable for this app, so an
+          // organizer's children keep their sessions across deployments.
+          name: 'CHILD_SESSION_KEY'
+          value: uniqueString(resourceGroup().id, name, 'child-sessions')
         }
         {
           name: 'GRAPH_BASE_URL'

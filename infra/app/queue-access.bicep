@@ -14,6 +14,9 @@ param delayedRetryMaxCount int
 @description('RANGE_MAX_EVENTS: above 0 the function fans date ranges out as child requests on the same queue and needs Data Sender.')
 param rangeMaxEvents int
 
+@description('True when date ranges send their children to this queue (no CHILD_QUEUE_NAME); false when they go to the children queue, whose roles child-queue-access.bicep grants.')
+param childrenOnCancelQueue bool = true
+
 @description('Object ids of upstream service principals or managed identities allowed to send requests.')
 param senderPrincipalIds array = []
 
@@ -74,10 +77,11 @@ resource functionOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   }
 }
 
-// Only when delayed retries or date ranges are on does the function send messages (retry copies,
-// a range's child requests), and only to this queue. With DELAYED_RETRY_MAX_COUNT = 0 and
-// RANGE_MAX_EVENTS = 0 it never sends, so it gets no send right.
-resource functionSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (delayedRetryMaxCount > 0 || rangeMaxEvents > 0) {
+// Only when delayed retries are on, or date ranges send their children to this queue, does the
+// function send messages here (retry copies, a range's child requests). With
+// DELAYED_RETRY_MAX_COUNT = 0 and the children on their own queue (or RANGE_MAX_EVENTS = 0) it
+// never sends here, so it gets no send right.
+resource functionSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (delayedRetryMaxCount > 0 || (rangeMaxEvents > 0 && childrenOnCancelQueue)) {
   name: guid(serviceBusNamespace::queue.id, functionPrincipalId, dataSenderRoleId)
   scope: serviceBusNamespace::queue
   properties: {

@@ -1,4 +1,5 @@
-// Service Bus namespace and the cancel queue. Entra-only (local SAS auth off), TLS 1.2.
+// Service Bus namespace, the cancel queue and (optionally) the session-enabled children queue.
+// Entra-only (local SAS auth off), TLS 1.2.
 @description('Service Bus namespace name.')
 param name string
 
@@ -27,6 +28,9 @@ param premiumMessagingUnits int = 1
 
 @description('Name of the queue carrying meeting cancellation requests.')
 param queueName string
+
+@description('CHILD_QUEUE_NAME: the session-enabled queue carrying date ranges\' child requests; empty = children go to the cancel queue (no such queue).')
+param childQueueName string = ''
 
 @description('CANCEL_RETRY_BUDGET_SECONDS of the function: how long one delivery may keep retrying Graph.')
 param retryBudgetSeconds int
@@ -95,10 +99,34 @@ resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview
   }
 }
 
+// A date range's child requests: SessionId = a keyed hash of the organizer + '#k' (k < 4), and
+// the function's session trigger runs one call per session, so that Service Bus itself keeps
+// each organizer within Graph's 4 concurrent requests across every instance
+// (docs/performance.md, section 7). The same lock, delivery count, expiry and duplicate
+// detection as the cancel queue: a redelivered parent re-sends the same child MessageIds.
+resource childQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = if (!empty(childQueueName)) {
+  parent: serviceBusNamespace
+  name: empty(childQueueName) ? 'unused' : childQueueName
+  properties: {
+    lockDuration: lockDuration
+    maxDeliveryCount: maxDeliveryCount
+    defaultMessageTimeToLive: 'P14D'
+    deadLetteringOnMessageExpiration: true
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
+    // Sessions are the point of this queue: one receiver per session at a time.
+    requiresSession: true
+    enablePartitioning: false
+    enableBatchedOperations: true
+    maxSizeInMegabytes: 1024
+  }
+}
+
 output name string = serviceBusNamespace.name
 output id string = serviceBusNamespace.id
 output queueName string = serviceBusNamespace::queue.name
 output queueId string = serviceBusNamespace::queue.id
+output childQueueName string = childQueueName
 output fullyQualifiedNamespace string = '${serviceBusNamespace.name}.servicebus.windows.net'
 output lockDuration string = lockDuration
 output maxDeliveryCount int = maxDeliveryCount
