@@ -39,6 +39,9 @@ LEAVE = {
     "comment": "Alex is on leave; Adele will rebook.",
 }
 CANCEL_QUEUE = "meeting-cancellations"
+#: The session-enabled children queue (CHILD_QUEUE_NAME): a leave's child requests go there, each
+#: in its organizer's session, and the session trigger takes them.
+CHILD_QUEUE = "meeting-cancellations-children"
 REPLY_QUEUE = "cancel-replies"
 REPLY_SESSION = "demo-run"
 
@@ -122,16 +125,19 @@ def _seed(graph: GraphSimulator) -> None:
 
 
 async def _invoke_all(
-    function_app, actions, graph: GraphSimulator, queue: LoopbackQueue
+    function_app, actions, graph: GraphSimulator, children_queue: LoopbackQueue
 ) -> list[tuple]:
-    """Invoke the function once per scenario, each message asking for a reply, then once per
-    child request a date range sent to the function's own queue (`queue`)."""
-    [function] = function_app.app.get_functions()
-    user_function = function.get_user_function()
+    """Invoke the cancel function once per scenario, each message asking for a reply, then the
+    session trigger once per child request a date range sent to the children queue."""
+    functions = {
+        f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()
+    }
     rows: list[tuple] = []
     pending = [(scenario, None) for scenario in SCENARIOS]
     while pending:
         scenario, message = pending.pop(0)
+        is_child = message is not None
+        user_function = functions["cancel_child_meeting" if is_child else "cancel_meeting"]
         if message is None:
             message = host_delivered_message(
                 scenario.body,
@@ -147,7 +153,9 @@ async def _invoke_all(
         except Exception as exc:  # shown in the table; the host would redeliver
             failure = f"invocation failed: {type(exc).__name__}"
         rows.append((scenario, message, failure, graph.state.calls[first_call:]))
-        children = [(_child_scenario(child), delivered_copy(child)) for child in queue.take()]
+        children = [
+            (_child_scenario(child), delivered_copy(child)) for child in children_queue.take()
+        ]
         pending[:0] = children
     await function_app.processor.aclose()
     return rows
@@ -155,7 +163,9 @@ async def _invoke_all(
 
 def _child_scenario(child) -> Scenario:
     body = json.loads(b"".join(child.body))
-    return Scenario(f"  child request: {body['eventId']}", body)
+    # The SessionId: the organizer's keyed hash (shortened here) and the slot, never the address.
+    session = f"{child.session_id[:6]}…{child.session_id[-2:]}"
+    return Scenario(f"  child request: {body['eventId']} (session {session})", body)
 
 
 class _SettlementLog(logging.Handler):
@@ -192,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "GRAPH_BASE_URL": graph.graph_base_url,
                 "CANCEL_QUEUE_NAME": CANCEL_QUEUE,
+                "CHILD_QUEUE_NAME": CHILD_QUEUE,
+                "CHILD_SESSION_KEY": "demo-child-session-key",
                 "CANCEL_RETRY_BUDGET_SECONDS": "10",
                 "REPLY_TO_ALLOWED": REPLY_QUEUE,
                 "MAX_DELIVERY_COUNT": "10",
@@ -200,17 +212,20 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         sys.path.insert(0, os.getcwd())
-        # The function's own queue (a date range's child requests come back from it as new
-        # deliveries) and the senders' reply queue, in place of Service Bus.
-        queue, reply_queue = LoopbackQueue(), LocalReplyQueue(REPLY_QUEUE)
+        # The children queue (a date range's child requests come back from it as new
+        # deliveries to the session trigger) and the senders' reply queue, in place of Service
+        # Bus.
+        children_queue, reply_queue = LoopbackQueue(), LocalReplyQueue(REPLY_QUEUE)
         send_locally(
             SenderPool(
-                lambda entity: queue if entity == CANCEL_QUEUE else reply_queue.sender_for(entity)
+                lambda entity: (
+                    children_queue if entity == CHILD_QUEUE else reply_queue.sender_for(entity)
+                )
             )
         )
         function_app = importlib.import_module("function_app")
         with settlement_host() as (service, actions):
-            rows = asyncio.run(_invoke_all(function_app, actions, graph, queue))
+            rows = asyncio.run(_invoke_all(function_app, actions, graph, children_queue))
         _print_table(rows, service, settlement_log.by_message)
         _print_ranges(rows, range_log.by_message)
         _print_replies(rows, reply_queue.session(REPLY_SESSION))
