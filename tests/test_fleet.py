@@ -450,3 +450,17 @@ def test_the_broker_routes_a_child_to_the_children_queue_by_the_design() -> None
     assert (queue.unfinished(), children.unfinished()) == (1, 2)
     sessions = sorted(m["session_id"] for m in children.receive("i0", 16))
     assert sessions[1] == "given#1" and sessions[0].endswith("#0")
+
+
+def test_the_fleets_session_settings_are_host_jsons() -> None:
+    """The simulated session trigger runs with the host.json the app ships: maxConcurrentSessions,
+    maxConcurrentCallsPerSession (the chosen design's 1) and sessionIdleTimeout."""
+    from bench.fleet.design import Design
+    from bench.fleet.run import FleetParams
+
+    service_bus = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"]
+    params = FleetParams()
+    assert params.max_concurrent_sessions == service_bus["maxConcurrentSessions"]
+    assert Design("sessions").calls_per_session == service_bus["maxConcurrentCallsPerSession"]
+    hours, minutes, seconds = (float(x) for x in service_bus["sessionIdleTimeout"].split(":"))
+    assert params.session_idle_timeout == hours * 3600 + minutes * 60 + seconds

@@ -3,11 +3,13 @@ docs/performance.md and prints one `fleet:` line per run (the last line is the l
 
     python -m bench.fleet [--quick] [--time-scale S] [--only departure] [--out FILE]
                           [--design today|sessions|organizer-sessions|paced]
-                          [--max-instances N] [--retry-after 1] [--refusal-latency 0.1]
-                          [--scale-interval 2] [--start-delay 3] [--session-idle-timeout 2]
+                          [--max-instances N] [--instances N] [--retry-after 1]
+                          [--refusal-latency 0.1] [--scale-interval 2] [--start-delay 3]
+                          [--session-idle-timeout 2]
 
 `--design` chooses how a date range's children are queued and consumed (`bench/fleet/design.py`);
-`--max-instances` leaves out the runs that need more instances.
+`--max-instances` leaves out the runs that need more instances, `--instances` keeps only the runs
+with that many.
 
 The last four set what Microsoft does not document (unscaled seconds): the `Retry-After` of a
 concurrency refusal, how long Graph takes to refuse, how often the scale controller decides and
@@ -45,6 +47,7 @@ def main() -> int:
     parser.add_argument("--start-delay", type=float, default=flex.start_delay)
     parser.add_argument("--design", choices=DESIGNS, default=FleetParams.design)
     parser.add_argument("--max-instances", type=int, default=None)
+    parser.add_argument("--instances", type=int, default=None, help="only runs with this many")
     parser.add_argument(
         "--session-idle-timeout", type=float, default=FleetParams.session_idle_timeout
     )
@@ -65,6 +68,7 @@ def main() -> int:
         flex,
         forced_scale=bool(args.time_scale),
         max_instances=args.max_instances,
+        instances=args.instances,
     )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2, default=str))

@@ -14,8 +14,11 @@
   `index // 4 * pace` after the fan-out, so that 4 start per `pace` seconds (the mean Graph
   latency by default); nothing enforces the limit across instances when calls run long.
 
-Until the function sets them itself, the broker applies a design to the children the function
-sends (a message with `parentMessageId` and no SessionId), in the order they are sent.
+The function itself implements `sessions` (CHILD_QUEUE_NAME, `cancel_handler/servicebus/
+sessions.py`): the fleet runs it with that setting, and the function's children reach the
+children queue with their SessionIds. For the other designs, the broker applies the design to
+the children the function sends to the cancel queue (a message with `parentMessageId` and no
+SessionId), in the order they are sent.
 """
 
 from __future__ import annotations

@@ -252,6 +252,11 @@ class Queue:
                     heapq.heappush(self._expiries, (until, entry.lock_token))
             self._lock.notify_all()
 
+    def holders(self) -> Counter[str]:
+        """How many messages each receiver holds locked now."""
+        with self._lock:
+            return Counter(e.locked_by for e in self._entries.values() if e.locked_by)
+
     def holds(self, lock_token: str) -> bool:
         """True when `lock_token` is a lock of this queue's (settled or not yet)."""
         with self._lock:

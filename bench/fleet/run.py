@@ -62,7 +62,7 @@ class FleetParams:
     #: `paced`: seconds between two groups of 4 children (the mean Graph latency).
     pace: float = 0.36
     #: The session trigger's host.json settings: `maxConcurrentSessions` per instance and
-    #: `sessionIdleTimeout` (seconds).
+    #: `sessionIdleTimeout` (seconds); a test keeps them equal to host.json's.
     max_concurrent_sessions: int = 16
     session_idle_timeout: float = 2.0
 
@@ -93,7 +93,8 @@ class Scenario:
     #: `leaves` organizers each sending one date range of `leave_meetings` meetings.
     leaves: int = 0
     leave_meetings: int = 0
-    #: Simulated seconds after the start at which instance 0 dies (its process is killed).
+    #: Simulated seconds after the start at which the instance holding the most messages dies
+    #: (its process is killed).
     kill_at: float | None = None
 
 
@@ -110,6 +111,17 @@ def app_settings(params: FleetParams, sim: SimProcess) -> dict[str, str]:
         "MAX_DELIVERY_COUNT": str(params.queue.max_delivery_count),
         "DELAYED_RETRY_MAX_COUNT": str(params.delayed_retry_max_count),
         "RANGE_MAX_EVENTS": str(params.range_max_events),
+        # The product's own sessions design: the function sends children to the children queue
+        # with their SessionIds (its sends go to the broker; the namespace is never contacted).
+        **(
+            {
+                "CHILD_QUEUE_NAME": CHILD_QUEUE_NAME,
+                "CHILD_SESSION_KEY": "fleet-simulation-key",
+                "ServiceBusConnection__fullyQualifiedNamespace": "fleet.servicebus.windows.net",
+            }
+            if params.design == "sessions"
+            else {}
+        ),
     }
 
 
@@ -333,7 +345,7 @@ def _drive(
     s, scaler = params.time_scale, scenario.scaler
     queue, children = broker.queue, broker.children
     queues = [queue] if children is None else [queue, children]
-    killed = False
+    killed: str | bool = False
     planned = 0
     starts: list[tuple[float, int]] = []
     started_at = queue.clock()
@@ -355,10 +367,15 @@ def _drive(
         if scenario.kill_at is not None and not killed and (
             now - started_at >= scenario.kill_at * s
         ):
-            instances.kill(0)
+            # The instance holding the most locks (and so, with sessions, sessions) dies.
+            held: Counter[str] = Counter()
             for q in queues:
-                q.receiver_gone("instance-0")
-            killed = True
+                held.update(q.holders())
+            victim = held.most_common(1)[0][0] if held else "instance-0"
+            instances.kill(int(victim.rsplit("-", 1)[1]))
+            for q in queues:
+                q.receiver_gone(victim)
+            killed = victim
         if isinstance(scaler, FlexScaler):
             while starts and starts[0][0] <= now:
                 _, index = starts.pop(0)
