@@ -25,10 +25,17 @@ What each stand-in enforces, and where it comes from:
   beyond `maxDeliveryCount` ([dead-letter queues](https://learn.microsoft.com/azure/service-bus-messaging/service-bus-dead-letter-queues#maximum-delivery-count));
   scheduled enqueue ([message sequencing](https://learn.microsoft.com/azure/service-bus-messaging/message-sequencing#scheduled-messages));
   duplicate detection, 10 minutes ([duplicate detection](https://learn.microsoft.com/azure/service-bus-messaging/duplicate-detection));
-  the host's lock renewal up to `maxAutoLockRenewalDuration`; sessions as a switch for designs
-  that use them ([sessions](https://learn.microsoft.com/azure/service-bus-messaging/message-sessions)).
+  the host's lock renewal up to `maxAutoLockRenewalDuration`; sessions: one receiver per session
+  at a time, a session-enabled queue refuses a message without SessionId
+  ([sessions](https://learn.microsoft.com/azure/service-bus-messaging/message-sessions)), the
+  session trigger's `maxConcurrentSessions` (default 8), `maxConcurrentCallsPerSession` (default
+  1) and `sessionIdleTimeout` (default: the client's `TryTimeout`, 60 s) as the Service Bus
+  extension reads them (`ServiceBusOptions.cs` in Azure/azure-sdk-for-net,
+  `sdk/servicebus/Microsoft.Azure.WebJobs.Extensions.ServiceBus/src/Config/`); a dead
+  instance's message and session locks expire a lock duration after it stopped renewing them.
 - Scaler (`bench/fleet/scaler.py`): fixed N, or Flex Consumption's target-based rule, desired =
-  active messages ÷ `maxConcurrentCalls` (16), at most 4 added per decision, capped at
+  active messages ÷ `maxConcurrentCalls` (16; for the session trigger `maxConcurrentSessions`,
+  16 here, both queues' messages summed), at most 4 added per decision, capped at
   `maximumInstanceCount` ([target-based scaling](https://learn.microsoft.com/azure/azure-functions/functions-target-based-scaling)).
 - Each instance (`bench/fleet/instance.py`) is its own process running the real `function_app`
   (own event loop, per-mailbox limiter, token cache, HTTP client) with the real
@@ -39,7 +46,8 @@ Unknown, so parameters (values used in this run above): the `Retry-After` Graph 
 concurrency refusal and on a full window (here: until the window admits again), how long a
 refusal takes, the order Graph checks its limits in, sliding vs. fixed windows, how often the
 scale controller decides and how long a new instance takes to receive, scale-in (not modelled),
-the order a queue hands out available messages (by sequence number), the session idle timeout.
+the order a queue hands out available messages (by sequence number), which instance Service
+Bus gives a free session to (here: the first to ask with a free slot).
 """
 
 
