@@ -147,7 +147,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             low=0,
             high=RANGE_MAX_EVENTS_CEILING,
         ),
-        reply_to_allowed=_reply_entities(text("REPLY_TO_ALLOWED"), queue_name, namespace),
+        reply_to_allowed=_reply_entities(
+            text("REPLY_TO_ALLOWED"), queue_name, namespace, child_queue_name
+        ),
         max_delivery_count=_int_in_range(
             "MAX_DELIVERY_COUNT",
             text("MAX_DELIVERY_COUNT"),
@@ -220,8 +222,11 @@ def _child_queue(
     return raw, key
 
 
-def _reply_entities(raw: str | None, queue_name: str, namespace: str | None) -> tuple[str, ...]:
-    """REPLY_TO_ALLOWED: comma-separated queue or topic names; never the cancel queue."""
+def _reply_entities(
+    raw: str | None, queue_name: str, namespace: str | None, child_queue: str = ""
+) -> tuple[str, ...]:
+    """REPLY_TO_ALLOWED: comma-separated queue or topic names; never the cancel queue nor the
+    children queue (a reply there would be taken for a request)."""
     name = "REPLY_TO_ALLOWED"
     entities = tuple(part.strip() for part in (raw or "").split(",") if part.strip())
     for entity in entities:
@@ -234,6 +239,8 @@ def _reply_entities(raw: str | None, queue_name: str, namespace: str | None) -> 
             )
         if queue_name and entity.casefold() == queue_name.casefold():
             raise SettingsError(name, f"must not name the cancel queue {queue_name!r} itself")
+        if child_queue and entity.casefold() == child_queue.casefold():
+            raise SettingsError(name, f"must not name the children queue {child_queue!r}")
     if entities and not namespace:
         raise SettingsError(
             name, "replies need ServiceBusConnection__fullyQualifiedNamespace to be set too"

@@ -332,6 +332,7 @@ module alerts './app/alerts.bicep' = {
     alertEmailAddress: alertEmailAddress
     serviceBusNamespaceId: serviceBus.outputs.id
     queueName: serviceBus.outputs.queueName
+    childQueueName: serviceBus.outputs.childQueueName
     applicationInsightsId: monitoring.outputs.applicationInsightsId
     backlogThreshold: backlogAlertThreshold
     functionFailureThreshold: functionFailureAlertThreshold

@@ -58,6 +58,8 @@ def test_a_child_queue_needs_a_key_a_namespace_and_a_name_of_its_own() -> None:
     with pytest.raises(SettingsError, match="not a Service Bus queue name"):
         load_settings({**CHILDREN, "CHILD_QUEUE_NAME": "-bad name"})
     assert load_settings({**CHILDREN, "CHILD_SESSION_KEY": "x" * 12}).child_session_key
+    with pytest.raises(SettingsError, match="must not name the children queue"):
+        load_settings({**CHILDREN, "REPLY_TO_ALLOWED": "replies, CANCEL-children"})
 
 
 # -- SessionIds ----------------------------------------------------------------------------------

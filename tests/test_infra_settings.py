@@ -563,3 +563,14 @@ def test_children_queue_roles_are_the_functions_own_and_on_that_queue_only():
     assert module_params(main, "queueAccess")["childrenOnCancelQueue"] == (
         "empty(serviceBus.outputs.childQueueName)"
     )
+
+
+def test_alerts_watch_the_children_queue_too():
+    """Dead letters and backlog on the children queue raise the same alerts as on the cancel
+    queue: both alerts filter EntityName on the watched queues, which include it when named."""
+    alerts = strip_line_comments((INFRA / "app" / "alerts.bicep").read_text())
+    assert re.search(r"var watchedQueues = empty\(childQueueName\) \? \[", alerts)
+    assert "  childQueueName\n]" in alerts
+    assert alerts.count("values: watchedQueues") == 2
+    main = strip_line_comments(MAIN_BICEP.read_text())
+    assert module_params(main, "alerts")["childQueueName"] == "serviceBus.outputs.childQueueName"

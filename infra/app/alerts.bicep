@@ -20,6 +20,17 @@ param serviceBusNamespaceId string
 @description('Name of the cancel queue (EntityName dimension).')
 param queueName string
 
+@description('Name of the children queue (CHILD_QUEUE_NAME; EntityName dimension); empty = none.')
+param childQueueName string = ''
+
+// A dead-lettered or stuck child request is as much a meeting not cancelled as a request.
+var watchedQueues = empty(childQueueName) ? [
+  queueName
+] : [
+  queueName
+  childQueueName
+]
+
 @description('Resource id of Application Insights.')
 param applicationInsightsId string
 
@@ -83,9 +94,7 @@ resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
             {
               name: 'EntityName'
               operator: 'Include'
-              values: [
-                queueName
-              ]
+              values: watchedQueues
             }
           ]
           operator: 'GreaterThan'
@@ -125,9 +134,7 @@ resource backlogAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
             {
               name: 'EntityName'
               operator: 'Include'
-              values: [
-                queueName
-              ]
+              values: watchedQueues
             }
           ]
           operator: 'GreaterThan'
