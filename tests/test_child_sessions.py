@@ -226,3 +226,16 @@ def test_a_child_on_the_session_path_is_answered_naming_its_parent(loopback: Loo
     [reply] = entity.sent
     data = json.loads(b"".join(reply.body))["data"]
     assert (data["outcome"], data["parentMessageId"]) == ("cancelled", "parent-1")
+
+
+def test_a_dead_lettered_child_is_resubmitted_into_its_session() -> None:
+    """`dlq resubmit` on the children queue: the copy keeps the child's SessionId (the queue
+    refuses one without); a request from the cancel queue gets none."""
+    from cancel_handler.ops.repair import resubmit_copy
+
+    child = _child("EV-X", dead_letter_reason="GraphForbidden")
+    assert resubmit_copy(child).session_id == child_session_id(KEY, UPN, 0, 4)
+    request = received_message(
+        {"userPrincipalName": UPN, "eventId": "EV-Y"}, dead_letter_reason="GraphForbidden"
+    )
+    assert resubmit_copy(request).session_id is None

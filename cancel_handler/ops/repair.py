@@ -28,6 +28,7 @@ from cancel_handler.servicebus.messages import (
     RESUBMIT_COUNT_PROPERTY,
     RESUBMITTED_FROM_PROPERTY,
     RETRY_COUNT_PROPERTY,
+    as_text,
     carried_properties,
     kept_fields,
     sealed,
@@ -90,6 +91,9 @@ def resubmit_copy(message: Any) -> Any:
     return ServiceBusMessage(
         message_body(message),
         message_id=message_id,
+        # A child request dead-lettered on the session-enabled children queue goes back into
+        # its organizer's session (that queue refuses a message without one); elsewhere unset.
+        session_id=as_text(getattr(message, "session_id", None)),
         application_properties=sealed(message_id, properties),
         **kept_fields(message),
     )
