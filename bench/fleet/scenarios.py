@@ -26,7 +26,7 @@ DEPARTURE_TIME_SCALES = (0.25, 0.25, 0.5, 1.0)
 SESSION_DEPARTURE_TIME_SCALES = (1.0, 1.0, 1.0, 1.0)
 #: Goal (b): many organizers' leaves (date ranges of `LEAVE_MEETINGS` each), `LEAVES_PER_INSTANCE`
 #: per instance, on 1 and 16 instances: throughput should grow at least 0.8 x linearly.
-LEAVE_MEETINGS = 40
+LEAVE_MEETINGS = 100
 LEAVES_PER_INSTANCE = 4
 LEAVE_INSTANCES = (1, 16)
 LEAVE_TIME_SCALES = (0.5, 4.0)
