@@ -451,7 +451,9 @@ def _figures(
         "time_scale": s,
         "instances": scenario.scaler.label,
         "instances_started": timeline["instances"],
-        "meetings": scenario.meetings + scenario.organizers,
+        "meetings": (
+            scenario.meetings + scenario.organizers + scenario.leaves * scenario.leave_meetings
+        ),
         "sent": counts["sent"],
         "settled_messages": len({f.message_id for f in finals}),
         "settlements": len(finals),
