@@ -37,7 +37,9 @@ def main() -> int:
     parser.add_argument(
         "--time-scale", type=float, default=None, help="one time scale for every run"
     )
-    parser.add_argument("--only", help="run only this scenario (departure, closure, …)")
+    parser.add_argument(
+        "--only", action="append", help="run only this scenario (departure, closure, …); repeatable"
+    )
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "fleet.json"))
     defaults, flex = GraphLimitRules(), FlexScaler()
