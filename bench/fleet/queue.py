@@ -139,6 +139,11 @@ class Queue:
     _seen_ids: dict[str, float] = field(default_factory=dict)
     _sessions: dict[str, tuple[str, float]] = field(default_factory=dict)  # id → (owner, idle)
     _gone: set[str] = field(default_factory=set)  # receivers that died
+    # Sessions: available sequences per session, locked messages per (receiver, session) and
+    # sessions held per receiver, so that taking a message costs no scan of the queue.
+    _by_session: dict[str, list[int]] = field(default_factory=dict)
+    _in_session: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _owned: Counter[str] = field(default_factory=Counter)
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
     # -- sending -------------------------------------------------------------------------------
@@ -168,7 +173,7 @@ class Queue:
                 heapq.heappush(self._scheduled, (due, sequence))
                 self.counts["scheduled"] += 1
             else:
-                heapq.heappush(self._available, (sequence, sequence))
+                self._make_available(sequence)
             self.counts["sent"] += 1
             self._lock.notify_all()
             return True
@@ -189,55 +194,63 @@ class Queue:
                 # Woken by a send, a give-back, or `tick` releasing scheduled or expired ones.
                 self._lock.wait(remaining)
 
+    def _make_available(self, sequence: int) -> None:
+        if self.rules.sessions:
+            session = self._entries[sequence].session_id or ""
+            heapq.heappush(self._by_session.setdefault(session, []), sequence)
+        else:
+            heapq.heappush(self._available, (sequence, sequence))
+
     def _take(self, receiver: str, max_count: int) -> list[dict[str, Any]]:
-        now, taken, skipped = self.clock(), [], []
+        if self.rules.sessions:
+            return self._take_sessions(receiver, max_count)
+        taken: list[dict[str, Any]] = []
         while self._available and len(taken) < max_count:
             _, sequence = heapq.heappop(self._available)
-            entry = self._entries[sequence]
-            if self.rules.sessions and not self._session_for(entry, receiver, now):
-                skipped.append(sequence)
-                continue
-            entry.lock_token = str(uuid.uuid4())
-            entry.locked_by = receiver
-            entry.locked_until = now + max(
-                self.rules.lock_duration, self.rules.max_auto_lock_renewal
-            )
-            self._locks[entry.lock_token] = sequence
-            heapq.heappush(self._expiries, (entry.locked_until, entry.lock_token))
-            self.counts["deliveries"] += 1
-            taken.append(
-                {
-                    **entry.message,
-                    "lock_token": entry.lock_token,
-                    "delivery_count": entry.failed_deliveries + 1,
-                    "sequence_number": sequence,
-                    "lock_duration": self.rules.lock_duration,
-                }
-            )
-        for sequence in skipped:
-            heapq.heappush(self._available, (sequence, sequence))
+            taken.append(self._lock_entry(self._entries[sequence], receiver))
         return taken
 
-    def _session_for(self, entry: Entry, receiver: str, now: float) -> bool:
-        """True when `receiver` may take `entry` under the session rules (and takes the session
-        when it is free and the receiver has room for another)."""
-        session = entry.session_id or ""  # never empty: `send` refuses that
-        owner = self._sessions.get(session)
-        if owner is not None and owner[0] != receiver:
-            return False
-        in_session = sum(
-            1
-            for e in self._entries.values()
-            if e.locked_by == receiver and e.session_id == entry.session_id
+    def _take_sessions(self, receiver: str, max_count: int) -> list[dict[str, Any]]:
+        """The receiver's own sessions first, then free sessions by their oldest message; at
+        most `calls_per_session` locked per session and `max_concurrent_sessions` held."""
+        now, taken = self.clock(), []
+        limit = self.rules.calls_per_session
+        own = [s for s, (owner, _) in self._sessions.items() if owner == receiver]
+        free = sorted(
+            (heap[0], s) for s, heap in self._by_session.items() if heap and s not in self._sessions
         )
-        if in_session >= self.rules.calls_per_session:
-            return False
-        if owner is None:
-            held = sum(1 for o, _ in self._sessions.values() if o == receiver)
-            if held >= self.rules.max_concurrent_sessions:
-                return False
-        self._sessions[session] = (receiver, now)
-        return True
+        for session in own + [s for _, s in free]:
+            if len(taken) >= max_count:
+                break
+            if session not in self._sessions:
+                if self._owned[receiver] >= self.rules.max_concurrent_sessions:
+                    continue
+                self._sessions[session] = (receiver, now)
+                self._owned[receiver] += 1
+            heap = self._by_session.get(session) or []
+            while heap and len(taken) < max_count and self._in_session[receiver, session] < limit:
+                self._sessions[session] = (receiver, now)
+                taken.append(self._lock_entry(self._entries[heapq.heappop(heap)], receiver))
+        return taken
+
+    def _lock_entry(self, entry: Entry, receiver: str) -> dict[str, Any]:
+        """Lock `entry` for `receiver`; the message as delivered."""
+        now = self.clock()
+        if entry.session_id is not None:
+            self._in_session[receiver, entry.session_id] += 1
+        entry.lock_token = str(uuid.uuid4())
+        entry.locked_by = receiver
+        entry.locked_until = now + max(self.rules.lock_duration, self.rules.max_auto_lock_renewal)
+        self._locks[entry.lock_token] = entry.sequence
+        heapq.heappush(self._expiries, (entry.locked_until, entry.lock_token))
+        self.counts["deliveries"] += 1
+        return {
+            **entry.message,
+            "lock_token": entry.lock_token,
+            "delivery_count": entry.failed_deliveries + 1,
+            "sequence_number": entry.sequence,
+            "lock_duration": self.rules.lock_duration,
+        }
 
     def receiver_gone(self, receiver: str) -> None:
         """`receiver` died: its locks are no longer renewed, so each expires at most a lock
@@ -299,6 +312,10 @@ class Queue:
     def _unlock(self, entry: Entry) -> None:
         entry.lock_token = None
         if entry.locked_by is not None and entry.session_id is not None:
+            key = (entry.locked_by, entry.session_id)
+            self._in_session[key] -= 1
+            if self._in_session[key] <= 0:
+                del self._in_session[key]
             owner = self._sessions.get(entry.session_id)
             if owner is not None:
                 self._sessions[entry.session_id] = (owner[0], self.clock())
@@ -310,7 +327,7 @@ class Queue:
         if entry.failed_deliveries >= self.rules.max_delivery_count:
             self._finish(entry, "deadletter", MAX_DELIVERY_COUNT_EXCEEDED)
         else:
-            heapq.heappush(self._available, (entry.sequence, entry.sequence))
+            self._make_available(entry.sequence)
 
     def _finish(self, entry: Entry, outcome: str, reason: str | None) -> None:
         del self._entries[entry.sequence]
@@ -335,7 +352,7 @@ class Queue:
         now, released = self.clock(), False
         while self._scheduled and self._scheduled[0][0] <= now:
             _, sequence = heapq.heappop(self._scheduled)
-            heapq.heappush(self._available, (sequence, sequence))
+            self._make_available(sequence)
             released = True
         while self._expiries and self._expiries[0][0] <= now:
             _, token = heapq.heappop(self._expiries)
@@ -348,11 +365,12 @@ class Queue:
             self._give_back(entry)
             released = True
         if self.rules.sessions:
-            busy = {e.session_id for e in self._entries.values() if e.locked_by is not None}
+            busy = {session for _, session in self._in_session}
             for session, (owner, idle_since) in list(self._sessions.items()):
                 idle = now - idle_since >= self.rules.session_idle_timeout
                 if session not in busy and (idle or owner in self._gone):
                     del self._sessions[session]
+                    self._owned[owner] -= 1
                     released = True
         return released
 
