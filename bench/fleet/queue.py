@@ -305,8 +305,9 @@ class Queue:
                 raise ValueError(f"unknown settlement {action!r}")
             # An abandoned message is available again; with sessions, any settlement lets the
             # session's receiver take its next message (the host's session receiver asks for the
-            # next one as soon as a call ends).
-            self._lock.notify_all()
+            # next one as soon as a call ends). Otherwise nothing new is available: no wake-up.
+            if action == "abandon" or self.rules.sessions:
+                self._lock.notify_all()
             return True
 
     def _unlock(self, entry: Entry) -> None:
