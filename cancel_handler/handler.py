@@ -373,6 +373,7 @@ class CancelHandler:
             run.request_id,
             self._elapsed_ms(run.started),
             request=run.request,
+            waited_seconds=run.budget.spent,
             **details,  # type: ignore[arg-type]
         )
 

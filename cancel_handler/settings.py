@@ -10,7 +10,7 @@ import ipaddress
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cancel_handler.core.contract import DEFAULT_RANGE_MAX_DAYS, RANGE_MAX_DAYS_CEILING
@@ -44,6 +44,7 @@ CODE_SETTINGS = (
     "REPLY_TO_ALLOWED",
     "MAX_DELIVERY_COUNT",
     "ServiceBusConnection__fullyQualifiedNamespace",
+    "TELEMETRY_HASH_KEY",
 )
 
 #: Settings only the Functions host reads (identity-based trigger connection and storage).
@@ -75,6 +76,8 @@ class Settings:
     #: The queue's maxDeliveryCount; 0 = the last-delivery rule is off.
     max_delivery_count: int = DEFAULT_MAX_DELIVERY_COUNT
     servicebus_namespace: str | None = None
+    #: The key of the mailbox hash in telemetry (`cancel.mailbox.hash`); never shown.
+    telemetry_hash_key: str = field(default="", repr=False)
 
     @property
     def graph_scope(self) -> str:
@@ -143,6 +146,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             high=2**31 - 1,
         ),
         servicebus_namespace=namespace,
+        telemetry_hash_key=text("TELEMETRY_HASH_KEY") or "",
     )
     _fits_the_lock_renewal(settings, lock_renewal_seconds(env))
     return settings

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 from cancel_handler.core.backoff import DELAYED, RetryPolicy
 from cancel_handler.core.decision import Action, Reason, Settlement, clip
 from cancel_handler.servicebus.messages import ORIGINAL_ID_PROPERTY, RETRY_COUNT_PROPERTY, sealed
+from cancel_handler.servicebus.tracecontext import trace_properties
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
@@ -83,7 +84,8 @@ def build_copy(delivery: Delivery, schedule: Schedule, when: datetime) -> Servic
     message_id = str(uuid.uuid4())
     return ServiceBusMessage(
         delivery.body or b"",
-        application_properties=sealed(message_id, properties),
+        # With telemetry on, the copy continues this delivery's trace, not the sender's.
+        application_properties=sealed(message_id, properties) | trace_properties(),
         content_type=delivery.content_type,
         correlation_id=delivery.correlation_id,
         subject=delivery.subject,

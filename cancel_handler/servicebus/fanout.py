@@ -23,6 +23,7 @@ from cancel_handler.core.decision import Action, Reason, Settlement, clip
 from cancel_handler.core.outcome import FanOutPlan, Outcome
 from cancel_handler.servicebus.batches import fill_batches
 from cancel_handler.servicebus.messages import PARENT_ID_PROPERTY, sealed
+from cancel_handler.servicebus.tracecontext import trace_properties
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
@@ -62,7 +63,8 @@ def build_child(parent: Delivery, parent_id: str, request: CancelRequest) -> Ser
         reply_to=parent.reply_to,
         reply_to_session_id=parent.reply_to_session_id,
         content_type=CONTENT_TYPE,
-        application_properties=sealed(message_id, {PARENT_ID_PROPERTY: parent_id}),
+        application_properties=sealed(message_id, {PARENT_ID_PROPERTY: parent_id})
+        | trace_properties(),
     )
 
 

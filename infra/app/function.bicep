@@ -90,6 +90,9 @@ param replyToAllowed string = ''
 @description('MAX_DELIVERY_COUNT: the cancel queue\'s maxDeliveryCount (last-delivery rule).')
 param maxDeliveryCount int
 
+@description('Key of the mailbox hash in telemetry (a pseudonym, never the UPN); by default derived from this deployment.')
+param telemetryHashKey string = uniqueString(subscription().id, resourceGroup().id, name, 'mailbox-hash')
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: zone redundancy on Flex Consumption is limited to some regions; losing a zone only delays cancellations, which wait in Service Bus until an instance runs again.
   name: planName
@@ -193,6 +196,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MAX_DELIVERY_COUNT'
           value: string(maxDeliveryCount)
+        }
+        {
+          // Key of the mailbox hash in telemetry (cancel.mailbox.hash): stable for this app, not
+          // derivable from a UPN alone.
+          name: 'TELEMETRY_HASH_KEY'
+          value: telemetryHashKey
         }
         {
           name: 'ServiceBusConnection__fullyQualifiedNamespace'
