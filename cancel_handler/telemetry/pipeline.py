@@ -6,7 +6,8 @@
 - each Graph call inside it is a client span (:mod:`cancel_handler.telemetry.graph`);
 - fan-out, delayed retry and reply sends are producer spans, and the messages they send carry
   their context on, so a child request's and a reply's consumers continue the trace;
-- the settlement sets the outcome's attributes and records the message's metric points.
+- the settlement sets the outcome's attributes and records the message's metric points; the
+  span's status is ERROR only when the run itself failed (settlement refused, shutdown).
 
 Values are ids, counts, codes and the mailbox's keyed hash: never a UPN, a comment, a token or
 a URL (docs/operate.md, "Telemetry").
@@ -110,10 +111,10 @@ class TracedPipeline(Pipeline):
             attributes[names.MAILBOX_HASH] = self.telemetry.mailbox(
                 outcome.request.user_principal_name
             )
+        # A dead-letter is a decided outcome (cancel.outcome), not a failed run: the span's
+        # status stays unset, so Application Insights' failed requests (and the "failed runs"
+        # alert) count only what went wrong in the function itself.
         span.set_attributes(attributes)
-        if settlement.action is Action.DEADLETTER:
-            span.set_attribute(names.ERROR_TYPE, settlement.reason.value)
-            span.set_status(Status(StatusCode.ERROR))
         slot = _settled.get()
         if slot is not None:
             slot.update(

@@ -233,6 +233,27 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'PYTHON_ISOLATE_WORKER_DEPENDENCIES'
           value: '1'
         }
+        // --- read by the Python worker and its Azure Monitor distro (TELEMETRY_SETTINGS) ---
+        {
+          // The library worker calls configure_azure_monitor() itself and declares
+          // WorkerOpenTelemetryEnabled, so the host stops forwarding the worker's logs: each log
+          // reaches Application Insights once (azure-functions-runtime 1.3.0,
+          // handle_event.worker_init_request; docs/operate.md, "Telemetry").
+          name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+          value: 'true'
+        }
+        {
+          // Every span is kept: a head sampler cannot know a message will fail, and a
+          // parent-based one would follow a sender that does not sample.
+          name: 'OTEL_TRACES_SAMPLER'
+          value: 'always_on'
+        }
+        {
+          // The distro's HTTP instrumentations would record Graph URLs, which hold the UPN; the
+          // function records Graph calls itself, by route template.
+          name: 'OTEL_PYTHON_DISABLED_INSTRUMENTATIONS'
+          value: 'httpx,httpx2,requests,urllib,urllib3'
+        }
         // --- platform settings (allow-listed in tests/test_infra_settings.py) ---
         {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
