@@ -364,3 +364,53 @@ def test_no_personal_data_in_any_span_or_metric(
                    "private note", "bearer", *tokens]:
         assert secret.lower() not in exported, secret
     assert "/users/" not in exported.replace("/users/{id}", "")
+
+
+def test_send_api_opens_the_producer_span_the_function_continues(
+    loopback: Loopback, recorded: Recorded
+) -> None:
+    """`send_cancel_requests` sends inside a `send <queue>` producer span whose context the
+    request carries; the function's consumer span for it is that span's child."""
+    from cancel_handler.ops.requests import prepare_request
+    from cancel_handler.ops.send import send_cancel_requests
+
+    bus = FakeServiceBus(queue_name=QUEUE)
+    outgoing = prepare_request(UPN, "EV1", COMMENT, message_id="req-1")
+    summary = send_cancel_requests(
+        bus, QUEUE, [outgoing], tracer_provider=recorded.tracer_provider
+    )
+    assert summary.error is None
+    producer = recorded.one(SpanKind.PRODUCER)
+    assert producer.name == f"send {QUEUE}"
+    assert dict(producer.attributes) == {
+        names.MESSAGING_SYSTEM: "servicebus", names.MESSAGING_OPERATION_TYPE: "send",
+        names.MESSAGING_OPERATION_NAME: "send", names.MESSAGING_DESTINATION: QUEUE,
+        names.MESSAGING_BATCH_COUNT: 1, names.MESSAGING_MESSAGE_ID: "req-1"}
+    [sent] = bus.sent
+    assert sent.application_properties["traceparent"].rsplit("-", 1)[0] == (
+        f"00-{format(producer.context.trace_id, '032x')}-"
+        f"{format(producer.context.span_id, '016x')}"
+    )
+    loopback.graph.state.add_event(UPN, "EV1")
+    run(loopback, recorded, as_delivered(sent))
+    consumer = recorded.one(SpanKind.CONSUMER)
+    assert consumer.context.trace_id == producer.context.trace_id
+    assert consumer.parent.span_id == producer.context.span_id
+    assert COMMENT.lower() not in recorded.dump().lower()
+
+
+def test_send_api_without_a_tracing_sender_adds_no_properties() -> None:
+    """A sender without an OpenTelemetry SDK: the span is a no-op and the request carries no
+    trace properties (exactly what was sent before)."""
+    from opentelemetry.trace import NoOpTracerProvider
+
+    from cancel_handler.ops.requests import prepare_request
+    from cancel_handler.ops.send import send_cancel_requests
+
+    bus = FakeServiceBus(queue_name=QUEUE)
+    send_cancel_requests(
+        bus, QUEUE, [prepare_request(UPN, "EV1", message_id="req-1")],
+        tracer_provider=NoOpTracerProvider(),
+    )
+    [sent] = bus.sent
+    assert not sent.application_properties

@@ -16,9 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def app_settings() -> dict[str, str]:
-    return {
-        name: value.strip("'") for name, value in bicep_app_settings(FUNCTION_BICEP.read_text()).items()
-    }
+    found = bicep_app_settings(FUNCTION_BICEP.read_text())
+    return {name: value.strip("'") for name, value in found.items()}
 
 
 def test_host_runs_in_opentelemetry_mode_without_sampling() -> None:
@@ -85,7 +84,7 @@ def test_function_imports_no_opentelemetry_while_telemetry_is_off() -> None:
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'opentelemetry'"
         " or m.startswith('azure.monitor')))\n"
     )
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
         env={"PATH": "/usr/bin:/bin", "CANCEL_QUEUE_NAME": "cancel-requests"},
     )
