@@ -117,6 +117,8 @@ def consumer_attributes(**outcome: Any) -> dict[str, Any]:
         names.MESSAGING_DESTINATION: QUEUE,
         names.MESSAGING_MESSAGE_ID: "req-1",
         names.MESSAGING_CONVERSATION_ID: "booking-4711",
+        names.MESSAGE_ID: "req-1",
+        names.CORRELATION_ID: "booking-4711",
         **outcome,
     }
 
@@ -137,6 +139,7 @@ def test_cancelled_continues_the_senders_trace_with_one_graph_client_span(
     attributes = dict(consumer.attributes)
     # 1 once the process keeps the count (configure_process; see test_delivery_count.py).
     assert attributes.pop(names.MESSAGING_DELIVERY_COUNT, 1) == 1
+    assert attributes.pop(names.DELIVERY_COUNT, 1) == 1
     assert attributes == consumer_attributes(**{
         names.OUTCOME: "complete", names.REASON: "Cancelled", names.ATTEMPTS: 1,
         names.TARGET_KIND: "eventId", names.GRAPH_STATUS: 202,
@@ -149,6 +152,7 @@ def test_cancelled_continues_the_senders_trace_with_one_graph_client_span(
     assert dict(graph.attributes) == {
         names.HTTP_METHOD: "POST", names.URL_TEMPLATE: names.ROUTE_CANCEL,
         names.SERVER_ADDRESS: "127.0.0.1", names.ATTEMPT: 1, names.HTTP_STATUS: 202,
+        names.GRAPH_ROUTE: names.ROUTE_CANCEL,
         names.GRAPH_REQUEST_ID: dict(graph.attributes)[names.GRAPH_REQUEST_ID],
         names.MAILBOX_HASH: mailbox_hash(KEY, UPN),
     }
@@ -347,7 +351,7 @@ def test_no_personal_data_in_any_span_or_metric(
     loopback.graph.state.add_meeting(upns[1], Meeting("LEAVE1", NOW.replace(day=11), NOW.replace(
         day=11, hour=13)))
     messages = [
-        traced(cancel_body("EV1", comment=COMMENT), reply_to=REPLIES),
+        traced(cancel_body("EV1", comment=COMMENT), reply_to=REPLIES, reply_to_session_id="s-1"),
         traced(cancel_body("ATTENDEE", comment=COMMENT)),
         traced(cancel_body("GONE", upn=upns[1], comment=COMMENT)),
         traced({"userPrincipalName": upns[1], "comment": COMMENT}),

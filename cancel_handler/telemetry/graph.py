@@ -75,6 +75,7 @@ class TracedGraphClient(GraphClient):
             names.SERVER_ADDRESS: self._server,
         }
         metric_attributes = dict(attributes)
+        attributes[names.GRAPH_ROUTE] = route
         if calls is not None:
             attributes[names.ATTEMPT] = calls[0]
         if user is not None:

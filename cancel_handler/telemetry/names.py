@@ -32,6 +32,15 @@ ERROR_TYPE = "error.type"
 EXCEPTION_TYPE = "exception.type"
 
 # The product's own attributes.
+#: The ids again under `cancel.`: Azure Monitor's exporter files `messaging.*` attributes under
+#: its own fields and leaves them out of customDimensions, where the workbook looks them up
+#: (azure-monitor-opentelemetry-exporter, export/trace/_exporter.py, _is_standard_attribute).
+MESSAGE_ID = "cancel.message_id"
+CORRELATION_ID = "cancel.correlation_id"
+DELIVERY_COUNT = "cancel.delivery_count"
+#: The route template again: the exporter names an HTTP dependency from `url.full` (absent here,
+#: so "POST /") and leaves `url.template` out of customDimensions.
+GRAPH_ROUTE = "cancel.graph.route"
 OUTCOME = "cancel.outcome"
 REASON = "cancel.reason"
 GRAPH_STATUS = "cancel.graph.status"
@@ -62,6 +71,10 @@ SPAN_ATTRIBUTES = frozenset(
         URL_TEMPLATE,
         SERVER_ADDRESS,
         ERROR_TYPE,
+        MESSAGE_ID,
+        CORRELATION_ID,
+        DELIVERY_COUNT,
+        GRAPH_ROUTE,
         OUTCOME,
         REASON,
         GRAPH_STATUS,

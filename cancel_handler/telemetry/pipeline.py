@@ -191,10 +191,13 @@ class TracedPipeline(Pipeline):
         }
         if delivery.message_id:
             attributes[names.MESSAGING_MESSAGE_ID] = delivery.message_id
+            attributes[names.MESSAGE_ID] = delivery.message_id
         if delivery.correlation_id:
             attributes[names.MESSAGING_CONVERSATION_ID] = delivery.correlation_id
+            attributes[names.CORRELATION_ID] = delivery.correlation_id
         if delivery.delivery_count is not None:
             attributes[names.MESSAGING_DELIVERY_COUNT] = delivery.delivery_count
+            attributes[names.DELIVERY_COUNT] = delivery.delivery_count
         if delivery.markers.parent_id:
             attributes[names.PARENT_MESSAGE_ID] = delivery.markers.parent_id
         if delivery.markers.original_id:
