@@ -5,6 +5,7 @@ OpenTelemetry SDK's in-memory span exporter and metric reader."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,13 +16,23 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from cancel_handler.core.decision import DEADLETTER_REASONS
 from cancel_handler.devtools.graph_simulator import Fault, Meeting
+from cancel_handler.runtime import configure_process
+from cancel_handler.servicebus.messages import sealed
 from cancel_handler.telemetry import names
 from cancel_handler.telemetry.instruments import Telemetry
 from cancel_handler.telemetry.mailbox import mailbox_hash
 from tests.conftest import UPN, Loopback, cancel_body, process_all
 from tests.fake_servicebus import FakeServiceBus
-from tests.helpers import RecordingActions, RecordingSleep, as_delivered, received_message
+from tests.helpers import (
+    RecordingActions,
+    RecordingSender,
+    RecordingSleep,
+    as_delivered,
+    received_message,
+)
+from tests.test_cancel_path import GRAPH_ERROR_400
 from tests.test_range_replies import END, NOW, START, leave
 
 KEY = b"test-key"
@@ -85,12 +96,13 @@ def bus() -> FakeServiceBus:
 
 def run(
     loopback: Loopback, recorded: Recorded, *messages: Any, bus: FakeServiceBus | None = None,
-    actions: RecordingActions | None = None, **settings: str,
+    actions: RecordingActions | None = None, sender: RecordingSender | None = None,
+    **settings: str,
 ) -> RecordingActions:
     actions = actions or RecordingActions()
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"sender": sender} if sender is not None else {}
     if bus is not None:
-        options = {"replies": bus, "fan_out": bus, "REPLY_TO_ALLOWED": REPLIES}
+        options |= {"replies": bus, "fan_out": bus, "REPLY_TO_ALLOWED": REPLIES}
     processor = loopback.processor(
         RecordingSleep(), telemetry=recorded.telemetry, now=lambda: NOW,
         CANCEL_QUEUE_NAME=QUEUE, **options, **settings,
@@ -99,15 +111,23 @@ def run(
     return actions
 
 
-def traced(body: Any, **options: Any) -> Any:
+def traced(body: Any, application_properties: dict | None = None, **options: Any) -> Any:
     """A request as a tracing sender's SDK sends it (Diagnostic-Id and traceparent)."""
     options.setdefault("message_id", "req-1")
     options.setdefault("correlation_id", "booking-4711")
     return received_message(
         body,
-        application_properties={"Diagnostic-Id": TRACEPARENT, "traceparent": TRACEPARENT},
+        application_properties={
+            "Diagnostic-Id": TRACEPARENT, "traceparent": TRACEPARENT,
+            **(application_properties or {}),
+        },
         **options,
     )
+
+
+#: `cancel.target.kind` of each dead-letter case that does not name an eventId.
+TARGET_KIND = {"InvalidMessage": "none", "AmbiguousEvent": "iCalUId",
+               "MailboxNotFound": "iCalUId", "RangeTooLarge": "range"}
 
 
 def consumer_attributes(**outcome: Any) -> dict[str, Any]:
@@ -175,22 +195,55 @@ def test_cancelled_continues_the_senders_trace_with_one_graph_client_span(
     assert names.METRIC_GRAPH_THROTTLES not in points
 
 
+#: Reasons whose case needs settings (and a delayed-retry sender) of its own.
+CASE_SETTINGS: dict[str, dict[str, str]] = {
+    "RangeTooLarge": {"RANGE_MAX_EVENTS": "1"},
+    "DeliveriesExhausted": {"MAX_DELIVERY_COUNT": "1", "CANCEL_RETRY_BUDGET_SECONDS": "0"},
+    "RetriesExhausted": {"DELAYED_RETRY_MAX_COUNT": "3", "CANCEL_RETRY_BUDGET_SECONDS": "0"},
+}
+
+
 def dead_letter_cases(loopback: Loopback) -> dict[str, tuple[Any, int | None]]:
+    """A request for each dead-letter reason, and the Graph status that leads there."""
+    configure_process()  # the delivery count is read as the function reads it
     state = loopback.graph.state
+    soon = NOW + timedelta(days=3)
     state.add_event(UPN, "ATTENDEE", organizer=False)
-    state.add_event(UPN, "LOCKED")
-    state.script(UPN, "LOCKED", Fault(403, {"request-id": "rid-403"}))
+    for event_id, fault in (
+        ("LOCKED", Fault(403, {"request-id": "rid-403"})),
+        ("MALFORMED", Fault(400, body=GRAPH_ERROR_400)),
+        ("CONFLICT", Fault(412)),
+        ("BUSY", Fault(503)),
+        ("BUSY-COPY", Fault(503)),
+    ):
+        state.add_event(UPN, event_id)
+        state.script(UPN, event_id, fault)
+    for event_id in ("IMM-D1", "IMM-D2"):
+        state.add_meeting(UPN, Meeting(event_id, soon, soon + timedelta(hours=1), ical_uid="UID-D"))
+    state.missing_mailboxes.add("gone@contoso.com")
+    leave(loopback)
+    range_body = {"userPrincipalName": UPN, "startDateTime": START, "endDateTime": END,
+                  "comment": COMMENT}
+    markers = {"cancelHandlerRetryCount": 3, "originalMessageId": "req-1"}
     return {
         "InvalidMessage": (traced({"userPrincipalName": UPN, "comment": COMMENT}), None),
         "NotOrganizer": (traced(cancel_body("ATTENDEE", comment=COMMENT)), 400),
         "EventNotFound": (traced(cancel_body("GONE", comment=COMMENT)), 404),
         "GraphForbidden": (traced(cancel_body("LOCKED", comment=COMMENT)), 403),
+        "GraphBadRequest": (traced(cancel_body("MALFORMED", comment=COMMENT)), 400),
+        "GraphRejected": (traced(cancel_body("CONFLICT", comment=COMMENT)), 412),
+        "AmbiguousEvent": (traced({"userPrincipalName": UPN, "iCalUId": "UID-D"}), 200),
+        "MailboxNotFound": (
+            traced({"userPrincipalName": "gone@contoso.com", "iCalUId": "UID-1"}), 404),
+        "RangeTooLarge": (traced(range_body), 200),
+        "DeliveriesExhausted": (traced(cancel_body("BUSY", comment=COMMENT)), 503),
+        "RetriesExhausted": (
+            traced(cancel_body("BUSY-COPY", comment=COMMENT), message_id="copy-3",
+                   application_properties=sealed("copy-3", markers)), 503),
     }
 
 
-@pytest.mark.parametrize(
-    "reason", ["InvalidMessage", "NotOrganizer", "EventNotFound", "GraphForbidden"]
-)
+@pytest.mark.parametrize("reason", sorted(DEADLETTER_REASONS))
 def test_each_dead_letter_is_a_span_naming_its_reason(
     loopback: Loopback, recorded: Recorded, reason: str
 ) -> None:
@@ -199,7 +252,9 @@ def test_each_dead_letter_is_a_span_naming_its_reason(
     failed-runs alert does not double the dead-letter alert); the message metric counts it
     under that reason."""
     message, status = dead_letter_cases(loopback)[reason]
-    actions = run(loopback, recorded, message)
+    actions = run(
+        loopback, recorded, message, sender=RecordingSender(), **CASE_SETTINGS.get(reason, {})
+    )
     assert (actions.only.action, actions.only.reason) == ("deadletter", reason)
     consumer = recorded.one(SpanKind.CONSUMER)
     attributes = dict(consumer.attributes)
@@ -207,8 +262,7 @@ def test_each_dead_letter_is_a_span_naming_its_reason(
     assert names.ERROR_TYPE not in attributes
     assert (attributes[names.OUTCOME], attributes[names.REASON]) == ("deadletter", reason)
     assert attributes.get(names.GRAPH_STATUS) == status
-    expected_kind = "none" if reason == "InvalidMessage" else "eventId"
-    assert attributes[names.TARGET_KIND] == expected_kind
+    assert attributes[names.TARGET_KIND] == TARGET_KIND.get(reason, "eventId")
     clients = [s for s in recorded.finished() if s.kind is SpanKind.CLIENT]
     assert [dict(s.attributes).get(names.HTTP_STATUS) for s in clients] == (
         [] if status is None else [status]
