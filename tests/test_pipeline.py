@@ -119,3 +119,17 @@ def test_a_defect_in_the_handler_is_a_give_back_and_still_meets_the_last_deliver
     last = asyncio.run(pipeline(handler, queue, max_delivery_count=3).decide(delivery(3)))
     assert last.settlement.reason is Reason.DELIVERIES_EXHAUSTED
     assert last.settlement.description.endswith("last error: unexpected error: KeyError")
+
+
+def test_a_defect_is_logged_by_type_and_stack_frames_only(caplog) -> None:
+    """One ERROR line: the exception's type and the message id, then its stack frames as the
+    traceback module prints them (never the exception's text, which may hold a UPN)."""
+    handler, queue = ScriptedHandler(KeyError("adele.vance@contoso.com")), ReplyQueue()
+    with caplog.at_level("ERROR", logger="cancel_handler"):
+        asyncio.run(pipeline(handler, queue).decide(delivery()))
+    [record] = [r for r in caplog.records if r.name == "cancel_handler"]
+    first, *frames = record.getMessage().split("\n")
+    assert first == "unexpected KeyError while processing message m-1; giving it back"
+    assert frames and frames[0].startswith('  File "')
+    assert all(line.startswith("  ") for line in frames)
+    assert "adele.vance" not in record.getMessage()
