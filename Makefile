@@ -86,7 +86,8 @@ $(BENCH_STAMP): bench/requirements-peers.txt
 		--target $(BENCH_VENV)/sniffio-extra sniffio==1.3.1
 	touch $(BENCH_STAMP)
 
-# Every benchmark in one run (about 5 minutes on 2 cores); writes docs/performance.md.
+# Every benchmark in one run (about 11 minutes on 2 cores: 6 for the fleet simulation, which
+# `python -m bench.fleet` runs alone); writes docs/performance.md.
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
 

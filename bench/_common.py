@@ -43,6 +43,11 @@ class SimProcess:
         self.graph_base_url: str = self.info["graph_base_url"]
         self.identity_environment: dict[str, str] = self.info["identity_environment"]
 
+    @property
+    def pid(self) -> int:
+        """The simulator process's id."""
+        return self._proc.pid
+
     def _read(self) -> dict[str, Any]:
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.fleet.report import insert_section, render_section
+
 COMMAND = "make bench"
 
 
@@ -214,5 +216,7 @@ def write_report(r: dict[str, Any], out: Path) -> None:
         tel_cpu_sdk=_s(cpu["us_per_message"]["ours_otel_sdk"], "{:.0f}"),
         tel_own_ratio=_s(cpu["telemetry_own_over_off"]),
     )
+    if "fleet" in r:
+        body = insert_section(body, render_section(r["fleet"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body, encoding="utf-8")

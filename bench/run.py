@@ -1,4 +1,5 @@
-"""Run every benchmark and write docs/performance.md: `make bench` (or `python -m bench.run`).
+"""Run every benchmark, the fleet simulation included, and write docs/performance.md: `make bench`
+(or `python -m bench.run`).
 
 `--quick` shrinks every size (the smoke test in tests/ uses it) and `--out` names the report.
 Each figure is a ratio or a count measured in the same run as its reference, over repeated runs.
@@ -25,6 +26,7 @@ from bench._common import (
     spread,
 )
 from bench.fanout import fan_out
+from bench.fleet.scenarios import run_all as fleet
 from bench.report import write_report
 
 PEER_SNIFFIO = ROOT / ".venv-bench" / "sniffio-extra"
@@ -257,6 +259,7 @@ def main() -> int:
         "burst": lambda: burst(1 if quick else 3, 40 if quick else 500, concurrency),
         "memory": lambda: memory(1 if quick else 2, 200 if quick else 20000, concurrency),
         "fan_out": lambda: fan_out(1 if quick else 3, 40 if quick else 500),
+        "fleet": lambda: fleet(quick),
     }
     for name, step in steps.items():
         t = time.perf_counter()

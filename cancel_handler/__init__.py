@@ -6,12 +6,11 @@ imports in the Function App's deployment package, which leaves `ops/` and `cli/`
 (.funcignore): there only the names from `core` resolve.
 """
 
-from __future__ import annotations
+# Nothing is imported under a public name: the namespace holds the API and the subpackages only
+# (tests/test_public_api.py keeps it so). The imports below are for type checkers and editors.
+import typing as _typing
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from cancel_handler.core.contract import CancelRequest
     from cancel_handler.core.errors import (
         CancelHandlerError,
@@ -75,11 +74,13 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'cancel_handler' has no attribute {name!r}")
-    return getattr(import_module(home), name)
+    import importlib
+
+    return getattr(importlib.import_module(home), name)
 
 
 def __dir__() -> list[str]:

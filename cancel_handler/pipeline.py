@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 from cancel_handler.core.decision import Action, Reason, Settlement
@@ -27,23 +28,16 @@ from cancel_handler.servicebus.settle import MessageActions, log_safe, settle
 logger = logging.getLogger("cancel_handler")
 
 
+@dataclass
 class Pipeline:
     """Processes one message end to end with the adapters the composition root built."""
 
-    def __init__(
-        self,
-        handler: CancelHandler,
-        *,
-        fan_out: FanOut,
-        delayed_retries: DelayedRetries | None,
-        replies: Replies,
-        max_delivery_count: int,
-    ) -> None:
-        self.handler = handler
-        self.fan_out = fan_out
-        self.delayed_retries = delayed_retries
-        self.replies = replies
-        self.max_delivery_count = max_delivery_count
+    handler: CancelHandler
+    fan_out: FanOut
+    delayed_retries: DelayedRetries | None
+    replies: Replies
+    #: The queue's maxDeliveryCount (MAX_DELIVERY_COUNT); 0 turns the last-delivery rule off.
+    max_delivery_count: int
 
     async def process(self, message: Any, actions: MessageActions) -> Outcome:
         """Decide, answer and settle one `ServiceBusReceivedMessage`: exactly one settlement

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -247,10 +247,7 @@ def _positive_float(name: str, raw: str | None, default: float) -> float:
 def _non_negative_float(name: str, raw: str | None, default: float) -> float:
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(name, f"must be a number of seconds, got {raw!r}") from None
+    value = _parsed(name, raw, float, "a number of seconds")
     if not math.isfinite(value) or value < 0:
         raise SettingsError(name, f"must be a finite number >= 0, got {raw!r}")
     return value
@@ -259,10 +256,15 @@ def _non_negative_float(name: str, raw: str | None, default: float) -> float:
 def _int_in_range(name: str, raw: str | None, default: int, *, low: int, high: int) -> int:
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, f"must be a whole number, got {raw!r}") from None
+    value = _parsed(name, raw, int, "a whole number")
     if not low <= value <= high:
         raise SettingsError(name, f"must be between {low} and {high}, got {value}")
     return value
+
+
+def _parsed[T](name: str, raw: str, parse: Callable[[str], T], expected: str) -> T:
+    """`raw` read with `parse` (`float`, `int`), or a SettingsError saying what was expected."""
+    try:
+        return parse(raw)
+    except ValueError:
+        raise SettingsError(name, f"must be {expected}, got {raw!r}") from None

@@ -14,13 +14,17 @@ import pytest
 
 from cancel_handler.devtools.graph_simulator import GraphSimulator
 from cancel_handler.devtools.identity_endpoint import IdentityEndpoint, TokenAuthority
-from cancel_handler.runtime import Processor
+from cancel_handler.runtime import Processor, configure_process
 from cancel_handler.servicebus.senders import SenderPool
 from cancel_handler.settings import load_settings
 from tests.fake_servicebus import FakeServiceBus
 from tests.helpers import AMBIENT_SETTINGS, RecordingActions, RecordingSender, RecordingSleep
 
 UPN = "adele.vance@contoso.com"
+
+# The process-wide effects function_app's import has in Azure (the delivery-count decoder among
+# them), in place before any test decodes a message, whichever test runs first.
+configure_process()
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ by the binding extension) and recording settlement doubles."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -96,13 +97,17 @@ class Settled:
 
 @dataclass
 class RecordingActions:
-    """Has `ServiceBusMessageActions`' settlement signatures; records calls, can be told to fail."""
+    """Has `ServiceBusMessageActions`' settlement signatures; records calls, can be told to fail,
+    and calls `on_settle` with each call as it arrives (to look at the world at that moment)."""
 
     fail_on: set[str] = field(default_factory=set)
     settled: list[Settled] = field(default_factory=list)
+    on_settle: Callable[[Settled], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _record(self, item: Settled) -> None:
+        if self.on_settle is not None:
+            self.on_settle(item)
         if item.action in self.fail_on:
             raise RuntimeError(f"host refused {item.action}: LockToken not found")
         with self._lock:

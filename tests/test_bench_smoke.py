@@ -16,7 +16,7 @@ def test_benchmarks_run_at_tiny_sizes_and_write_a_report(tmp_path: Path) -> None
     subprocess.run(  # noqa: S603 - this interpreter, our module
         [sys.executable, "-m", "bench.run", "--quick", "--no-peer", "--out", str(out),
          "--json", str(results)],
-        cwd=ROOT, check=True, capture_output=True, timeout=60,
+        cwd=ROOT, check=True, capture_output=True, timeout=110,
     )
     data = json.loads(results.read_text())
     assert data["burst"]["runs"][0]["deadletter"] == 0
@@ -29,5 +29,7 @@ def test_benchmarks_run_at_tiny_sizes_and_write_a_report(tmp_path: Path) -> None
     text = out.read_text()
     assert "QUICK SMOKE RUN" in text and "| 4 burst: dead-letters" in text
     assert "## 6. Date-range fan-out" in text
+    assert [run["sent"] for run in data["fleet"]["runs"]] == [21, 41]
+    assert text.index("## 8. Fleet") < text.index("## What was changed")
     assert "| 7 telemetry: CPU per message, on ÷ off |" in text
     assert "## 7. Telemetry on and off" in text

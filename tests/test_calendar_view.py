@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from cancel_handler.core.contract import TimeWindow
-from cancel_handler.graph.calendar_view import first_page_url, page_limit, utc_text
+from cancel_handler.core.contract import TimeWindow, utc_text
+from cancel_handler.graph.calendar_view import first_page_url, page_limit
 
 #: 2027-05-01 09:00 in UTC+02:00 is 07:00 UTC.
 MORNING_PLUS_TWO = datetime(2027, 5, 1, 9, 0, tzinfo=timezone(timedelta(hours=2)))
@@ -34,6 +34,13 @@ def test_instants_are_sent_in_utc_whatever_the_hosts_zone(host_three_hours_west:
     """On a host whose local zone is not UTC the window still goes out as UTC `Z` times."""
     assert utc_text(MORNING_PLUS_TWO) == "2027-05-01T07:00:00Z"
     assert utc_text(datetime(2027, 5, 1, 7, tzinfo=UTC)) == "2027-05-01T07:00:00Z"
+
+
+def test_one_utc_form_for_graph_and_for_replies() -> None:
+    """The calendar query and a reply's event times share one formatter: a fraction is kept,
+    and an unknown time (an event end Graph did not give) stays unknown."""
+    assert utc_text(MORNING_PLUS_TWO + timedelta(microseconds=500)) == "2027-05-01T07:00:00.000500Z"
+    assert utc_text(None) is None
 
 
 @pytest.mark.parametrize(

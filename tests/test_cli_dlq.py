@@ -193,6 +193,79 @@ def test_failed_send_leaves_the_dead_letters_uncompleted() -> None:
     assert "failed 1: link detached" in result.stderr
 
 
+def test_resubmit_fills_batches_in_order_and_completes_after_each_send() -> None:
+    """Copies go out in as few batches as fit (two per batch here), each batch's originals
+    completed right after its send."""
+    bus = bus_with(*(dead_letter(seq) for seq in range(1, 6)))
+    bus.batch_max_bytes = 700
+    result = run(bus, "resubmit", "--all")
+    assert result.exit_code == 0, result.output
+    sends = [ids for kind, ids in bus.events if kind == "send"]
+    assert sends == [
+        [resubmitted_id(f"m-{s}", s) for s in group] for group in ([1, 2], [3, 4], [5])
+    ]
+    assert [kind for kind, _ in bus.events[:4]] == ["send", "complete", "complete", "send"]
+    assert bus.dead_letters == {}
+
+
+def _too_large(seq: int):
+    """A dead letter whose copy does not fit a 700-byte batch."""
+    return received_message(
+        cancel_body(f"AAMk{seq}=", comment="x" * 2000),
+        sequence_number=seq,
+        dead_letter_reason="GraphForbidden",
+        message_id=f"m-{seq}",
+        enqueued_time=T0,
+    )
+
+
+def test_a_copy_too_large_for_any_batch_fails_alone_and_stops() -> None:
+    """A first copy too large for an empty batch is reported failed; nothing is sent and
+    every original stays dead-lettered."""
+    bus = bus_with(_too_large(1), dead_letter(2))
+    bus.batch_max_bytes = 700
+    result = run(bus, "resubmit", "--all")
+    assert result.exit_code == 1
+    assert "failed 1: too large to resend" in result.stderr
+    assert bus.sent == [] and sorted(bus.dead_letters) == [1, 2]
+
+
+def test_a_copy_too_large_after_sent_batches_fails_and_the_rest_is_skipped() -> None:
+    """When the too-large copy comes after copies already sent, those stay resubmitted, it is
+    reported failed like a first one, and the ones after it are skipped, not lost."""
+    bus = bus_with(dead_letter(1), _too_large(2), dead_letter(3))
+    bus.batch_max_bytes = 700
+    result = run(bus, "resubmit", "--all")
+    assert result.exit_code == 1
+    assert bus.sent_ids == [resubmitted_id("m-1", 1)]
+    assert "failed 2: too large to resend" in result.stderr
+    assert "skipped 3" in result.stderr
+    assert sorted(bus.dead_letters) == [2, 3]
+
+
+def test_a_failed_send_is_reported_without_its_credentials() -> None:
+    """The reason a resubmit failed is the error's first line with any key redacted, like every
+    other error line the tool prints."""
+    bus = bus_with(dead_letter(1))
+
+    def refuse(batch) -> None:
+        raise RuntimeError(
+            "link detached: Endpoint=sb://contoso-sb.servicebus.windows.net/;"
+            "SharedAccessKeyName=send;SharedAccessKey=c2VjcmV0LWtleQ==\ncondition: amqp:x"
+        )
+
+    sender = bus.get_queue_sender(bus.queue_name)
+    sender.send_messages = refuse
+    bus.get_queue_sender = lambda queue_name: sender
+    result = run(bus, "resubmit", "--all")
+    assert result.exit_code == 1
+    assert "c2VjcmV0LWtleQ" not in result.output + result.stderr
+    assert "failed 1: link detached: Endpoint=sb://contoso-sb.servicebus.windows.net/;" in (
+        result.stderr
+    )
+    assert "SharedAccessKey=<redacted>" in result.stderr and "amqp:x" not in result.stderr
+
+
 def test_resubmit_dry_run_changes_nothing() -> None:
     """--dry-run lists what would be resubmitted under which new id, and settles nothing."""
     bus = bus_with(dead_letter(3))
@@ -317,3 +390,17 @@ def test_a_window_of_one_second_is_used() -> None:
     result = run(bus, "list", "--json", "--since", when, "--until", later)
     assert result.exit_code == 0, result.output
     assert [letter["sequenceNumber"] for letter in json.loads(result.stdout)] == [1]
+
+
+def test_both_repairs_show_the_same_parameters() -> None:
+    """Resubmit and purge take one parameter list; each shows it in full."""
+    import inspect
+
+    from cancel_handler.ops.repair import purge_dead_letters, resubmit_dead_letters
+
+    expected = (
+        "(client: 'Any', queue_name: 'str', sequence_numbers: 'Iterable[int]', *, "
+        "on_progress: 'Progress | None' = None, max_wait_time: 'float' = 5.0) -> 'RepairSummary'"
+    )
+    assert str(inspect.signature(resubmit_dead_letters)) == expected
+    assert str(inspect.signature(purge_dead_letters)) == expected

@@ -78,7 +78,7 @@ def test_bad_lines_are_reported_by_number_and_nothing_is_sent(tmp_path) -> None:
     assert bus.sent == [] and bus.events == []
 
 
-def test_repeated_request_id_in_a_file_is_invalid() -> None:
+def test_repeated_message_id_in_a_file_is_invalid() -> None:
     """Two lines with one requestId are refused, since duplicate detection would drop one."""
     bus = FakeServiceBus()
     text = "\n".join([line("AAMk1=", requestId="r-1"), line("AAMk2=", requestId="r-1")])

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cancel_handler.core.contract import (
     CancelRequest,
+    Target,
     is_event_id,
     load_schema,
     parse_cancel_request,
@@ -352,6 +353,21 @@ def test_range_instants_are_read_to_the_microsecond_in_their_offset(
                                 "endDateTime": later})
     assert request.window.start == utc
     assert request.window.start.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    ("document", "target"),
+    [
+        ({"eventId": "AAMk="}, Target.EVENT_ID),
+        ({"iCalUId": "U-1"}, Target.ICAL_UID),
+        ({"startDateTime": "2027-07-01T00:00:00Z", "endDateTime": "2027-07-02T00:00:00Z"},
+         Target.DATE_RANGE),
+    ],
+)
+def test_a_request_names_its_kind_of_target(document: dict, target: Target) -> None:
+    """A validated request says which kind of target it names, as a member of the enum."""
+    request = validate_request({"userPrincipalName": UPN_, **document})
+    assert request.target is target
 
 
 @pytest.mark.parametrize(

@@ -206,6 +206,23 @@ def test_a_listing_longer_than_two_minutes_ends(loopback: Loopback) -> None:
     assert bus.sent == []
 
 
+def test_a_listing_of_exactly_two_minutes_reads_on(loopback: Loopback) -> None:
+    """At 40 s a page, the third page ends at 120 s, not over the limit: a fourth page is read,
+    and the listing stops after it (160 s)."""
+    linked = [calendar_page(loopback, n + 1) for n in range(10)]
+    loopback.graph.state.script(UPN, "calendarView", *linked)
+    proc = loopback.processor(
+        RecordingSleep(), fan_out=FakeServiceBus(), now=lambda: NOW,
+        clock=lambda: 40.0 * len(loopback.reads()),
+    )
+    actions = RecordingActions()
+    process_all(proc, [received_message(range_body())], actions)
+    assert actions.only.description.startswith(
+        "Graph's list still had a next page after 4 page(s) and 160s"
+    )
+    assert len(loopback.reads()) == 4
+
+
 def test_too_many_events_is_range_too_large(loopback: Loopback) -> None:
     """More selected events than RANGE_MAX_EVENTS: dead-letter RangeTooLarge with the count,
     nothing cancelled, nothing sent."""
@@ -259,19 +276,6 @@ def test_window_longer_than_the_setting_is_invalid(loopback: Loopback) -> None:
     assert loopback.graph.state.calls == []
 
 
-class ActionsSeeingTheBus(RecordingActions):
-    """Records how many children had been sent when the parent was completed."""
-
-    def __init__(self, bus: FakeServiceBus, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.bus = bus
-        self.sent_at_complete: int | None = None
-
-    def complete(self, message) -> None:
-        self.sent_at_complete = len(self.bus.sent)
-        super().complete(message)
-
-
 def test_fan_out_sends_one_child_per_event_then_completes(loopback: Loopback) -> None:
     """Each selected event becomes a v1 child request (immutable id, comment), with the parent
     id (a sealed marker), correlation id, reply_to and reply_to_session_id carried over; the
@@ -280,14 +284,15 @@ def test_fan_out_sends_one_child_per_event_then_completes(loopback: Loopback) ->
     for n in range(3):
         state.add_meeting(UPN, meeting(f"IMM{n}", at(11 + n)))
     bus = FakeServiceBus()
-    actions = ActionsSeeingTheBus(bus)
+    sent_at_settlement: list[int] = []
+    actions = RecordingActions(on_settle=lambda _: sent_at_settlement.append(len(bus.sent)))
     parent = received_message(
         range_body(comment="On leave; please rebook."), message_id="hr-leave-42",
         correlation_id="case-7", reply_to="hr-replies", reply_to_session_id="hr-session-1",
     )
     settled, outcome = run(loopback, parent, bus, actions)
     assert (settled.action, outcome.settlement.reason) == ("complete", "FannedOut")
-    assert actions.sent_at_complete == 3
+    assert sent_at_settlement == [3], "the parent settles once, after its 3 children"
     bodies = [json.loads(b"".join(m.body)) for m in bus.sent]
     assert bodies == [
         {"userPrincipalName": UPN, "eventId": f"IMM{n}", "comment": "On leave; please rebook."}

@@ -126,3 +126,53 @@ def test_a_bad_option_is_one_line_after_the_usage_and_exit_code_2(
     assert error == f"{PROG}: error: {message}"
     assert usage[0].startswith(f"usage: {PROG} [-h] [--latency SECONDS]")
     assert all(line.startswith(" " * len("usage: ")) for line in usage[1:])
+
+
+def test_graph_limits_and_a_lognormal_latency_are_configured_for_every_caller() -> None:
+    """`graph_limits` takes GraphLimitRules fields (numbers read as Python numbers, "scale"
+    multiplying durations); `latency_lognormal` draws latencies; null switches both off."""
+    state, answers = state_after(
+        b'{"op": "configure", "graph_limits": {"mailbox_concurrency": 4, '
+        b'"mailbox_window": [10000, 600], "concurrency_retry_after": 2.5, "scale": 0.5}, '
+        b'"latency_lognormal": {"median": 0.3, "sigma": 0, "seed": 1}}'
+    )
+    assert answers == [{"ok": True}]
+    rules = state.limits.rules
+    assert (rules.mailbox_concurrency, rules.mailbox_window) == (4, (10000, 300.0))
+    assert rules.concurrency_retry_after == 1.25
+    assert state.latency_sampler() == pytest.approx(0.3)  # sigma 0: the median itself
+    off = b'{"op": "configure", "graph_limits": null, "latency_lognormal": null}'
+    assert control.answer(state, TokenAuthority(), off) == {"ok": True}
+    assert (state.limits, state.latency_sampler) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b'{"no_such_rule": 1}', b'{"mailbox_window": [1]}', b"[1]", b'{"scale": "x"}'],
+)
+def test_bad_graph_limits_change_nothing(value: bytes) -> None:
+    state, answers = state_after(b'{"op": "configure", "graph_limits": ' + value + b"}")
+    assert list(answers[0]) == ["error"]
+    assert answers[0]["error"].startswith("graph_limits: must be an object of graph_limits.")
+    assert state.limits is None
+
+
+def test_add_meetings_fills_a_calendar_and_refuses_bad_fields() -> None:
+    state, answers = state_after(
+        b'{"op": "add_meetings", "mailbox": "leaver@contoso.com", "count": 3, '
+        b'"start": "2030-01-01T08:00:00+00:00", "every_minutes": 30, "prefix": "AAMkT"}',
+        b'{"op": "add_meetings", "mailbox": "x", "count": -1, "start": "2030-01-01T08:00:00"}',
+        b'{"op": "add_meetings", "mailbox": "x", "count": 1, "start": "soon"}',
+        b'{"op": "add_meetings", "mailbox": "x", "count": 1, "start": "2030-01-01", "colour": 1}',
+    )
+    assert answers == [
+        {"ok": True},
+        {"error": "count: must be a whole number from 0 to 100000; got -1"},
+        {"error": 'start: must be an ISO 8601 date-time; got "soon"'},
+        {
+            "error": 'colour: op "add_meetings" has no such field; its fields are count, '
+            "every_minutes, mailbox, prefix, start"
+        },
+    ]
+    ids = sorted(event_id for mailbox, event_id in state.events if mailbox == "leaver@contoso.com")
+    assert ids == ["AAMkT00000=", "AAMkT00001=", "AAMkT00002="]

@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OPS = '"configure", "stats", "reset", "token"'
-FIELDS = "latency, auto_events, mailbox_concurrency, mailbox_window"
+OPS = '"configure", "add_meetings", "stats", "reset", "token"'
+FIELDS = (
+    "latency, auto_events, mailbox_concurrency, mailbox_window, graph_limits, latency_lognormal"
+)
 LATENCY = "latency: must be a number of seconds from 0 to 3600, or null for none; got "
 LIMIT = "a whole number from 1 to 1000000"
 CONCURRENCY = f"mailbox_concurrency: must be {LIMIT}, or null for no limit; got "
@@ -125,6 +127,7 @@ def test_every_bad_line_is_answered_with_what_is_wrong_and_serving_goes_on() -> 
         "connections": 0,
         "first_call_at": None,
         "last_call_at": None,
+        "limits": None,
     }
     assert reset == {"ok": True}
 
@@ -206,11 +209,21 @@ Then each line on stdin is one command, a JSON object, and gets one JSON line on
       "mailbox_window"       [requests, seconds]: requests per mailbox within that many
                              seconds before 429 (requests 1 to 1000000, a whole number;
                              seconds above 0, at most 86400); null: no limit
+      "graph_limits"         an object of graph_limits.GraphLimitRules fields, and "scale" (a
+                             factor for every duration): Graph's limits across every caller;
+                             null: none
+      "latency_lognormal"    {"median": S, "sigma": N, "seed": ANY}: each answer's latency
+                             drawn from a log-normal distribution; null: the fixed latency
+  {"op": "add_meetings", "mailbox": "...", "count": N, "start": ISO_DATE_TIME,
+    "every_minutes": N, "prefix": "..."}
+      puts N one-hour meetings with one attendee, every_minutes apart (60 if not given),
+      in the mailbox's calendar; answers {"ok": true}
   {"op": "stats"}
       answers what Graph received since the last reset: {"calls": N,
       "statuses": {"202": N, ...}, "max_peak_in_flight": N (any mailbox),
-      "connections": N, "first_call_at": S, "last_call_at": S} (S: seconds on the
-      simulator's monotonic clock, null before the first call)
+      "connections": N, "first_call_at": S, "last_call_at": S, "limits": {...}} (S:
+      seconds on the simulator's monotonic clock, null before the first call; limits:
+      what graph_limits counted, null without them)
   {"op": "reset"}
       forgets calls, cancelled events, peaks and window counts (the configuration
       stays); answers {"ok": true}

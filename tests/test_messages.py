@@ -178,3 +178,33 @@ def test_a_resubmission_reason_that_is_not_text_is_no_reason() -> None:
     """A sealed copy whose resubmittedFromReason is a number names no dead-letter reason."""
     message = _sealed_copy({"resubmittedFromReason": 7})
     assert read_markers(message).resubmitted_from is None
+
+
+def test_a_copy_keeps_the_correlation_content_type_subject_and_reply_address() -> None:
+    """kept_fields reads the same five fields off a received message, a sent one or a Delivery,
+    named as ServiceBusMessage takes them; nothing else (no ids, no session, no properties)."""
+    from azure.servicebus import ServiceBusMessage
+
+    from cancel_handler.servicebus.delivery import delivery_of
+    from cancel_handler.servicebus.messages import kept_fields
+
+    received = received_message(
+        b"{}",
+        message_id="m-1",
+        correlation_id="c-1",
+        subject="s",
+        reply_to="replies",
+        reply_to_session_id="r-1",
+        content_type="application/json",
+        application_properties={"k": "v"},
+    )
+    expected = {
+        "correlation_id": "c-1",
+        "content_type": "application/json",
+        "subject": "s",
+        "reply_to": "replies",
+        "reply_to_session_id": "r-1",
+    }
+    assert kept_fields(received) == expected
+    assert kept_fields(delivery_of(received)) == expected
+    assert kept_fields(ServiceBusMessage(b"{}", message_id="m-2", **expected)) == expected

@@ -1,12 +1,20 @@
 """Credentials never leave the process: bearer tokens and raw JWTs are cut out of any text that
-reaches a log line or a dead-letter description."""
+reaches a log line or a dead-letter description; control characters never reach a log line or
+the terminal."""
 
 from __future__ import annotations
 
 import pytest
 
+from cancel_handler.cli.output import safe
 from cancel_handler.core.decision import GraphResponse, decide
-from cancel_handler.core.redaction import looks_like_connection_string, redact
+from cancel_handler.core.redaction import (
+    first_line,
+    looks_like_connection_string,
+    printable,
+    redact,
+)
+from cancel_handler.servicebus.settle import log_safe
 
 # A JWT as Entra issues them (header.payload.signature, base64url); values are made up.
 JWT = (
@@ -89,3 +97,48 @@ def test_connection_string_fields_and_credentials_are_recognised(text: str) -> N
 def test_names_are_not_taken_for_connection_strings(text: str) -> None:
     """Queue names, namespace hosts and plain text with '=' are not connection strings."""
     assert not looks_like_connection_string(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "shown"),
+    [
+        ("m-1\nsettlement outcome=complete", None, "m-1?settlement outcome=complete"),
+        ("\x1b[2Jcleared \x9b31m", None, "?[2Jcleared ?31m"),
+        (b"caf\xc3\xa9 \xff", None, "caf\u00e9 \ufffd"),
+        ("a b\tc", 3, "a b"),
+        (42, None, "42"),
+    ],
+)
+def test_printable_shows_control_characters_as_question_marks(
+    value: object, limit: int | None, shown: str
+) -> None:
+    """Line breaks, escape sequences (C0 and C1) and tabs become '?', bytes are read as UTF-8,
+    spaces stay, and `limit` cuts before anything is shown."""
+    assert printable(value, limit) == shown
+
+
+def test_logs_and_the_terminal_sanitise_alike() -> None:
+    """A log field and a terminal cell show the same characters for the same value; they differ
+    only in how they show None and how they cut."""
+    value = "m-1\r\nreason=\x1b[31mForged"
+    assert log_safe(value) == safe(value) == printable(value)
+    assert (log_safe(None), safe(None)) == (None, "-")
+    assert log_safe("x" * 200, 128) == "x" * 128 and safe("x" * 200, 10) == "x" * 9 + "\u2026"
+
+
+@pytest.mark.parametrize(
+    ("error", "limit", "line"),
+    [
+        (RuntimeError("  first\nsecond"), None, "first"),
+        (RuntimeError(f"Bearer {JWT}\nmore"), None, "<redacted>"),
+        (RuntimeError(f"token {JWT}"), 12, "token <redac"),
+        (OSError(), None, ""),
+        (ValueError("   "), None, ""),
+    ],
+)
+def test_first_line_of_an_error_is_redacted_before_it_is_cut(
+    error: BaseException, limit: int | None, line: str
+) -> None:
+    """One line of an error for a person: the first, trimmed, credentials redacted before
+    `limit` cuts (so no cut leaves a token's prefix unrecognised); empty without text."""
+    assert first_line(error, limit) == line

@@ -27,7 +27,7 @@ from tests.test_cancel_path import GRAPH_ERROR_400
 
 REPLIES = "cancel-replies"
 CANCEL_QUEUE = "cancel-requests"  # FakeServiceBus's queue, the processor's CANCEL_QUEUE_NAME
-REQUEST_ID = "req-7f3a"
+REQUEST_MESSAGE_ID = "req-7f3a"
 CORRELATION_ID = "booking-4711"
 SESSION = "booking-tool-3"
 ON = {"REPLY_TO_ALLOWED": REPLIES}
@@ -45,7 +45,7 @@ def bus() -> FakeServiceBus:
 
 def request(body: Any, **options: Any):
     """A request asking for a reply on the reply queue, in the sender's session."""
-    options.setdefault("message_id", REQUEST_ID)
+    options.setdefault("message_id", REQUEST_MESSAGE_ID)
     options.setdefault("correlation_id", CORRELATION_ID)
     options.setdefault("reply_to", REPLIES)
     options.setdefault("reply_to_session_id", SESSION)
@@ -68,13 +68,18 @@ def only_reply(entity: Entity) -> tuple[Any, dict]:
 
 
 def check_envelope(
-    message: Any, event: dict, outcome: str, reason: str, *, request_id: str = REQUEST_ID
+    message: Any,
+    event: dict,
+    outcome: str,
+    reason: str,
+    *,
+    request_message_id: str = REQUEST_MESSAGE_ID,
 ) -> None:
     """The Service Bus properties and the CloudEvents attributes of a reply."""
     reply_id = uuid.UUID(message.message_id)
     assert reply_id.version == 5, "derived (name-based), not random"
-    assert message.message_id != request_id
-    assert message.correlation_id == request_id
+    assert message.message_id != request_message_id
+    assert message.correlation_id == request_message_id
     assert message.session_id == SESSION
     assert message.subject == outcome
     assert message.application_properties == {"outcome": outcome, "reason": reason}
@@ -103,7 +108,7 @@ def test_accepted_cancel_replies_cancelled(loopback: Loopback, bus: FakeServiceB
     reply, event = only_reply(bus.entities[REPLIES])
     check_envelope(reply, event, "cancelled", "Cancelled")
     assert event["data"] == {
-        "requestMessageId": REQUEST_ID,
+        "requestMessageId": REQUEST_MESSAGE_ID,
         "correlationId": CORRELATION_ID,
         "outcome": "cancelled",
         "reason": "Cancelled",
@@ -154,7 +159,7 @@ def test_graph_refusal_replies_dead_lettered(
     assert data["graphRequestId"] and data["graphRequestId"] in actions.only.description
     data.pop("description"), data.pop("graphRequestId")
     assert data == {
-        "requestMessageId": REQUEST_ID,
+        "requestMessageId": REQUEST_MESSAGE_ID,
         "correlationId": CORRELATION_ID,
         "outcome": "deadLettered",
         "reason": reason,
@@ -183,7 +188,7 @@ def test_invalid_request_replies_dead_lettered_without_target(
     reply, event = only_reply(bus.entities[REPLIES])
     check_envelope(reply, event, "deadLettered", "InvalidMessage")
     assert event["data"] == {
-        "requestMessageId": REQUEST_ID,
+        "requestMessageId": REQUEST_MESSAGE_ID,
         "correlationId": CORRELATION_ID,
         "outcome": "deadLettered",
         "reason": "InvalidMessage",
@@ -249,7 +254,7 @@ def test_last_delayed_retry_copy_replies_retries_exhausted_to_the_original_id(
         message_id="copy-3",
         # A copy as the function's delayed-retry sender makes it (markers sealed).
         application_properties=sealed(
-            "copy-3", {"cancelHandlerRetryCount": 3, "originalMessageId": REQUEST_ID}
+            "copy-3", {"cancelHandlerRetryCount": 3, "originalMessageId": REQUEST_MESSAGE_ID}
         ),
     )
     processor = loopback.processor(
@@ -265,9 +270,9 @@ def test_last_delayed_retry_copy_replies_retries_exhausted_to_the_original_id(
     assert (actions.only.action, actions.only.reason) == ("deadletter", "RetriesExhausted")
     reply, event = only_reply(bus.entities[REPLIES])
     check_envelope(reply, event, "deadLettered", "RetriesExhausted")
-    assert event["data"]["requestMessageId"] == REQUEST_ID
+    assert event["data"]["requestMessageId"] == REQUEST_MESSAGE_ID
     assert "after 3 delayed retries" in event["data"]["description"]
-    own = request(cancel_body("EVR"), message_id=REQUEST_ID)
+    own = request(cancel_body("EVR"), message_id=REQUEST_MESSAGE_ID)
     bus2 = FakeServiceBus(queue_name=CANCEL_QUEUE)
     bus2.add_entity(REPLIES)
     loopback.graph.state.add_event(UPN, "EVR")
@@ -370,7 +375,7 @@ def test_refused_reply_to_logs_one_warning_and_settles_as_usual(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert why in warnings[0].getMessage()
-    assert f"message_id={REQUEST_ID}" in warnings[0].getMessage()
+    assert f"message_id={REQUEST_MESSAGE_ID}" in warnings[0].getMessage()
 
 
 def test_reply_to_is_matched_case_insensitively(loopback: Loopback, bus: FakeServiceBus) -> None:
@@ -600,8 +605,8 @@ def test_a_forged_original_id_does_not_redirect_the_answer(
     )
     run(loopback, bus, forged)
     reply, event = only_reply(bus.entities[REPLIES])
-    assert reply.correlation_id == REQUEST_ID
-    assert event["data"]["requestMessageId"] == REQUEST_ID
+    assert reply.correlation_id == REQUEST_MESSAGE_ID
+    assert event["data"]["requestMessageId"] == REQUEST_MESSAGE_ID
 
 
 def _reply_warnings(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, dict]]:
@@ -730,7 +735,7 @@ def test_a_uuid_correlation_id_is_answered_as_its_text(
     assert actions.only.action == "complete"
     _, event = only_reply(bus.entities[REPLIES])
     assert event["data"]["correlationId"] == "6f1e2a7b-4c11-4d57-9d0c-3b0f9d528a1e"
-    assert event["data"]["requestMessageId"] == REQUEST_ID
+    assert event["data"]["requestMessageId"] == REQUEST_MESSAGE_ID
 
 
 def test_one_sender_per_reply_entity_serves_every_reply() -> None:
@@ -759,8 +764,8 @@ def test_one_sender_per_reply_entity_serves_every_reply() -> None:
     done = Outcome(Settlement(Action.COMPLETE, Reason.CANCELLED), attempts=1, graph_status=202)
 
     async def answer_three() -> None:
-        for request_id, entity in [("a", REPLIES), ("b", REPLIES), ("c", "booking-events")]:
-            reply = build_reply(done, RequestFacts(request_id), entity=entity, source="/s")
+        for request_message_id, entity in [("a", REPLIES), ("b", REPLIES), ("c", "booking-events")]:
+            reply = build_reply(done, RequestFacts(request_message_id), entity=entity, source="/s")
             assert reply is not None
             await replies.send(reply)
 

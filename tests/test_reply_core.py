@@ -72,8 +72,9 @@ def test_reply_destination(reply_to, allowed, expected) -> None:
     assert reply_destination(reply_to, allowed, "meeting-cancellations") == expected
 
 
-def test_reply_id_depends_on_the_request_id_alone() -> None:
-    """Same request id → same UUIDv5 reply id whatever the outcome or time; another id → another."""
+def test_reply_id_depends_on_the_request_message_id_alone() -> None:
+    """Same request MessageId → same UUIDv5 reply id whatever the outcome or time; another
+    MessageId → another."""
     first = reply_message_id("req-1")
     assert first == reply_message_id("req-1")
     assert uuid.UUID(first).version == 5
@@ -368,3 +369,24 @@ def test_reply_source_names_the_cancel_queue_or_unknown() -> None:
     CANCEL_QUEUE_NAME is not set (it must never be empty)."""
     assert reply_source("cancel-requests") == "/cancel-handler/queues/cancel-requests"
     assert reply_source("") == "/cancel-handler/queues/unknown"
+
+
+def test_settled_replaces_only_the_settlement_and_clips_its_description() -> None:
+    """Outcome.settled keeps attempts, status and the rest, and cuts the description to Service
+    Bus's 4096 characters as the stages that re-settle an outcome need."""
+    before = Outcome(
+        Settlement(Action.ABANDON, Reason.TRANSIENT_FAILURE, "Graph 503"),
+        attempts=3,
+        graph_status=503,
+        event_id="AAMk1=",
+    )
+    after = before.settled(Action.COMPLETE, Reason.RETRY_SCHEDULED, "y" * 5000)
+    assert (after.settlement.action, after.settlement.reason) == (
+        Action.COMPLETE,
+        Reason.RETRY_SCHEDULED,
+    )
+    assert len(after.settlement.description) == 4096
+    assert (after.attempts, after.graph_status, after.event_id) == (3, 503, "AAMk1=")
+    assert before.settled(Action.COMPLETE, Reason.RETRY_SCHEDULED, "short").settlement == (
+        Settlement(Action.COMPLETE, Reason.RETRY_SCHEDULED, "short")
+    )

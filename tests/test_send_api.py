@@ -13,17 +13,9 @@ from azure.servicebus import ServiceBusMessageBatch
 
 import cancel_handler
 from cancel_handler.core.errors import InvalidMessageError, TargetError
-from cancel_handler.ops.target import normalize_namespace
+from cancel_handler.ops.target import ServiceBusTarget, normalize_namespace
 from tests.conftest import UPN
 from tests.fake_servicebus import FakeServiceBus
-
-
-def test_all_names_are_importable() -> None:
-    """Every name in `cancel_handler.__all__` resolves, and nothing else is advertised."""
-    for name in cancel_handler.__all__:
-        assert getattr(cancel_handler, name) is not None
-    with pytest.raises(AttributeError):
-        _ = cancel_handler.no_such_name
 
 
 def test_function_import_path_does_not_load_the_tool() -> None:
@@ -145,6 +137,45 @@ def test_async_variant_without_credential_or_aiohttp_says_what_to_pass(monkeypat
     assert str(caught.value) == f"credential: {problem}"
 
 
+class _AsyncCredential:
+    """An async token credential the caller owns: it must be left open."""
+
+    closed = False
+
+    async def get_token(self, *scopes: str, **options: object) -> None:
+        raise AssertionError("nothing is sent, so no token is asked for")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def test_async_client_uses_the_given_credential_and_leaves_it_open() -> None:
+    """The async client of the one-request API reaches the target's namespace with the caller's
+    credential, and closing the client does not close the credential."""
+    credential = _AsyncCredential()
+
+    async def open_and_close() -> str:
+        target = ServiceBusTarget("q", "contoso-sb.servicebus.windows.net")
+        async with target.async_client(credential) as client:
+            return client.fully_qualified_namespace
+
+    assert asyncio.run(open_and_close()) == "contoso-sb.servicebus.windows.net"
+    assert credential.closed is False
+
+
+def test_async_client_with_a_connection_string_reaches_its_namespace() -> None:
+    """A target holding a connection string gets an async client for that string's
+    namespace, with no credential involved."""
+    secret = "Endpoint=sb://sb-prod.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b"
+
+    async def open_and_close() -> str:
+        target = ServiceBusTarget("q", "sb-prod.servicebus.windows.net", secret)
+        async with target.async_client() as client:
+            return client.fully_qualified_namespace
+
+    assert asyncio.run(open_and_close()) == "sb-prod.servicebus.windows.net"
+
+
 @pytest.mark.parametrize(
     ("given", "host"),
     [
@@ -230,3 +261,46 @@ def test_with_reply_checks_the_session_id() -> None:
         "replyToSessionId: is too long for a Service Bus session id (it is 129 characters "
         "long; the limit is 128)"
     )
+
+
+_SEND_PARAMETERS = (
+    "(user_principal_name: 'str', event_id: 'str | None' = None, comment: 'str | None' = None, "
+    "*, queue_name: 'str', fully_qualified_namespace: 'str | None' = None, credential: 'Any' = "
+    "None, connection_string: 'str | None' = None, message_id: 'str | None' = None, "
+    "correlation_id: 'str | None' = None, reply_to: 'str | None' = None, reply_to_session_id: "
+    "'str | None' = None, client: 'Any' = None, **target: 'Any') -> 'OutgoingRequest'"
+)
+
+
+@pytest.mark.parametrize(
+    "function", [cancel_handler.send_cancel_request, cancel_handler.send_cancel_request_async]
+)
+def test_both_variants_show_the_same_parameters(function) -> None:
+    """help() and editors show each entry point's full parameter list, one list for both."""
+    import inspect
+
+    assert str(inspect.signature(function)) == _SEND_PARAMETERS
+
+
+def test_async_variant_is_a_coroutine_function_with_its_own_docs() -> None:
+    """The async entry point stays a coroutine function and keeps its own name and docstring."""
+    import inspect
+
+    function = cancel_handler.send_cancel_request_async
+    assert inspect.iscoroutinefunction(function)
+    assert function.__name__ == "send_cancel_request_async"
+    assert function.__doc__.startswith("The asyncio variant of :func:`send_cancel_request`")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: cancel_handler.send_cancel_request(UPN, "AAMk1="),
+        lambda: asyncio.run(cancel_handler.send_cancel_request_async(UPN, "AAMk1=")),
+        lambda: cancel_handler.send_cancel_request(UPN, "AAMk1=", queue_name="q", nope=1),
+    ],
+)
+def test_a_call_outside_the_parameters_is_a_type_error(call) -> None:
+    """A missing queue name or an unknown keyword is refused before anything is sent."""
+    with pytest.raises(TypeError):
+        call()

@@ -240,11 +240,15 @@ def test_fetches_are_counted() -> None:
             RuntimeError("x" * 400),
             "no token from the managed identity: RuntimeError: " + "x" * 300,
         ),
+        (
+            RuntimeError("x" * 290 + " " + "eyJ0eXAiOiJKV1QifQ.eyJvaWQiOiIwMDAifQ.c2ln"),
+            "no token from the managed identity: RuntimeError: " + "x" * 290 + " <redacted",
+        ),
     ],
 )
 def test_a_failed_fetch_is_described_in_one_safe_line(error: Exception, message: str) -> None:
     """The TokenError names the exception type and its first line (≤ 300 characters), with
-    credentials redacted."""
+    credentials redacted before the cut, so a token across the 300th character never shows."""
     provider = TokenProvider(RecordingSource(error), GRAPH_SCOPE, clock=Clock(1_000))
     with pytest.raises(TokenError) as caught:
         asyncio.run(provider.get())

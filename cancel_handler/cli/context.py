@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from cancel_handler.core.errors import TargetError
-from cancel_handler.core.redaction import redact
+from cancel_handler.core.redaction import first_line
 from cancel_handler.ops.target import (
     NAMESPACE_ENV,
     QUEUE_ENV,
@@ -113,7 +113,7 @@ def explain(exc: BaseException, target: ServiceBusTarget, role: str) -> str:
     )
 
     namespace = target.fully_qualified_namespace or "(unknown namespace)"
-    first = _first_line(exc).rstrip(".")
+    first = (first_line(exc) or type(exc).__name__).rstrip(".")
     if isinstance(exc, ClientAuthenticationError):
         return (
             f"sign-in failed: {first} (run `az login`, or check the identity in AZURE_* "
@@ -134,8 +134,3 @@ def explain(exc: BaseException, target: ServiceBusTarget, role: str) -> str:
             f"identity needs {role} on queue {target.queue_name})"
         )
     return f"Service Bus namespace {namespace}: {first}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = redact(str(exc)).strip() or type(exc).__name__
-    return text.splitlines()[0]

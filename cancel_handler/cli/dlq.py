@@ -163,7 +163,9 @@ def _selection_options(command: Callable) -> Callable:
     return filter_options(command)
 
 
-def _select(client, queue_name, sequence_numbers, reasons, since, until, all_) -> list[DeadLetter]:
+def _select(
+    client, queue_name, *, sequence_numbers, reasons, since, until, all_
+) -> list[DeadLetter]:
     selectors = bool(sequence_numbers or reasons or since or until)
     if all_ and selectors:
         raise click.UsageError("--all selects everything: do not combine it with filters")
@@ -201,42 +203,23 @@ def _report(verb: str, summary: RepairSummary) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would be resubmitted; change nothing.")
 @connection_options
 @click.pass_obj
-def resubmit(
-    ctx: CliContext,
-    sequence_numbers,
-    reasons,
-    since,
-    until,
-    all_,
-    dry_run,
-    namespace,
-    queue,
-    connection_string_env,
-) -> None:
+def resubmit(ctx: CliContext, dry_run: bool, **options: Any) -> None:
     """Send selected dead-lettered messages back to the queue, then remove them from the
     dead-letter queue (only after the send succeeded). Copies get a new MessageId and keep the
     first one in `originalMessageId`; `resubmitCount` counts the resubmissions."""
-    check_window(since, until)
-    target = target_from(namespace, queue, connection_string_env)
-    with service_bus_errors(target, SENDER_AND_RECEIVER), ctx.client_factory(target) as client:
-        letters = _select(client, target.queue_name, sequence_numbers, reasons, since, until, all_)
-        if dry_run:
-            for letter in letters:
-                new_id = resubmitted_id(letter.message_id, letter.sequence_number)
-                click.echo(
-                    f"would resubmit {letter.sequence_number} ({safe(letter.reason)}) "
-                    f"as {new_id} (original {safe(letter.message_id)})"
-                )
-            click.echo(f"dry run: {len(letters)} message(s) selected; nothing changed", err=True)
-            return
-        with progress(len(letters), "resubmitting") as bar:
-            summary = resubmit_dead_letters(
-                client,
-                target.queue_name,
-                [x.sequence_number for x in letters],
-                on_progress=bar.update,
+
+    def show_only(letters: list[DeadLetter]) -> None:
+        for letter in letters:
+            new_id = resubmitted_id(letter.message_id, letter.sequence_number)
+            click.echo(
+                f"would resubmit {letter.sequence_number} ({safe(letter.reason)}) "
+                f"as {new_id} (original {safe(letter.message_id)})"
             )
-    _report("resubmitted", summary)
+        click.echo(f"dry run: {len(letters)} message(s) selected; nothing changed", err=True)
+
+    words = ("resubmitting", "resubmitted")
+    show = show_only if dry_run else None
+    _repair(ctx, SENDER_AND_RECEIVER, resubmit_dead_letters, words, show, **options)
 
 
 @dlq.command(
@@ -247,35 +230,49 @@ def resubmit(
 @click.option("--yes", is_flag=True, help="Really delete; without it, only list what would go.")
 @connection_options
 @click.pass_obj
-def purge(
-    ctx: CliContext,
-    sequence_numbers,
-    reasons,
-    since,
-    until,
-    all_,
-    yes,
-    namespace,
-    queue,
-    connection_string_env,
-) -> None:
+def purge(ctx: CliContext, yes: bool, **options: Any) -> None:
     """Delete selected dead-lettered messages for good (needs --yes)."""
-    check_window(since, until)
+
+    def show_only(letters: list[DeadLetter]) -> None:
+        for letter in letters:
+            click.echo(
+                f"would purge {letter.sequence_number} ({safe(letter.reason)}) "
+                f"{safe(letter.message_id)}"
+            )
+        raise BadInput(f"{len(letters)} message(s) selected; add --yes to purge them")
+
+    words = ("purging", "purged")
+    _repair(ctx, RECEIVER, purge_dead_letters, words, None if yes else show_only, **options)
+
+
+def _repair(
+    ctx: CliContext,
+    access: Any,
+    repair: Callable[..., RepairSummary],
+    words: tuple[str, str],
+    show_only: Callable[[list[DeadLetter]], None] | None,
+    *,
+    namespace: str | None,
+    queue: str | None,
+    connection_string_env: str | None,
+    **selection: Any,
+) -> None:
+    """Select the dead-lettered messages the options name, then `repair` them with a progress
+    bar and report (`words`: what the repair is called while it runs, and when done); or, with
+    `show_only`, only show them."""
+    check_window(selection["since"], selection["until"])
     target = target_from(namespace, queue, connection_string_env)
-    with service_bus_errors(target, RECEIVER), ctx.client_factory(target) as client:
-        letters = _select(client, target.queue_name, sequence_numbers, reasons, since, until, all_)
-        if not yes:
-            for letter in letters:
-                click.echo(
-                    f"would purge {letter.sequence_number} ({safe(letter.reason)}) "
-                    f"{safe(letter.message_id)}"
-                )
-            raise BadInput(f"{len(letters)} message(s) selected; add --yes to purge them")
-        with progress(len(letters), "purging") as bar:
-            summary = purge_dead_letters(
+    with service_bus_errors(target, access), ctx.client_factory(target) as client:
+        letters = _select(client, target.queue_name, **selection)
+        if show_only is not None:
+            show_only(letters)
+            return
+        doing, done = words
+        with progress(len(letters), doing) as bar:
+            summary = repair(
                 client,
                 target.queue_name,
                 [x.sequence_number for x in letters],
                 on_progress=bar.update,
             )
-    _report("purged", summary)
+    _report(done, summary)

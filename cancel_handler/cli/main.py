@@ -15,7 +15,7 @@ import click
 from cancel_handler.cli.context import EXIT_FAILED, CliContext
 from cancel_handler.cli.dlq import dlq
 from cancel_handler.cli.send import send
-from cancel_handler.core.redaction import redact
+from cancel_handler.core.redaction import first_line
 
 EPILOG = (
     "Exit codes: 0 ok; 1 operation failed; 2 usage or bad input; 3 send --wait timed out. "
@@ -29,8 +29,8 @@ class UnexpectedError(click.ClickException):
     exit_code = EXIT_FAILED
 
     def __init__(self, error: Exception) -> None:
-        detail = redact(str(error)).strip().splitlines()
-        shown = f"{type(error).__name__}: {detail[0]}" if detail else type(error).__name__
+        detail = first_line(error)
+        shown = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
         super().__init__(
             f"unexpected error ({shown}); this is a defect: please report it with the command "
             "you ran"

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from cancel_handler.core.redaction import printable
 from cancel_handler.ops.deadletters import DeadLetter
 
 #: Columns of `dlq list`: header, width (None: the rest of the line).
@@ -28,10 +29,10 @@ DESCRIPTION_WIDTH = 60
 
 
 def safe(value: object, width: int | None = None) -> str:
-    """Printable text: control characters become '?', cut to `width` with '…'."""
+    """:func:`printable` text for the terminal, cut to `width` with '…'; None is '-'."""
     if value is None:
         return "-"
-    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    text = printable(value)
     if width is not None and len(text) > width:
         text = text[: width - 1] + "…"
     return text

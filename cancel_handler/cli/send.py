@@ -79,7 +79,9 @@ _NOT_UTF8 = re.compile("[\udc80-\udcff]")
     type=click.File("rb"),
     help="JSON Lines file of requests ('-' for stdin); all are validated before any is sent.",
 )
-@click.option("--request-id", help="MessageId for a single request (default: a new UUID).")
+@click.option(
+    "--request-id", "message_id", help="MessageId for a single request (default: a new UUID)."
+)
 @click.option("--correlation-id", help="CorrelationId for a single request (default: MessageId).")
 @click.option(
     "--reply-to",
@@ -115,7 +117,7 @@ def send(
     max_days: int,
     comment: str | None,
     file_,
-    request_id: str | None,
+    message_id: str | None,
     correlation_id: str | None,
     reply_to: str | None,
     reply_session_id: str | None,
@@ -133,7 +135,7 @@ def send(
     if reply_to:
         _check_reply(reply_to, session_id, queue)
     meeting = MeetingTarget(event_id, ical_uid, from_, to, preview)
-    requests = _requests(upn, meeting, comment, file_, request_id, correlation_id, max_days)
+    requests = _requests(upn, meeting, comment, file_, message_id, correlation_id, max_days)
     if not requests:
         click.echo("nothing to send: the file holds no requests (only blank lines)", err=True)
         return
@@ -248,10 +250,10 @@ class MeetingTarget:
 
 
 def _requests(
-    upn, meeting: MeetingTarget, comment, file_, request_id, correlation_id, max_days: int
+    upn, meeting: MeetingTarget, comment, file_, message_id, correlation_id, max_days: int
 ) -> list[OutgoingRequest]:
     if file_ is not None:
-        if upn or meeting.given() or comment or request_id or correlation_id:
+        if upn or meeting.given() or comment or message_id or correlation_id:
             raise click.UsageError(
                 "--file takes the requests and their ids from the file; do not combine it with "
                 "--upn, --event-id, --ical-uid, --from, --to, --preview, --comment, "
@@ -272,7 +274,7 @@ def _requests(
         )
     options = {"--upn": upn, "--event-id": meeting.event_id, "--ical-uid": meeting.ical_uid}
     options |= {"--from": meeting.start, "--to": meeting.end, "--comment": comment}
-    options |= {"--request-id": request_id, "--correlation-id": correlation_id}
+    options |= {"--request-id": message_id, "--correlation-id": correlation_id}
     for option, value in options.items():
         if value is not None and _NOT_UTF8.search(value):
             raise BadInput(
@@ -289,7 +291,7 @@ def _requests(
                 start_date_time=meeting.start,
                 end_date_time=meeting.end,
                 preview=meeting.preview,
-                message_id=request_id,
+                message_id=message_id,
                 correlation_id=correlation_id,
                 max_range_days=max_days,
             )

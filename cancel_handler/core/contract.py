@@ -13,11 +13,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, overload
 
-from cancel_handler.core import ijson
+from cancel_handler.core import strict_json
 from cancel_handler.core.errors import InvalidMessageError
 
 SCHEMA_RESOURCE = "cancel-request.v1.1.schema.json"
@@ -27,8 +28,22 @@ MAX_BODY_BYTES = 256 * 1024
 DEFAULT_RANGE_MAX_DAYS = 366
 RANGE_MAX_DAYS_CEILING = 1825
 
-#: The three kinds of target; a request names exactly one.
-TARGETS = ("eventId", "iCalUId", "startDateTime/endDateTime")
+
+class Target(StrEnum):
+    """The kind of target a request names; it names exactly one. The value is how an error
+    message names it."""
+
+    EVENT_ID = "eventId"
+    ICAL_UID = "iCalUId"
+    DATE_RANGE = "startDateTime/endDateTime"
+
+
+#: The body fields that name each kind of target (a date range needs both of its own).
+TARGET_FIELDS = {
+    Target.EVENT_ID: ("eventId",),
+    Target.ICAL_UID: ("iCalUId",),
+    Target.DATE_RANGE: ("startDateTime", "endDateTime"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +71,14 @@ class CancelRequest:
 
     def __post_init__(self) -> None:
         # Every request is valid Unicode text, so none can fail to encode on its way to Graph.
-        ijson.check(self.to_json())
+        strict_json.check(self.to_json())
 
     @property
-    def target(self) -> str:
-        """Which target the request names: one of :data:`TARGETS`."""
+    def target(self) -> Target:
+        """Which kind of target the request names."""
         if self.event_id is not None:
-            return TARGETS[0]
-        return TARGETS[1] if self.ical_uid is not None else TARGETS[2]
+            return Target.EVENT_ID
+        return Target.ICAL_UID if self.ical_uid is not None else Target.DATE_RANGE
 
     def to_json(self) -> dict[str, object]:
         """The request as a contract-shaped JSON object."""
@@ -118,7 +133,7 @@ def parse_cancel_request(
     except UnicodeDecodeError as exc:
         raise InvalidMessageError("", f"body is not UTF-8 (bad byte at {exc.start})") from None
     try:
-        document = ijson.loads(text)
+        document = strict_json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidMessageError(
             "", f"body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
@@ -134,21 +149,21 @@ def validate_request(
     """Validate an already-decoded JSON value against the contract (I-JSON rules included); a
     date range may span at most `max_range_days` days of 24 hours (the function's
     RANGE_MAX_DAYS)."""
-    ijson.check(document)
+    strict_json.check(document)
     if not isinstance(document, dict):
         raise InvalidMessageError("", f"body must be a JSON object, got {_json_type(document)}")
     upn = _required_string(document, "userPrincipalName")
     _check_pattern("userPrincipalName", upn)
     target = _one_target(document)
-    if "preview" in document and target != TARGETS[2]:
+    if "preview" in document and target is not Target.DATE_RANGE:
         raise InvalidMessageError(
             "preview", "applies only to a date range (startDateTime and endDateTime)"
         )
     event_id = ical_uid = window = None
     preview = False
-    if target == TARGETS[0]:
+    if target is Target.EVENT_ID:
         event_id = _event_id(document)
-    elif target == TARGETS[1]:
+    elif target is Target.ICAL_UID:
         ical_uid = _required_string(document, "iCalUId")
         _check_pattern("iCalUId", ical_uid)
     else:
@@ -172,20 +187,16 @@ def is_event_id(value: object) -> bool:
     return len(value) <= limit and pattern is not None and pattern.search(value) is not None
 
 
-def _one_target(document: dict[str, Any]) -> str:
+def _one_target(document: dict[str, Any]) -> Target:
     present = [
-        name
-        for name, keys in zip(
-            TARGETS, (("eventId",), ("iCalUId",), ("startDateTime", "endDateTime")), strict=True
-        )
-        if any(key in document for key in keys)
+        target for target, keys in TARGET_FIELDS.items() if any(key in document for key in keys)
     ]
     if not present:
         raise InvalidMessageError(
             "eventId", "is required (or iCalUId, or startDateTime with endDateTime)"
         )
     if len(present) > 1:
-        field = present[1] if present[1] != TARGETS[2] else _range_key(document)
+        field = present[1] if present[1] is not Target.DATE_RANGE else _range_key(document)
         raise InvalidMessageError(
             field,
             f"a request names exactly one target (eventId, iCalUId, or startDateTime with "
@@ -243,6 +254,18 @@ def span_text(span: timedelta) -> str:
         f"{second_text or seconds} s" if seconds or span.microseconds else "",
     ]
     return " ".join(part for part in parts if part)
+
+
+@overload
+def utc_text(instant: datetime) -> str: ...
+@overload
+def utc_text(instant: None) -> None: ...
+def utc_text(instant: datetime | None) -> str | None:
+    """An aware instant as UTC text, `2026-07-01T00:00:00Z` (a fraction kept if any), the form
+    Graph is asked in and replies answer in; None stays None."""
+    if instant is None:
+        return None
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _instant(field: str, text: str) -> datetime:

@@ -4,9 +4,7 @@ answer, instead of being given back for Service Bus to dead-letter silently."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from cancel_handler.core.decision import Action, Reason, Settlement, clip
+from cancel_handler.core.decision import Action, Reason
 from cancel_handler.core.outcome import Outcome
 
 
@@ -32,7 +30,4 @@ def on_last_delivery(
         f"still failing on delivery {delivery_count} (MAX_DELIVERY_COUNT={max_delivery_count}, "
         f"the queue's last); last error: {settlement.description}"
     )
-    return replace(
-        outcome,
-        settlement=Settlement(Action.DEADLETTER, Reason.DELIVERIES_EXHAUSTED, clip(description)),
-    )
+    return outcome.settled(Action.DEADLETTER, Reason.DELIVERIES_EXHAUSTED, description)

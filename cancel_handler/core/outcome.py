@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cancel_handler.core.contract import CancelRequest
-from cancel_handler.core.decision import Settlement
+from cancel_handler.core.decision import Action, Reason, Settlement, clip
 from cancel_handler.core.selection import RangeSelection
 
 
@@ -42,6 +42,11 @@ class Outcome:
     range_report: RangeReport | None = None
     #: Seconds the in-process retries waited, out of the retry budget.
     waited_seconds: float = 0.0
+
+    def settled(self, action: Action, reason: Reason, detail: str) -> Outcome:
+        """This outcome with a new settlement, its description `detail` cut to what Service
+        Bus keeps (:func:`clip`)."""
+        return replace(self, settlement=Settlement(action, reason, clip(detail)))
 
 
 @dataclass(frozen=True, slots=True)

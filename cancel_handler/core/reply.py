@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from cancel_handler.core.contract import utc_text
 from cancel_handler.core.decision import Action, Reason, clip
 from cancel_handler.core.outcome import Outcome, RangeReport
 from cancel_handler.core.redaction import redact
@@ -130,8 +131,8 @@ def range_data(report: RangeReport) -> dict[str, Any]:
         "events": [
             {
                 "eventId": event.id,
-                "start": _utc_text(event.start),
-                "end": _utc_text(event.end),
+                "start": utc_text(event.start),
+                "end": utc_text(event.end),
                 "type": event.type,
             }
             for event in report.selection.selected
@@ -141,12 +142,6 @@ def range_data(report: RangeReport) -> dict[str, Any]:
             str(cause): count for cause, count in report.selection.skipped.items() if count
         },
     }
-
-
-def _utc_text(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class ReplyTarget(Protocol):

@@ -19,7 +19,9 @@ from cancel_handler.devtools.control_values import (
 from cancel_handler.devtools.graph_simulator import GraphState
 from cancel_handler.devtools.identity_endpoint import TokenAuthority
 
-OPS = ("configure", "stats", "reset", "token")
+OPS = ("configure", "add_meetings", "stats", "reset", "token")
+#: `configure` fields kept on the simulator under another name.
+_STATE_ATTRIBUTE = {"graph_limits": "limits", "latency_lognormal": "latency_sampler"}
 _OP_NAMES = ", ".join(describe(op) for op in OPS)
 
 
@@ -76,6 +78,9 @@ def run(state: GraphState, authority: TokenAuthority, command: object) -> dict[s
     if op == "configure":
         configure(state, configuration(fields))
         return {"ok": True}
+    if op == "add_meetings":
+        add_meetings(state, fields)
+        return {"ok": True}
     if fields:
         raise CommandError(f'{field_name(next(iter(fields)))}: op "{op}" takes no other field')
     if op == "stats":
@@ -107,7 +112,42 @@ def configure(state: GraphState, values: dict[str, Any]) -> None:
     """Apply checked `configure` values to the simulator state."""
     with state.lock:
         for name, value in values.items():
-            setattr(state, name, value)
+            setattr(state, _STATE_ATTRIBUTE.get(name, name), value)
+
+
+def add_meetings(state: GraphState, fields: dict[str, Any]) -> None:
+    """Put `count` one-hour meetings with one attendee, `every_minutes` apart from `start`, in
+    `mailbox`'s calendar (ids `prefix` + a 5-digit number)."""
+    from datetime import datetime, timedelta
+
+    from cancel_handler.devtools.graph_simulator import Meeting
+
+    known = {"mailbox", "count", "start", "every_minutes", "prefix"}
+    unknown = set(fields) - known
+    if unknown:
+        raise CommandError(
+            f'{field_name(sorted(unknown)[0])}: op "add_meetings" has no such field; its fields '
+            f"are {', '.join(sorted(known))}"
+        )
+    mailbox, prefix = fields.get("mailbox"), fields.get("prefix", "AAMkFleet")
+    count, every = fields.get("count"), fields.get("every_minutes", 60)
+    if not isinstance(mailbox, str) or not mailbox:
+        raise CommandError(f"mailbox: must be a mailbox name; got {describe(mailbox)}")
+    if not isinstance(prefix, str) or not prefix:
+        raise CommandError(f"prefix: must be a text; got {describe(prefix)}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 100_000:
+        raise CommandError(f"count: must be a whole number from 0 to 100000; got {describe(count)}")
+    if isinstance(every, bool) or not isinstance(every, int | Decimal) or every <= 0:
+        raise CommandError(f"every_minutes: must be a number above 0; got {describe(every)}")
+    try:
+        start = datetime.fromisoformat(fields["start"])
+    except (KeyError, TypeError, ValueError) as exc:
+        got = describe(fields.get("start"))
+        raise CommandError(f"start: must be an ISO 8601 date-time; got {got}") from exc
+    step = timedelta(minutes=float(every))
+    for index in range(count):  # add_meeting takes the state's lock itself
+        at = start + index * step
+        state.add_meeting(mailbox, Meeting(f"{prefix}{index:05}=", at, at + timedelta(hours=1)))
 
 
 def stats(state: GraphState) -> dict[str, Any]:
@@ -121,6 +161,7 @@ def stats(state: GraphState) -> dict[str, Any]:
             "connections": len({call.connection for call in state.calls}),
             "first_call_at": state.calls[0].received_at if state.calls else None,
             "last_call_at": state.calls[-1].received_at if state.calls else None,
+            "limits": state.limits.summary() if state.limits is not None else None,
         }
 
 

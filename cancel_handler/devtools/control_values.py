@@ -19,12 +19,21 @@ LIMIT_RULE = f"a whole number from 1 to {MAX_LIMIT}"
 WINDOW_SECONDS_RULE = f"a number of seconds above 0, at most {MAX_WINDOW_SECONDS}"
 WINDOW_RULE = f"[requests, seconds], requests {LIMIT_RULE} and seconds {WINDOW_SECONDS_RULE}"
 
+GRAPH_LIMITS_RULE = (
+    "an object of graph_limits.GraphLimitRules fields (mailbox_concurrency, mailbox_window, "
+    "app_window, count_refused, concurrency_retry_after, window_retry_after, refusal_latency) "
+    'and "scale", a factor for every duration'
+)
+LOGNORMAL_RULE = 'an object {"median": seconds above 0, "sigma": a number >= 0, "seed": any}'
+
 #: `configure`'s fields: the rule of each and what null means (None: null is not allowed).
 CONFIGURE_FIELDS: dict[str, tuple[str, str | None]] = {
     "latency": (LATENCY_RULE, "none"),
     "auto_events": ("true or false", None),
     "mailbox_concurrency": (LIMIT_RULE, "no limit"),
     "mailbox_window": (WINDOW_RULE, "no limit"),
+    "graph_limits": (GRAPH_LIMITS_RULE, "no limits across callers"),
+    "latency_lognormal": (LOGNORMAL_RULE, "the fixed latency"),
 }
 _SHOWN = 40
 
@@ -47,6 +56,10 @@ def configure_value(name: str, value: object) -> Any:
             return latency(value)
         if name == "mailbox_concurrency":
             return limit(value)
+        if name == "graph_limits":
+            return graph_limits(value)
+        if name == "latency_lognormal":
+            return lognormal(value)
         return window(value)
     except Invalid as exc:
         raise Invalid(f"{rule}, or null for {null}" if null else rule) from exc
@@ -81,6 +94,53 @@ def window(value: object) -> tuple[int, float]:
     if not isinstance(value, list) or len(value) != 2:
         raise Invalid(WINDOW_RULE)
     return limit(value[0]), window_seconds(value[1])
+
+
+def graph_limits(value: object) -> Any:
+    """Graph's limits enforced across every caller, from `GraphLimitRules` fields."""
+    from dataclasses import fields
+
+    from cancel_handler.devtools.graph_limits import GraphLimitRules, GraphLimits
+
+    if not isinstance(value, dict):
+        raise Invalid(GRAPH_LIMITS_RULE)
+    given = {name: plain(item) for name, item in value.items()}
+    scale = given.pop("scale", 1.0)
+    known = {field.name for field in fields(GraphLimitRules)}
+    if set(given) - known or isinstance(scale, bool) or not isinstance(scale, int | float):
+        raise Invalid(GRAPH_LIMITS_RULE)
+    try:
+        for name in ("mailbox_window", "app_window"):
+            if given.get(name) is not None:
+                given[name] = (int(given[name][0]), float(given[name][1]))
+        return GraphLimits(GraphLimitRules(**given).scaled(float(scale)))
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise Invalid(GRAPH_LIMITS_RULE) from exc
+
+
+def lognormal(value: object) -> Any:
+    """A latency drawn from a log-normal distribution with the given median and sigma."""
+    import math
+    import random
+
+    if not isinstance(value, dict) or set(value) - {"median", "sigma", "seed"}:
+        raise Invalid(LOGNORMAL_RULE)
+    median, sigma = _number(value.get("median")), _number(value.get("sigma"))
+    if median is None or sigma is None or median <= 0 or sigma < 0:
+        raise Invalid(LOGNORMAL_RULE)
+    seed = value.get("seed")
+    rng = random.Random(seed if isinstance(seed, int | str) else None)  # noqa: S311 - simulation
+    mu = math.log(float(median))
+    return lambda: rng.lognormvariate(mu, float(sigma))
+
+
+def plain(value: object) -> object:
+    """A decoded JSON value with its numbers as Python floats and ints (lists as lists)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
 
 
 def from_text(text: str) -> object:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,13 +21,22 @@ STOP_GRACE_SECONDS = 5.0
 
 @dataclass
 class SettlementService(settlement_pb2_grpc.SettlementServicer):
-    """Records settlement RPCs by lock token; tokens in `unknown_locks` fail like a lost lock."""
+    """Records settlement RPCs by lock token; tokens in `unknown_locks` fail like a lost lock.
+
+    With `forward`, each settlement is also passed on (action, lock token, reason,
+    description) to whatever holds the messages (a queue stand-in); its False fails the call
+    like a lost lock."""
 
     calls: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
     unknown_locks: set[str] = field(default_factory=set)
+    forward: Callable[[str, str, str | None, str | None], bool] | None = None
 
     def _settle(self, name: str, request: Any, context: Any, reason=None, description=None):
-        if request.locktoken in self.unknown_locks:
+        lost = request.locktoken in self.unknown_locks or (
+            self.forward is not None
+            and not self.forward(name, request.locktoken, reason, description)
+        )
+        if lost:
             context.abort(grpc.StatusCode.NOT_FOUND, f"LockToken {request.locktoken} not found")
         self.calls.append((name, request.locktoken, reason, description))
         return Empty()
@@ -56,10 +65,13 @@ class SettlementService(settlement_pb2_grpc.SettlementServicer):
 
 
 @contextmanager
-def settlement_host() -> Iterator[tuple[SettlementService, ServiceBusMessageActions]]:
-    """Serve the settlement service on 127.0.0.1 and build the real client against it."""
-    service = SettlementService()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+def settlement_host(
+    service: SettlementService | None = None, *, workers: int = 4
+) -> Iterator[tuple[SettlementService, ServiceBusMessageActions]]:
+    """Serve the settlement service (a new one unless given) on 127.0.0.1 with `workers`
+    threads and build the real client against it."""
+    service = service if service is not None else SettlementService()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
     settlement_pb2_grpc.add_SettlementServicer_to_server(service, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
@@ -29,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from cancel_handler.devtools._server import LoopbackServer, send_json
+from cancel_handler.devtools.graph_limits import GraphLimits
 from cancel_handler.devtools.identity_endpoint import TokenAuthority
 
 NOT_ORGANIZER_MESSAGE = (
@@ -132,6 +134,15 @@ class GraphState:
     max_page_size: int = 1000
     #: When set, next links point at this origin instead of the simulator's (a hostile Graph).
     next_link_origin: str | None = None
+    #: Graph's documented limits across every caller (a fleet); replaces the two above.
+    limits: GraphLimits | None = None
+    #: Seconds of latency per answer, drawn per request; replaces `latency` when set.
+    latency_sampler: Callable[[], float] | None = None
+
+    def answer_delay(self) -> float:
+        """The latency of one answer."""
+        sampler = self.latency_sampler
+        return sampler() if sampler is not None else self.latency
 
     def add_event(self, mailbox: str, event_id: str, *, organizer: bool = True) -> None:
         """Create an event in a mailbox; `organizer=False` makes it an attendee's copy."""
@@ -265,19 +276,24 @@ class _GraphHandler(BaseHTTPRequestHandler):
     def _list(
         self, state: GraphState, mailbox: str, kind: str, query: dict[str, str], token: str
     ) -> tuple[int, bytes, dict]:
-        with state.lock:
-            stopped = _refusal(state, mailbox, token) or _throttled(state, mailbox)
-            if stopped is not None:
-                return stopped
-            live = [
-                m for m in state.calendars.get(mailbox, [])
-                if (mailbox, m.id) not in state.cancelled
-            ]
-        if state.latency:
-            time.sleep(state.latency)
-        if kind == "events":
-            return self._events(live, query)
-        return self._calendar_view(state, mailbox, live, query)
+        stopped = _stopped(state, mailbox, token)
+        if stopped is not None:
+            return stopped
+        try:
+            with state.lock:
+                live = [
+                    m for m in state.calendars.get(mailbox, [])
+                    if (mailbox, m.id) not in state.cancelled
+                ]
+            delay = state.answer_delay()
+            if delay:
+                time.sleep(delay)
+            if kind == "events":
+                return self._events(live, query)
+            return self._calendar_view(state, mailbox, live, query)
+        finally:
+            if state.limits is not None:
+                state.limits.release(mailbox)
 
     def _events(self, live: list[Meeting], query: dict[str, str]) -> tuple[int, bytes, dict]:
         match = re.fullmatch(r"iCalUId eq '((?:[^']|'')*)'", query.get("$filter", ""))
@@ -344,17 +360,18 @@ class _GraphHandler(BaseHTTPRequestHandler):
     def _decide(
         self, state: GraphState, mailbox: str, event_id: str, token: str
     ) -> tuple[int, bytes, dict]:
+        stopped = _stopped(state, mailbox, token)
+        if stopped is not None:
+            return stopped
         with state.lock:
-            stopped = _refusal(state, mailbox, token) or _throttled(state, mailbox)
-            if stopped is not None:
-                return stopped
             state.in_flight[mailbox] += 1
             state.peak_in_flight[mailbox] = max(
                 state.peak_in_flight[mailbox], state.in_flight[mailbox]
             )
         try:
-            if state.latency:
-                time.sleep(state.latency)
+            delay = state.answer_delay()
+            if delay:
+                time.sleep(delay)
             with state.lock:
                 key = (mailbox, event_id)
                 organizer = state.events.get(key, True if state.auto_events else None)
@@ -371,6 +388,8 @@ class _GraphHandler(BaseHTTPRequestHandler):
         finally:
             with state.lock:
                 state.in_flight[mailbox] -= 1
+            if state.limits is not None:
+                state.limits.release(mailbox)
 
     def _record(
         self,
@@ -440,6 +459,32 @@ def _throttled(state: GraphState, mailbox: str) -> tuple[int, bytes, dict] | Non
     if over is None:
         return None
     return _answer(429, "ApplicationThrottled", over, {"Retry-After": "1"})
+
+
+def _stopped(state: GraphState, mailbox: str, token: str) -> tuple[int, bytes, dict] | None:
+    """The answer that stops a call before Graph looks at it: a refused token or mailbox, this
+    mailbox's own limits, then the limits shared by every caller; None when it goes ahead."""
+    with state.lock:
+        stopped = _refusal(state, mailbox, token) or _throttled(state, mailbox)
+    return stopped if stopped is not None else _shared_limits(state, mailbox)
+
+
+def _shared_limits(state: GraphState, mailbox: str) -> tuple[int, bytes, dict] | None:
+    """Graph's 429 when `state.limits` refuses the call (then nothing is to be released)."""
+    if state.limits is None:
+        return None
+    refusal = state.limits.admit(mailbox)
+    if refusal is None:
+        return None
+    try:
+        if state.limits.rules.refusal_latency:
+            time.sleep(state.limits.rules.refusal_latency)
+    finally:
+        state.limits.release(mailbox, refused=True)
+    # Graph sends Retry-After in seconds, fractional in its own sample ("2.128").
+    return _answer(
+        429, "ApplicationThrottled", refusal.message, {"Retry-After": f"{refusal.retry_after:.3f}"}
+    )
 
 
 def _over_limits(state: GraphState, mailbox: str) -> str | None:

@@ -35,6 +35,8 @@ from azurefunctions.extensions.bindings.servicebus import (
     ServiceBusReceivedMessage,
 )
 
+from cancel_handler.servicebus.messages import kept_fields
+
 #: Service Bus's default lock duration: `x-opt-locked-until` is this long after delivery.
 DEFAULT_LOCK_DURATION = timedelta(minutes=1)
 
@@ -168,15 +170,11 @@ def delivered_copy(
         b"".join(sent.body),
         message_id=message_id or sent.message_id,
         delivery_count=delivery_count,
-        correlation_id=sent.correlation_id,
-        content_type=sent.content_type,
-        subject=sent.subject,
         session_id=sent.session_id,
-        reply_to=sent.reply_to,
-        reply_to_session_id=sent.reply_to_session_id,
         application_properties={
             _text(key): _text(value) for key, value in properties.items()
         },
+        **kept_fields(sent),
     )
 
 

@@ -49,11 +49,6 @@ class TokenAuthority:
         with self._lock:
             self._revoked_below = len(self._issued)
 
-    @property
-    def issued_count(self) -> int:
-        """How many tokens were issued."""
-        return len(self._issued)
-
 
 @dataclass
 class IdentityFault:

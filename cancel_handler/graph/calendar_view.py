@@ -7,10 +7,9 @@ port are the base URL's: the bearer token must never leave Graph.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import SplitResult, urlsplit
 
-from cancel_handler.core.contract import TimeWindow
+from cancel_handler.core.contract import TimeWindow, utc_text
 from cancel_handler.graph.client import PREFER_IMMUTABLE_IDS
 from cancel_handler.graph.paths import encode_query, user_path
 
@@ -32,11 +31,6 @@ def page_limit(range_max_events: int) -> int:
     """The most calendarView pages one listing reads: PAGE_LIMIT_MARGIN times the pages of
     PAGE_SIZE that RANGE_MAX_EVENTS events (plus one page) fill."""
     return PAGE_LIMIT_MARGIN * (range_max_events // PAGE_SIZE + 1)
-
-
-def utc_text(instant: datetime) -> str:
-    """An aware instant as Graph's UTC form, `2026-07-01T00:00:00Z` (fraction kept if any)."""
-    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def first_page_url(base_url: str, user: str, window: TimeWindow) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from cancel_handler.core.errors import TokenError
-from cancel_handler.core.redaction import redact
+from cancel_handler.core.redaction import first_line
 
 #: Refresh this long before the token expires, so no request carries a token about to lapse.
 REFRESH_MARGIN_SECONDS = 300.0
@@ -81,5 +81,4 @@ class TokenProvider:
 
 def _describe(exc: Exception) -> str:
     """The exception's type and first line, without anything that looks like a token."""
-    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"{type(exc).__name__}: {redact(first_line)}"
+    return f"{type(exc).__name__}: {first_line(exc, 300)}"

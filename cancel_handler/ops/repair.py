@@ -19,13 +19,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cancel_handler.core.redaction import first_line
 from cancel_handler.ops.deadletters import DEADLETTER_PROPERTY_PREFIX, message_body
+from cancel_handler.ops.parameters import parameters_of
+from cancel_handler.servicebus.batches import fill_batches
 from cancel_handler.servicebus.messages import (
     ORIGINAL_ID_PROPERTY,
     RESUBMIT_COUNT_PROPERTY,
     RESUBMITTED_FROM_PROPERTY,
     RETRY_COUNT_PROPERTY,
     carried_properties,
+    kept_fields,
     sealed,
 )
 
@@ -86,74 +90,117 @@ def resubmit_copy(message: Any) -> Any:
     return ServiceBusMessage(
         message_body(message),
         message_id=message_id,
-        correlation_id=message.correlation_id,
-        content_type=message.content_type,
-        subject=message.subject,
-        reply_to=message.reply_to,
-        reply_to_session_id=message.reply_to_session_id,
         application_properties=sealed(message_id, properties),
+        **kept_fields(message),
     )
 
 
-def resubmit_dead_letters(
-    client: Any,
-    queue_name: str,
-    sequence_numbers: Iterable[int],
-    *,
-    on_progress: Progress | None = None,
-    max_wait_time: float = RECEIVE_WAIT_SECONDS,
-) -> RepairSummary:
+class _Drain:
+    """The parameters of both repairs, and the receive loop they share."""
+
+    def __init__(
+        self,
+        client: Any,
+        queue_name: str,
+        sequence_numbers: Iterable[int],
+        *,
+        on_progress: Progress | None = None,
+        max_wait_time: float = RECEIVE_WAIT_SECONDS,
+    ) -> None:
+        self.client = client
+        self.queue_name = queue_name
+        self.wanted = set(sequence_numbers)
+        self.on_progress = on_progress
+        self.max_wait_time = max_wait_time
+        self.summary = RepairSummary()
+
+    def run(self, handle: Callable[[Any, list[Any]], bool]) -> RepairSummary:
+        """Receive (peek-lock) until every wanted message was handled, a receive brings nothing
+        new, or `handle` reports a failure; then give back everything not settled."""
+        from azure.servicebus import ServiceBusReceiveMode, ServiceBusSubQueue
+
+        summary = self.summary
+        pending, seen, unsettled = set(self.wanted), set(), {}
+        receiver = self.client.get_queue_receiver(
+            self.queue_name,
+            sub_queue=ServiceBusSubQueue.DEAD_LETTER,
+            receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
+        )
+        with receiver:
+            try:
+                while pending:
+                    received = receiver.receive_messages(
+                        max_message_count=RECEIVE_BATCH, max_wait_time=self.max_wait_time
+                    )
+                    fresh = {m.sequence_number for m in received} - seen
+                    seen |= fresh
+                    selected = sorted(
+                        (m for m in received if m.sequence_number in pending),
+                        key=lambda m: m.sequence_number,
+                    )
+                    unsettled.update((m.sequence_number, m) for m in received)
+                    pending -= {m.sequence_number for m in selected}
+                    done_before = len(summary.done)
+                    keep_going = not selected or handle(receiver, selected)
+                    for seq in summary.done[done_before:]:
+                        unsettled.pop(seq, None)
+                    if not keep_going or not fresh:
+                        break
+            finally:
+                for message in unsettled.values():
+                    try:
+                        receiver.abandon_message(message)
+                    except Exception:  # noqa: S112 - lock already lost: it is back anyway
+                        continue
+        handled = set(summary.done)
+        handled |= {seq for seq, _ in [*summary.failed, *summary.not_removed]}
+        summary.skipped = sorted(self.wanted - handled)
+        return summary
+
+
+@parameters_of(_Drain)
+def resubmit_dead_letters(*args: Any, **kwargs: Any) -> RepairSummary:
     """Move the selected dead-lettered messages back to the queue, in sequence-number order."""
-    summary = RepairSummary()
-    with client.get_queue_sender(queue_name) as sender:
+    drain = _Drain(*args, **kwargs)
+    with drain.client.get_queue_sender(drain.queue_name) as sender:
 
         def handle(receiver: Any, selected: list[Any]) -> bool:
-            return _resubmit(receiver, sender, selected, summary, on_progress)
+            return _resubmit(receiver, sender, selected, drain.summary, drain.on_progress)
 
-        _drain(client, queue_name, set(sequence_numbers), handle, summary, max_wait_time)
-    return summary
+        return drain.run(handle)
 
 
-def purge_dead_letters(
-    client: Any,
-    queue_name: str,
-    sequence_numbers: Iterable[int],
-    *,
-    on_progress: Progress | None = None,
-    max_wait_time: float = RECEIVE_WAIT_SECONDS,
-) -> RepairSummary:
+@parameters_of(_Drain)
+def purge_dead_letters(*args: Any, **kwargs: Any) -> RepairSummary:
     """Delete (complete) the selected dead-lettered messages."""
-    summary = RepairSummary()
+    drain = _Drain(*args, **kwargs)
 
     def handle(receiver: Any, selected: list[Any]) -> bool:
         for message in selected:
-            _complete(receiver, message, summary, summary.failed)
-        if on_progress is not None:
-            on_progress(len(selected))
+            _complete(receiver, message, drain.summary, drain.summary.failed)
+        if drain.on_progress is not None:
+            drain.on_progress(len(selected))
         return True
 
-    _drain(client, queue_name, set(sequence_numbers), handle, summary, max_wait_time)
-    return summary
+    return drain.run(handle)
 
 
 def _resubmit(receiver, sender, selected, summary: RepairSummary, on_progress) -> bool:
     from azure.servicebus.exceptions import MessageSizeExceededError
 
-    batch, members = sender.create_message_batch(), []
-    for message in selected:
-        copy = resubmit_copy(message)
-        try:
-            batch.add_message(copy)
-        except MessageSizeExceededError as exc:
-            if not members:
-                summary.failed.append((message.sequence_number, f"too large to resend: {exc}"))
-                return False
+    batches = fill_batches(selected, resubmit_copy, sender.create_message_batch)
+    flushed = 0
+    try:
+        for batch, members in batches:
             if not _flush(receiver, sender, batch, members, summary, on_progress):
                 return False
-            batch, members = sender.create_message_batch(), []
-            batch.add_message(copy)
-        members.append(message)
-    return not members or _flush(receiver, sender, batch, members, summary, on_progress)
+            flushed += len(members)
+    except MessageSizeExceededError as exc:
+        # Every message before this one went out in an earlier batch.
+        too_large = selected[flushed].sequence_number
+        summary.failed.append((too_large, f"too large to resend: {exc}"))
+        return False
+    return True
 
 
 def _flush(receiver, sender, batch, members, summary: RepairSummary, on_progress) -> bool:
@@ -162,7 +209,8 @@ def _flush(receiver, sender, batch, members, summary: RepairSummary, on_progress
     except Exception as exc:
         # Nothing of a failed batch was enqueued: the originals stay dead-lettered (abandoned
         # at the end of the drain).
-        summary.failed.extend((m.sequence_number, _reason(exc)) for m in members)
+        why = first_line(exc) or type(exc).__name__
+        summary.failed.extend((m.sequence_number, why) for m in members)
         return False
     for message in members:
         _complete(receiver, message, summary, summary.not_removed)
@@ -175,53 +223,6 @@ def _complete(receiver, message, summary: RepairSummary, on_error: list) -> None
     try:
         receiver.complete_message(message)
     except Exception as exc:
-        on_error.append((message.sequence_number, _reason(exc)))
+        on_error.append((message.sequence_number, first_line(exc) or type(exc).__name__))
     else:
         summary.done.append(message.sequence_number)
-
-
-def _drain(client, queue_name, wanted: set[int], handle, summary, max_wait_time) -> None:
-    """Receive (peek-lock) until every wanted message was handled, a receive brings nothing
-    new, or `handle` reports a failure; then give back everything not settled."""
-    from azure.servicebus import ServiceBusReceiveMode, ServiceBusSubQueue
-
-    pending, seen, unsettled = set(wanted), set(), {}
-    receiver = client.get_queue_receiver(
-        queue_name,
-        sub_queue=ServiceBusSubQueue.DEAD_LETTER,
-        receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
-    )
-    with receiver:
-        try:
-            while pending:
-                received = receiver.receive_messages(
-                    max_message_count=RECEIVE_BATCH, max_wait_time=max_wait_time
-                )
-                fresh = {m.sequence_number for m in received} - seen
-                seen |= fresh
-                selected = sorted(
-                    (m for m in received if m.sequence_number in pending),
-                    key=lambda m: m.sequence_number,
-                )
-                unsettled.update((m.sequence_number, m) for m in received)
-                pending -= {m.sequence_number for m in selected}
-                done_before = len(summary.done)
-                keep_going = not selected or handle(receiver, selected)
-                for seq in summary.done[done_before:]:
-                    unsettled.pop(seq, None)
-                if not keep_going or not fresh:
-                    break
-        finally:
-            for message in unsettled.values():
-                try:
-                    receiver.abandon_message(message)
-                except Exception:  # noqa: S112 - lock already lost: it is back anyway
-                    continue
-    handled = set(summary.done)
-    handled |= {seq for seq, _ in [*summary.failed, *summary.not_removed]}
-    summary.skipped = sorted(wanted - handled)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

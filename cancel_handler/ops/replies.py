@@ -7,15 +7,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from cancel_handler.ops.parameters import parameters_of
 
 #: Outcomes that mean the request did what it asked (the meeting is cancelled, or the range was
 #: handled); anything else final is a dead-letter.
 SUCCEEDED = frozenset({"cancelled", "alreadyCancelled", "fannedOut", "previewed"})
 #: Longest single receive call, so that the overall deadline is kept closely.
 RECEIVE_SLICE_SECONDS = 5.0
+#: Most replies one receive call takes.
+RECEIVE_BATCH = 100
 
 
 def new_session_id() -> str:
@@ -99,16 +103,37 @@ def parse_reply(message: Any) -> ReceivedReply | None:
 
 
 class _Waiter:
-    """The bookkeeping shared by the sync and async loops."""
+    """The parameters of both waits and the bookkeeping shared by the sync and async loops."""
 
     def __init__(
         self,
+        client: Any,
+        reply_to: str,
+        session_id: str,
         message_ids: Iterable[str],
-        on_reply: Callable[[ReceivedReply], None] | None,
+        timeout_seconds: float,
+        *,
+        on_reply: Callable[[ReceivedReply], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.pending = dict.fromkeys(message_ids)
         self.result = ReplyWait()
         self._on_reply = on_reply
+        self._clock = clock
+        self._deadline = clock() + timeout_seconds
+        self._client = client
+        self._where = (reply_to, session_id)
+
+    def receiver(self) -> Any:
+        """The client's receiver for the sender's own session of the reply queue."""
+        reply_to, session_id = self._where
+        return self._client.get_queue_receiver(reply_to, session_id=session_id)
+
+    def waits(self) -> Iterator[float]:
+        """The longest wait of each receive call, while a request is unanswered and time is
+        left."""
+        while self.pending and (left := self._deadline - self._clock()) > 0:
+            yield min(left, RECEIVE_SLICE_SECONDS)
 
     def take(self, message: Any) -> None:
         """Record `message` if it answers a pending request (a fanned-out range adds its
@@ -129,48 +154,30 @@ class _Waiter:
         return self.result
 
 
-def wait_for_replies(
-    client: Any,
-    reply_to: str,
-    session_id: str,
-    message_ids: Iterable[str],
-    timeout_seconds: float,
-    *,
-    on_reply: Callable[[ReceivedReply], None] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> ReplyWait:
+@parameters_of(_Waiter)
+def wait_for_replies(*args: Any, **kwargs: Any) -> ReplyWait:
     """Receive the replies to `message_ids` from session `session_id` of the session-enabled
     queue `reply_to` with an open `ServiceBusClient`, completing each message read; stop when
     all are answered or after `timeout_seconds`."""
-    waiter = _Waiter(message_ids, on_reply)
-    deadline = clock() + timeout_seconds
-    with client.get_queue_receiver(reply_to, session_id=session_id) as receiver:
-        while waiter.pending and (left := deadline - clock()) > 0:
+    waiter = _Waiter(*args, **kwargs)
+    with waiter.receiver() as receiver:
+        for wait in waiter.waits():
             for message in receiver.receive_messages(
-                max_message_count=100, max_wait_time=min(left, RECEIVE_SLICE_SECONDS)
+                max_message_count=RECEIVE_BATCH, max_wait_time=wait
             ):
                 receiver.complete_message(message)
                 waiter.take(message)
     return waiter.finish()
 
 
-async def wait_for_replies_async(
-    client: Any,
-    reply_to: str,
-    session_id: str,
-    message_ids: Iterable[str],
-    timeout_seconds: float,
-    *,
-    on_reply: Callable[[ReceivedReply], None] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> ReplyWait:
+@parameters_of(_Waiter)
+async def wait_for_replies_async(*args: Any, **kwargs: Any) -> ReplyWait:
     """The asyncio variant of :func:`wait_for_replies` (an `azure.servicebus.aio` client)."""
-    waiter = _Waiter(message_ids, on_reply)
-    deadline = clock() + timeout_seconds
-    async with client.get_queue_receiver(reply_to, session_id=session_id) as receiver:
-        while waiter.pending and (left := deadline - clock()) > 0:
+    waiter = _Waiter(*args, **kwargs)
+    async with waiter.receiver() as receiver:
+        for wait in waiter.waits():
             for message in await receiver.receive_messages(
-                max_message_count=100, max_wait_time=min(left, RECEIVE_SLICE_SECONDS)
+                max_message_count=RECEIVE_BATCH, max_wait_time=wait
             ):
                 await receiver.complete_message(message)
                 waiter.take(message)

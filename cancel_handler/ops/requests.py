@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from cancel_handler.core import ijson
+from cancel_handler.core import strict_json
 from cancel_handler.core.contract import (
     DEFAULT_RANGE_MAX_DAYS,
     MAX_BODY_BYTES,
@@ -205,7 +205,7 @@ def _parse_line(raw: str | bytes, number: int, max_range_days: int) -> OutgoingR
     if not text:
         return None
     try:
-        document = ijson.loads(text)
+        document = strict_json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidMessageError("", f"not JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cancel_handler.core.errors import TargetError
+from cancel_handler.ops.parameters import parameters_of
 from cancel_handler.ops.requests import OutgoingRequest, prepare_request
 from cancel_handler.ops.target import ServiceBusTarget
 from cancel_handler.servicebus.batches import fill_batches
@@ -64,7 +64,26 @@ def send_cancel_requests(
     return summary
 
 
-def send_cancel_request(
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """One validated request and the way to its queue: what both entry points prepare before
+    they touch Service Bus."""
+
+    outgoing: OutgoingRequest
+    queue_name: str
+    client: Any
+    credential: Any
+    fully_qualified_namespace: str | None
+    connection_string: str | None
+
+    def target(self) -> ServiceBusTarget:
+        """The queue to open a client for, when the caller gave none."""
+        return ServiceBusTarget(
+            self.queue_name, self.fully_qualified_namespace, self.connection_string
+        )
+
+
+def _send(
     user_principal_name: str,
     event_id: str | None = None,
     comment: str | None = None,
@@ -79,7 +98,26 @@ def send_cancel_request(
     reply_to_session_id: str | None = None,
     client: Any = None,
     **target: Any,
-) -> OutgoingRequest:
+) -> _Send:
+    """The parameters of both entry points: the request validated, with its ids and its reply
+    address, before anything is sent."""
+    outgoing = prepare_request(
+        user_principal_name,
+        event_id,
+        comment,
+        message_id=message_id,
+        correlation_id=correlation_id,
+        **target,
+    )
+    if reply_to:
+        outgoing = outgoing.with_reply(reply_to, reply_to_session_id, cancel_queue=queue_name)
+    return _Send(
+        outgoing, queue_name, client, credential, fully_qualified_namespace, connection_string
+    )
+
+
+@parameters_of(_send)
+def send_cancel_request(*args: Any, **kwargs: Any) -> OutgoingRequest:
     """Validate and send one cancel request; return it with the ids it was sent under.
 
     The target is `event_id`, or one of the keyword targets of :func:`prepare_request`
@@ -96,21 +134,11 @@ def send_cancel_request(
     entity name or names `queue_name`, or a session id over 128 characters, raises
     :class:`InvalidMessageError` (field `replyTo` or `replyToSessionId`) before sending.
     """
-    outgoing = prepare_request(
-        user_principal_name,
-        event_id,
-        comment,
-        message_id=message_id,
-        correlation_id=correlation_id,
-        **target,
-    )
-    if reply_to:
-        outgoing = outgoing.with_reply(reply_to, reply_to_session_id, cancel_queue=queue_name)
-    if client is None:
-        target = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
-        with target.client(credential) as own_client:
-            return _send_one(own_client, queue_name, outgoing)
-    return _send_one(client, queue_name, outgoing)
+    send = _send(*args, **kwargs)
+    if send.client is not None:
+        return _send_one(send.client, send.queue_name, send.outgoing)
+    with send.target().client(send.credential) as own_client:
+        return _send_one(own_client, send.queue_name, send.outgoing)
 
 
 def _send_one(client: Any, queue_name: str, outgoing: OutgoingRequest) -> OutgoingRequest:
@@ -120,60 +148,23 @@ def _send_one(client: Any, queue_name: str, outgoing: OutgoingRequest) -> Outgoi
     return outgoing
 
 
-async def send_cancel_request_async(
-    user_principal_name: str,
-    event_id: str | None = None,
-    comment: str | None = None,
-    *,
-    queue_name: str,
-    fully_qualified_namespace: str | None = None,
-    credential: Any = None,
-    connection_string: str | None = None,
-    message_id: str | None = None,
-    correlation_id: str | None = None,
-    reply_to: str | None = None,
-    reply_to_session_id: str | None = None,
-    client: Any = None,
-    **target: Any,
-) -> OutgoingRequest:
+@parameters_of(_send)
+async def send_cancel_request_async(*args: Any, **kwargs: Any) -> OutgoingRequest:
     """The asyncio variant of :func:`send_cancel_request` (`azure.servicebus.aio`), with the
-    same targets.
+    same parameters and targets.
 
     `credential` is any async token credential (`azure.identity.aio.*`, which needs `aiohttp`,
     or your own). Without one and without a connection string, `azure.identity.aio`'s
     `DefaultAzureCredential` is used if `aiohttp` is installed; otherwise :class:`TargetError`
     says what to pass. `client` is an open `azure.servicebus.aio.ServiceBusClient`, left open.
     """
-    outgoing = prepare_request(
-        user_principal_name,
-        event_id,
-        comment,
-        message_id=message_id,
-        correlation_id=correlation_id,
-        **target,
-    )
-    if reply_to:
-        outgoing = outgoing.with_reply(reply_to, reply_to_session_id, cancel_queue=queue_name)
-    if client is not None:
-        await _send_one_async(client, queue_name, outgoing)
-        return outgoing
-    target = ServiceBusTarget(queue_name, fully_qualified_namespace, connection_string)
-    from azure.servicebus.aio import ServiceBusClient
-
-    if target.connection_string:
-        async with ServiceBusClient.from_connection_string(target.connection_string) as own:
-            await _send_one_async(own, queue_name, outgoing)
-        return outgoing
-    own_credential = credential is None
-    if own_credential:
-        credential = _default_async_credential()
-    try:
-        async with ServiceBusClient(target.fully_qualified_namespace, credential) as own:
-            await _send_one_async(own, queue_name, outgoing)
-    finally:
-        if own_credential:
-            await credential.close()
-    return outgoing
+    send = _send(*args, **kwargs)
+    if send.client is not None:
+        await _send_one_async(send.client, send.queue_name, send.outgoing)
+        return send.outgoing
+    async with send.target().async_client(send.credential) as own_client:
+        await _send_one_async(own_client, send.queue_name, send.outgoing)
+    return send.outgoing
 
 
 async def _send_one_async(client: Any, queue_name: str, outgoing: OutgoingRequest) -> None:
@@ -187,16 +178,3 @@ async def _send_one_async(client: Any, queue_name: str, outgoing: OutgoingReques
             failed(span, exc)
             raise
 
-
-def _default_async_credential() -> Any:
-    try:
-        import aiohttp  # noqa: F401 - azure-core's async transport for azure.identity.aio
-    except ImportError:
-        raise TargetError(
-            "credential",
-            "pass credential= (an async token credential), or install aiohttp to use "
-            "azure.identity.aio.DefaultAzureCredential, or pass connection_string=",
-        ) from None
-    from azure.identity.aio import DefaultAzureCredential
-
-    return DefaultAzureCredential()

@@ -8,7 +8,8 @@ variable so that the secret never appears in shell history or in the process lis
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,42 @@ class ServiceBusTarget:
             credential = DefaultAzureCredential()
         assert self.fully_qualified_namespace is not None
         return ServiceBusClient(self.fully_qualified_namespace, credential)
+
+    @asynccontextmanager
+    async def async_client(self, credential: Any = None) -> AsyncIterator[Any]:
+        """An open `azure.servicebus.aio.ServiceBusClient`, closed on leaving; with the
+        connection string, the async `credential` given, or else `azure.identity.aio`'s
+        `DefaultAzureCredential` (closed with the client), which needs `aiohttp`."""
+        from azure.servicebus.aio import ServiceBusClient
+
+        if self.connection_string:
+            async with ServiceBusClient.from_connection_string(self.connection_string) as own:
+                yield own
+            return
+        own_credential = credential is None
+        if own_credential:
+            credential = _default_async_credential()
+        assert self.fully_qualified_namespace is not None
+        try:
+            async with ServiceBusClient(self.fully_qualified_namespace, credential) as own:
+                yield own
+        finally:
+            if own_credential:
+                await credential.close()
+
+
+def _default_async_credential() -> Any:
+    try:
+        import aiohttp  # noqa: F401 - azure-core's async transport for azure.identity.aio
+    except ImportError:
+        raise TargetError(
+            "credential",
+            "pass credential= (an async token credential), or install aiohttp to use "
+            "azure.identity.aio.DefaultAzureCredential, or pass connection_string=",
+        ) from None
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential()
 
 
 #: Builds the client for a target; tests pass one returning a test double.

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from cancel_handler.core.backoff import DELAYED, RetryPolicy
 from cancel_handler.core.decision import Action, Reason, Settlement, clip
-from cancel_handler.servicebus.messages import ORIGINAL_ID_PROPERTY, RETRY_COUNT_PROPERTY, sealed
+from cancel_handler.servicebus.messages import (
+    ORIGINAL_ID_PROPERTY,
+    RETRY_COUNT_PROPERTY,
+    kept_fields,
+    sealed,
+)
 from cancel_handler.servicebus.tracecontext import trace_properties
 
 if TYPE_CHECKING:
@@ -86,14 +91,10 @@ def build_copy(delivery: Delivery, schedule: Schedule, when: datetime) -> Servic
         delivery.body or b"",
         # With telemetry on, the copy continues this delivery's trace, not the sender's.
         application_properties=sealed(message_id, properties) | trace_properties(),
-        content_type=delivery.content_type,
-        correlation_id=delivery.correlation_id,
-        subject=delivery.subject,
         session_id=delivery.session_id,
-        reply_to=delivery.reply_to,
-        reply_to_session_id=delivery.reply_to_session_id,
         message_id=message_id,
         scheduled_enqueue_time_utc=when,
+        **kept_fields(delivery),
     )
 
 
@@ -154,7 +155,5 @@ class DelayedRetries:
             f"{when.isoformat(timespec='seconds')} as message {copy.message_id}; "
             f"{outcome.settlement.description}"
         )
-        return replace(
-            outcome, settlement=Settlement(Action.COMPLETE, Reason.RETRY_SCHEDULED, clip(detail))
-        )
+        return outcome.settled(Action.COMPLETE, Reason.RETRY_SCHEDULED, detail)
 

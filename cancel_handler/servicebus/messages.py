@@ -46,6 +46,10 @@ RESERVED_PROPERTIES = (*MARKER_PROPERTIES, COPY_CHECK_PROPERTY)
 OUTCOME_MAY_BE_UNKNOWN = frozenset(
     {"MaxDeliveryCountExceeded", "RetriesExhausted", "DeliveriesExhausted"}
 )
+#: The fields every copy this product makes of a message keeps as they are: the sender's
+#: correlation, the body's content type, the subject and the reply address (the copy owes the
+#: sender its answer).
+KEPT_FIELDS = ("correlation_id", "content_type", "subject", "reply_to", "reply_to_session_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,12 @@ def markers_of(message_id: str | None, properties: Mapping[str, Any]) -> CopyMar
         original_id=as_text(properties.get(ORIGINAL_ID_PROPERTY)),
         parent_id=as_text(properties.get(PARENT_ID_PROPERTY)),
     )
+
+
+def kept_fields(message: Any) -> dict[str, Any]:
+    """The :data:`KEPT_FIELDS` of `message` (received, sent, or a `Delivery`), as keyword
+    arguments for the `ServiceBusMessage` that copies it."""
+    return {name: getattr(message, name) for name in KEPT_FIELDS}
 
 
 def carried_properties(message: Any) -> dict[str, Any]:

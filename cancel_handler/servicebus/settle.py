@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cancel_handler.core.decision import Action
 from cancel_handler.core.errors import SettlementError
 from cancel_handler.core.outcome import Outcome
+from cancel_handler.core.redaction import printable
 
 if TYPE_CHECKING:
     from cancel_handler.servicebus.delivery import Delivery
@@ -106,12 +107,9 @@ def log_settlement(
 
 
 def log_safe(value: object, limit: int = 128) -> str | None:
-    """A log-safe rendering of a sender-controlled value: at most `limit` characters, line
-    breaks and other control or unprintable characters shown as `?`, spaces kept."""
-    if value is None:
-        return None
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return "".join(c if c.isprintable() else "?" for c in text[:limit])
+    """A sender-controlled value for a log line: :func:`printable`, at most `limit` characters;
+    None stays None."""
+    return None if value is None else printable(value, limit)
 
 
 def log_field(value: object) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from cancel_handler.core.contract import CancelRequest, parse_cancel_request, validate_request
 from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
-from cancel_handler.core.ijson import check, loads
+from cancel_handler.core.strict_json import check, loads
 from cancel_handler.ops.requests import prepare_request, read_requests
 
 HEAD = '{"userPrincipalName": "a@b.c", "eventId": "E"'

@@ -1,0 +1,321 @@
+"""The fleet simulation's stand-ins follow the documented rules, and a tiny fleet run ends every
+message exactly once (the real figures come from `python -m bench.fleet`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.fleet.queue import MAX_DELIVERY_COUNT_EXCEEDED, Queue, QueueRules
+from bench.fleet.scaler import desired_instances, next_count
+from cancel_handler.devtools.graph_limits import GraphLimitRules, GraphLimits
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- Graph's limits ------------------------------------------------------------------------------
+
+
+def test_a_fifth_concurrent_request_for_one_mailbox_is_refused_and_others_are_not() -> None:
+    """Outlook allows 4 concurrent requests per app and mailbox: the 5th is refused with the
+    configured Retry-After while another mailbox is still served; a release makes room."""
+    limits = GraphLimits(GraphLimitRules(concurrency_retry_after=2.128), clock=Clock())
+    assert [limits.admit("adele@contoso.com") for _ in range(4)] == [None] * 4
+    refusal = limits.admit("ADELE@contoso.com")
+    assert refusal is not None
+    assert (refusal.limit, refusal.retry_after) == ("mailbox_concurrency", 2.128)
+    assert refusal.message == "Application is over its MailboxConcurrency limit."
+    limits.release("adele@contoso.com", refused=True)
+    assert limits.admit("alex@contoso.com") is None
+    limits.release("adele@contoso.com")
+    assert limits.admit("adele@contoso.com") is None
+    summary = limits.summary()
+    assert summary["max_in_flight"] == 4
+    assert summary["max_in_hand"] == 5
+    assert summary["refused"] == {"mailbox_concurrency": 1}
+
+
+def test_the_10001st_request_in_ten_minutes_for_one_mailbox_is_refused_until_one_leaves() -> None:
+    """10,000 requests per 10 minutes per app and mailbox: the next one is refused, with a
+    Retry-After until the oldest leaves the window; then one is admitted again."""
+    clock = Clock()
+    limits = GraphLimits(GraphLimitRules(mailbox_concurrency=None), clock=clock)
+    for index in range(10_000):
+        clock.now = 1000.0 + index * 0.01  # 100 s for all of them
+        assert limits.admit("adele@contoso.com") is None
+        limits.release("adele@contoso.com")
+    clock.now = 1200.0
+    refusal = limits.admit("adele@contoso.com")
+    assert refusal is not None and refusal.limit == "mailbox_window"
+    assert refusal.retry_after == pytest.approx(1000.0 + 600.0 - 1200.0)
+    assert limits.admit("alex@contoso.com") is None
+    clock.now = 1600.001  # the first request (at 1000.0) has left the window
+    assert limits.admit("adele@contoso.com") is not None  # the refused one at 1200 counts
+    limits.release("adele@contoso.com", refused=True)
+
+
+def test_refused_requests_count_toward_the_window_only_when_told() -> None:
+    """"All requests accrue against your usage limits": with `count_refused` a refused request
+    fills the window as an admitted one does; without it, it does not."""
+    for count_refused, admitted_after in ((True, False), (False, True)):
+        clock = Clock()
+        rules = GraphLimitRules(mailbox_concurrency=1, mailbox_window=(3, 60.0),
+                                count_refused=count_refused)
+        limits = GraphLimits(rules, clock=clock)
+        assert limits.admit("m") is None  # 1 counted
+        assert limits.admit("m") is not None  # concurrency: refused (counted or not)
+        assert limits.admit("m") is not None
+        limits.release("m")
+        assert (limits.admit("m") is None) is admitted_after
+
+
+def test_130000_requests_in_ten_seconds_fill_the_app_window_across_mailboxes() -> None:
+    """Graph's global limit is 130,000 requests per 10 s per app, whatever the mailbox."""
+    clock = Clock()
+    limits = GraphLimits(GraphLimitRules(mailbox_window=None), clock=clock)
+    for index in range(130_000):
+        mailbox = f"user{index % 1000}@contoso.com"
+        assert limits.admit(mailbox) is None
+        limits.release(mailbox)
+    clock.now += 9.9
+    refusal = limits.admit("someone-else@contoso.com")
+    assert refusal is not None and refusal.limit == "app_window"
+    assert refusal.retry_after == pytest.approx(0.1)
+    clock.now += 0.1  # the 130,000 leave the window
+    assert limits.admit("someone-else@contoso.com") is None
+
+
+def test_scaled_rules_shorten_every_duration_and_keep_every_count() -> None:
+    """A time scale multiplies windows, Retry-After and refusal time; counts stay."""
+    rules = GraphLimitRules().scaled(0.25)
+    assert rules.mailbox_window == (10_000, 150.0)
+    assert rules.app_window == (130_000, 2.5)
+    assert rules.concurrency_retry_after == 0.25
+    assert rules.mailbox_concurrency == 4
+    assert QueueRules().scaled(0.5).lock_duration == 60.0
+
+
+# -- the scaler ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("length", "expected"), [(0, 0), (1, 1), (16, 1), (17, 2), (800, 40), (5000, 40)]
+)
+def test_flex_target_is_waiting_messages_over_16_capped_at_40(length: int, expected: int) -> None:
+    """Desired instances = ceil(messages ÷ maxConcurrentCalls), at most maximumInstanceCount."""
+    assert desired_instances(length, 16, 40) == expected
+
+
+@pytest.mark.parametrize(
+    ("current", "length", "expected"), [(1, 5000, 5), (37, 5000, 40), (3, 16, 3), (0, 20, 2)]
+)
+def test_flex_adds_at_most_four_instances_per_decision(
+    current: int, length: int, expected: int
+) -> None:
+    """Up to four instances are added at a time; a decision never removes one."""
+    assert next_count(current, length, 16, 40) == expected
+
+
+# -- the queue -----------------------------------------------------------------------------------
+
+
+def _message(message_id: str, session_id: str | None = None) -> dict:
+    return {"body": "e30=", "message_id": message_id, "session_id": session_id}
+
+
+def test_each_abandon_raises_the_delivery_count_and_the_tenth_dead_letters() -> None:
+    """Delivery counts 1..10 are seen; the 10th abandon moves the message to the DLQ with
+    MaxDeliveryCountExceeded."""
+    queue = Queue(QueueRules(max_delivery_count=10), clock=Clock())
+    queue.send(_message("m1"))
+    seen = []
+    for _ in range(10):
+        [delivered] = queue.receive("i0", 1)
+        seen.append(delivered["delivery_count"])
+        assert queue.settle(delivered["lock_token"], "abandon")
+    assert seen == list(range(1, 11))
+    assert queue.receive("i0", 1) == []
+    [final] = queue.finals
+    assert (final.outcome, final.reason, final.deliveries) == (
+        "deadletter", MAX_DELIVERY_COUNT_EXCEEDED, 10
+    )
+
+
+def test_an_expired_lock_redelivers_with_a_higher_count_and_the_old_lock_cannot_settle() -> None:
+    """Lock expiry counts as a failed delivery; settling under the lost lock fails."""
+    clock = Clock()
+    queue = Queue(QueueRules(lock_duration=60.0, max_auto_lock_renewal=0.0), clock=clock)
+    queue.send(_message("m1"))
+    [first] = queue.receive("i0", 1)
+    clock.now += 59.0
+    assert queue.receive("i1", 1) == []
+    clock.now += 1.0
+    [second] = queue.receive("i1", 1)
+    assert (second["message_id"], second["delivery_count"]) == ("m1", 2)
+    assert not queue.settle(first["lock_token"], "complete")
+    assert queue.settle(second["lock_token"], "complete")
+    assert [(f.outcome, f.deliveries) for f in queue.finals] == [("complete", 2)]
+
+
+def test_the_hosts_lock_renewal_keeps_the_lock_up_to_its_maximum() -> None:
+    """With renewal up to 300 s, a 60 s lock is still held at 299 s and lost at 300 s."""
+    clock = Clock()
+    queue = Queue(QueueRules(lock_duration=60.0, max_auto_lock_renewal=300.0), clock=clock)
+    queue.send(_message("m1"))
+    queue.receive("i0", 1)
+    clock.now += 299.0
+    assert queue.receive("i1", 1) == []
+    clock.now += 1.0
+    assert [m["delivery_count"] for m in queue.receive("i1", 1)] == [2]
+
+
+def test_a_scheduled_message_is_received_only_from_its_time() -> None:
+    """Scheduled enqueue: invisible before its time, then delivered."""
+    clock = Clock()
+    queue = Queue(clock=clock)
+    queue.send(_message("later"), scheduled_at=clock.now + 30.0)
+    assert queue.receive("i0", 1) == [] and queue.active() == 0 and queue.unfinished() == 1
+    clock.now += 30.0
+    assert [m["message_id"] for m in queue.receive("i0", 1)] == ["later"]
+
+
+def test_duplicate_detection_drops_a_repeated_message_id_within_its_window() -> None:
+    """A MessageId seen within the window is dropped; after the window it is accepted."""
+    clock = Clock()
+    queue = Queue(QueueRules(duplicate_window=600.0), clock=clock)
+    assert queue.send(_message("child-1"))
+    clock.now += 599.0
+    assert not queue.send(_message("child-1"))
+    clock.now += 1.0
+    assert queue.send(_message("child-1"))
+    assert (queue.counts["sent"], queue.counts["duplicates_dropped"]) == (2, 1)
+
+
+def test_a_session_belongs_to_one_receiver_with_one_call_at_a_time() -> None:
+    """Sessions: one receiver per session, maxConcurrentCallsPerSession 1, at most
+    maxConcurrentSessions per receiver; a message without a SessionId is refused."""
+    clock = Clock()
+    rules = QueueRules(sessions=True, max_concurrent_sessions=1, session_idle_timeout=5.0)
+    queue = Queue(rules, clock=clock)
+    for index in range(3):
+        queue.send(_message(f"a{index}", "adele"))
+    queue.send(_message("b0", "alex"))
+    [first] = queue.receive("i0", 5)
+    assert first["message_id"] == "a0"
+    assert [m["message_id"] for m in queue.receive("i1", 5)] == ["b0"]
+    assert queue.receive("i1", 5) == []  # adele's session is i0's; i1 holds alex's
+    assert queue.settle(first["lock_token"], "complete")
+    assert [m["message_id"] for m in queue.receive("i0", 5)] == ["a1"]
+    clock.now += 5.0
+    assert queue.receive("i1", 5) == []  # adele's session is busy (a1 locked by i0)
+    with pytest.raises(ValueError, match="session_id"):
+        queue.send(_message("no-session"))
+
+
+# -- a tiny fleet --------------------------------------------------------------------------------
+
+
+def test_a_tiny_fleet_ends_every_message_exactly_once(tmp_path: Path) -> None:
+    """Two instance processes and a two-instance Flex fleet, scaled time: every sent message is
+    completed or dead-lettered exactly once, each meeting is cancelled once, Graph never runs
+    a 5th call for a mailbox, and the report ends with the `fleet:` line."""
+    out, results = tmp_path / "performance.md", tmp_path / "fleet.json"
+    out.write_text("# Performance\n\n## What was changed because of these benchmarks\n")
+    done = subprocess.run(  # noqa: S603 - this interpreter, our module
+        [sys.executable, "-m", "bench.fleet", "--quick", "--out", str(out), "--json",
+         str(results)],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=110,
+    )
+    data = json.loads(results.read_text())
+    for run in data["runs"]:
+        assert run["unfinished"] == 0 and not run["timed_out"]
+        assert run["completed"] + run["dead_letters_total"] == run["sent"]
+        assert run["settlements"] == run["settled_messages"] == run["sent"]
+        assert run["graph_cancelled"] == run["meetings"]
+        assert run["max_mailbox_in_flight"] <= 4
+    departure, both = data["runs"]
+    assert departure["sent"] == 21  # the date range and its 20 child requests
+    assert both["sent"] == 1 + 10 + 30
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"fleet: scenario=departure\+closure instances=flex\(max 2\) drain_ratio=\d+\.\d\d "
+        r"calls_per_cancel=\d+\.\d\d throttled_pct=\d+\.\d dead_letters=\d+ "
+        r"max_mailbox_concurrency=\d+",
+        last,
+    )
+    text = out.read_text()
+    assert text.index("## 8. Fleet") < text.index("## What was changed")
+
+
+# -- the instance's link to the queue ------------------------------------------------------------
+
+
+def test_the_functions_sends_reach_the_queue_and_come_back_as_the_host_delivers_them() -> None:
+    """A child request sent through the SDK's batch, and a copy scheduled for later, reach the
+    queue stand-in; the child is delivered as the host's bytes decoded by the extension, body,
+    ids and application properties intact, and the scheduled copy waits for its time."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.servicebus import ServiceBusMessage
+
+    from bench.fleet.broker import Broker
+    from bench.fleet.instance import BrokerLink, BrokerSender, received
+    from cancel_handler.runtime import configure_process
+
+    configure_process()  # as function_app's import does in each instance, before any message
+    queue = Queue()
+    with Broker(queue) as broker:
+        broker.start_receiver("i0")
+        sender = BrokerSender(BrokerLink(broker.base_url))
+        batch = sender.create_message_batch()
+        batch.add_message(
+            ServiceBusMessage(
+                b'{"userPrincipalName": "leaver@contoso.com", "eventId": "AAMk1="}',
+                message_id="child-1",
+                correlation_id="parent-1",
+                application_properties={"parentMessageId": "parent-1"},
+            )
+        )
+        sender.send_messages(batch)
+        later = datetime.now(UTC) + timedelta(minutes=10)
+        sender.schedule_messages([ServiceBusMessage(b"{}", message_id="retry-1")], later)
+        assert (queue.unfinished(), queue.active()) == (2, 1)
+        [fields] = queue.receive("i0", 5)
+    message = received(fields)
+    assert b"".join(message.body) == (
+        b'{"userPrincipalName": "leaver@contoso.com", "eventId": "AAMk1="}'
+    )
+    assert (message.message_id, message.correlation_id, message.delivery_count) == (
+        "child-1", "parent-1", 1
+    )
+    assert message.application_properties == {b"parentMessageId": b"parent-1"}
+    assert str(message.lock_token) == fields["lock_token"]
+
+
+def test_an_idle_session_is_released_to_another_receiver() -> None:
+    """After the session idle timeout with nothing locked, another receiver may take it."""
+    clock = Clock()
+    queue = Queue(QueueRules(sessions=True, session_idle_timeout=5.0), clock=clock)
+    queue.send(_message("a0", "adele"))
+    queue.send(_message("a1", "adele"))
+    [first] = queue.receive("i0", 1)
+    assert queue.settle(first["lock_token"], "complete")
+    clock.now += 4.9
+    assert queue.receive("i1", 1) == []
+    clock.now += 0.1
+    assert [m["message_id"] for m in queue.receive("i1", 1)] == ["a1"]
