@@ -59,8 +59,10 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
+# `make demo SPANS=1` also prints the function's spans (OTLP instead when
+# OTEL_EXPORTER_OTLP_ENDPOINT is set, e.g. http://localhost:4318 for a local collector).
 demo: $(STAMP)
-	$(BIN)/python -m cancel_handler.demo
+	$(BIN)/python -m cancel_handler.demo $(if $(SPANS),--spans)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

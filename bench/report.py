@@ -136,6 +136,22 @@ def write_report(r: dict[str, Any], out: Path) -> None:
             "-",
         ),
     ]
+    rows.append(
+        (
+            "7 telemetry: CPU per message, on ÷ off",
+            _s(cpu["telemetry_on_over_off"]),
+            "≤ 1.15",
+            _met(cpu["telemetry_on_over_off"]["median"] <= 1.15),
+        )
+    )
+    rows.append(
+        (
+            "7 telemetry: the function's own share (spans and metrics, no export) ÷ off",
+            _s(cpu["telemetry_own_over_off"]),
+            "(reference)",
+            "-",
+        )
+    )
     table = "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
     cpu_rows = "\n".join(
         f"| {name} | {_s(v, '{:.0f}')} |" for name, v in cpu["us_per_message"].items()
@@ -192,6 +208,13 @@ def write_report(r: dict[str, Any], out: Path) -> None:
         fo_kib=fo_runs[0]["child_bytes"] / 1024,
         fo_time=_s(fo["elapsed_s"]),
         fo_min_time=fo_runs[0]["min_elapsed_s"],
+        tel_import_off=_s(cs["ours"], "{:.0f}"),
+        tel_import_on=_s(cs["ours_otel"], "{:.0f}"),
+        tel_cpu_off=_s(cpu["us_per_message"]["ours"], "{:.0f}"),
+        tel_cpu_on=_s(cpu["us_per_message"]["ours_otel"], "{:.0f}"),
+        tel_ratio=_s(cpu["telemetry_on_over_off"]),
+        tel_cpu_sdk=_s(cpu["us_per_message"]["ours_otel_sdk"], "{:.0f}"),
+        tel_own_ratio=_s(cpu["telemetry_own_over_off"]),
     )
     if "fleet" in r:
         body = insert_section(body, render_section(r["fleet"]))

@@ -50,10 +50,16 @@ def timed_import(python: Path, code: str) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
+#: Telemetry on: what the worker imports before it indexes the function (the Azure Monitor
+#: distro), then the function, as in Azure with PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY.
+OTEL_IMPORT = "import azure.monitor.opentelemetry; import function_app"
+
+
 def cold_start(repeats: int, with_peer: bool) -> dict[str, Any]:
     kinds = {
         "floor": (PRODUCT_PYTHON, IMPORT_TIMER.format(stmt=FLOOR)),
         "ours": (PRODUCT_PYTHON, IMPORT_TIMER.format(stmt="import function_app")),
+        "ours_otel": (PRODUCT_PYTHON, IMPORT_TIMER.format(stmt=OTEL_IMPORT)),
         "own_code": (PRODUCT_PYTHON, OWN_CODE_TIMER),
     }
     if with_peer:
@@ -89,6 +95,8 @@ def cpu(repeats: int, n: int, concurrency: int, with_peer: bool) -> dict[str, An
     latency = 0.02
     kinds: dict[str, tuple[Path, dict[str, str]]] = {
         "ours": (PRODUCT_PYTHON, {}),
+        "ours_otel": (PRODUCT_PYTHON, {}),
+        "ours_otel_sdk": (PRODUCT_PYTHON, {}),
         "bare": (PRODUCT_PYTHON, {}),
     }
     if with_peer:
@@ -119,9 +127,13 @@ def cpu(repeats: int, n: int, concurrency: int, with_peer: bool) -> dict[str, An
         "us_per_message": {name: spread(values) for name, values in per_msg.items()},
     }
     for name in kinds:
-        if name != "ours":
+        if name not in ("ours", "ours_otel", "ours_otel_sdk"):
             ratios = [o / r for o, r in zip(per_msg["ours"], per_msg[name], strict=True)]
             out[f"ours_over_{name}"] = spread(ratios)
+    on_off = [t / o for t, o in zip(per_msg["ours_otel"], per_msg["ours"], strict=True)]
+    out["telemetry_on_over_off"] = spread(on_off)
+    own = [t / o for t, o in zip(per_msg["ours_otel_sdk"], per_msg["ours"], strict=True)]
+    out["telemetry_own_over_off"] = spread(own)
     return out
 
 

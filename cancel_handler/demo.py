@@ -185,7 +185,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run every scenario through `function_app` and print what happened to each message."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="show the function's log lines")
+    parser.add_argument(
+        "--spans",
+        action="store_true",
+        help="show the function's spans, one line each (OTLP instead when "
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set)",
+    )
     args = parser.parse_args(argv)
+    providers: tuple = ()
+    if args.spans or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from cancel_handler.telemetry.local import configure_demo
+
+        # Before function_app is imported, as the worker does it in Azure.
+        providers = configure_demo()
     logging.basicConfig(level=logging.INFO, format="  log %(levelname)s %(name)s: %(message)s")
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.ERROR)
     logging.getLogger("azure").setLevel(logging.ERROR)
@@ -229,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_table(rows, service, settlement_log.by_message)
         _print_ranges(rows, range_log.by_message)
         _print_replies(rows, reply_queue.session(REPLY_SESSION))
+        for provider in providers:
+            provider.shutdown()
         print(
             f"\nidentity endpoint: {identity.requests} token request(s) for {len(rows)} messages; "
             f"Graph simulator: {len(graph.state.calls)} call(s) on "

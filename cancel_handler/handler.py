@@ -168,10 +168,10 @@ class CancelHandler:
             matches, may_be_cancelled_already=run.may_be_cancelled_already, more=not listed.complete
         )
         if isinstance(found, Settlement):
-            # Name the event found only when the answer is about one event (never ambiguous).
-            named = None if found.reason is Reason.AMBIGUOUS_EVENT else named_match(matches)
-            return self._outcome(run, found, event_id=named)
-        return await self._cancel(replace(request, event_id=found, ical_uid=None), run)
+            # Name the event found only when the answer is about one event (an ambiguous one
+            # has two live matches at least, so none is named).
+            return self._outcome(run, found, event_id=named_match(matches))
+        return await self._cancel(replace(request, event_id=found), run)
 
     async def _range(
         self, request: CancelRequest, window: TimeWindow, run: _Run
@@ -373,6 +373,7 @@ class CancelHandler:
             run.request_id,
             self._elapsed_ms(run.started),
             request=run.request,
+            waited_seconds=run.budget.spent,
             **details,  # type: ignore[arg-type]
         )
 

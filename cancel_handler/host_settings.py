@@ -33,7 +33,7 @@ def lock_renewal_seconds(environ: Mapping[str, str], host_json: Path = HOST_JSON
     if override:
         return _timespan_seconds(LOCK_RENEWAL_OVERRIDE, override)
     try:
-        document = json.loads(host_json.read_text(encoding="utf-8"))
+        document = json.loads(host_json.read_bytes())  # JSON text is UTF-8 (RFC 8259)
     except FileNotFoundError:
         return DEFAULT_LOCK_RENEWAL_SECONDS
     except (OSError, ValueError) as exc:

@@ -4,6 +4,7 @@
 
 Each stage takes the :class:`Delivery` read off the message and the outcome so far, and
 returns the outcome to go on with; only the first and the last touch the SDK's message.
+`cancel_handler.telemetry.pipeline.TracedPipeline` wraps the same stages in spans.
 """
 
 from __future__ import annotations
@@ -43,13 +44,18 @@ class Pipeline:
         call, after the reply when the request asked for one. Raises only when settling failed
         (the host then redelivers), or when the invocation was cancelled, after giving the
         message back."""
-        delivery = delivery_of(message)
+        return await self.run(message, actions, delivery_of(message))
+
+    async def run(self, message: Any, actions: MessageActions, delivery: Delivery) -> Outcome:
+        """Every stage after reading the message, the settlement included."""
         try:
             outcome = await self.decide(delivery)
         except asyncio.CancelledError:
-            await settle(message, actions, delivery, given_back("invocation cancelled (shutdown)"))
+            await self.settle(
+                message, actions, delivery, given_back("invocation cancelled (shutdown)")
+            )
             raise
-        await settle(message, actions, delivery, outcome)
+        await self.settle(message, actions, delivery, outcome)
         return outcome
 
     async def decide(self, delivery: Delivery) -> Outcome:
@@ -116,6 +122,12 @@ class Pipeline:
         if final is not answered:
             await self.replies.answer(delivery, final)
         return final
+
+    async def settle(
+        self, message: Any, actions: MessageActions, delivery: Delivery, outcome: Outcome
+    ) -> None:
+        """Complete, dead-letter or abandon the message as `outcome` says, and log it."""
+        await settle(message, actions, delivery, outcome)
 
 
 def given_back(detail: str) -> Outcome:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import httpx
 
     from cancel_handler.graph.token import TokenSource
+    from cancel_handler.telemetry.instruments import Telemetry
 
 USER_AGENT = "cancel-handler/0.1"
 
@@ -62,7 +63,9 @@ class Processor:
     Seams, each defaulting to production: `credential`, `http_client`; `senders`, the Service
     Bus senders for fan-out, delayed retries and replies (by default one client on the
     namespace with the managed identity), or one of `retry_senders`, `fan_out_senders`,
-    `reply_senders` for that use alone; the handler's `sleep`, `clock`, `now` and `rng`."""
+    `reply_senders` for that use alone; the handler's `sleep`, `clock`, `now` and `rng`;
+    `telemetry`, the tracer and instruments (by default those of the OpenTelemetry SDK provider
+    the Python worker installed, if any: see `cancel_handler.telemetry`)."""
 
     def __init__(
         self,
@@ -78,8 +81,10 @@ class Processor:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         configure_process()
+        self._telemetry = telemetry
         self.settings = settings
         self._credential = credential
         self._http_client = http_client
@@ -128,13 +133,25 @@ class Processor:
     def pipeline(self) -> Pipeline:
         """The pipeline, built on the first message."""
         if self._pipeline is None:
-            self._pipeline = Pipeline(
-                self._build_handler(),
-                fan_out=self.fan_out,
-                delayed_retries=self.delayed_retries,
-                replies=self.replies,
-                max_delivery_count=self.settings.max_delivery_count,
-            )
+            stages: dict[str, Any] = {
+                "fan_out": self.fan_out,
+                "delayed_retries": self.delayed_retries,
+                "replies": self.replies,
+                "max_delivery_count": self.settings.max_delivery_count,
+            }
+            telemetry = self.telemetry
+            if telemetry is None:
+                self._pipeline = Pipeline(self._build_handler(), **stages)
+            else:
+                from cancel_handler.telemetry.pipeline import TracedPipeline
+
+                self._pipeline = TracedPipeline(
+                    self._build_handler(),
+                    telemetry=telemetry,
+                    queue=self.settings.queue_name,
+                    retry_budget_seconds=self.settings.retry_budget_seconds,
+                    **stages,
+                )
         return self._pipeline
 
     @property
@@ -146,6 +163,16 @@ class Processor:
                 self.pipeline, delayed_retries=self.child_delayed_retries
             )
         return self._child_pipeline
+
+    @property
+    def telemetry(self) -> Telemetry | None:
+        """The telemetry the pipeline reports to; None (off) unless an OpenTelemetry SDK
+        provider is installed or one was passed."""
+        if self._telemetry is None:
+            from cancel_handler.telemetry.instruments import configured
+
+            self._telemetry = configured(self.settings.telemetry_hash_key.encode("utf-8"))
+        return self._telemetry
 
     @property
     def handler(self) -> CancelHandler:
@@ -167,8 +194,15 @@ class Processor:
                 headers={"User-Agent": USER_AGENT},
                 follow_redirects=False,
             )
+        telemetry = self.telemetry
+        if telemetry is None:
+            graph = GraphClient(self._http_client, settings.graph_base_url)
+        else:
+            from cancel_handler.telemetry.graph import TracedGraphClient
+
+            graph = TracedGraphClient(self._http_client, settings.graph_base_url, telemetry)
         return CancelHandler(
-            GraphClient(self._http_client, settings.graph_base_url),
+            graph,
             TokenProvider(self.credential, settings.graph_scope),
             retry_budget_seconds=settings.retry_budget_seconds,
             limiter=MailboxLimiter(settings.mailbox_concurrency),

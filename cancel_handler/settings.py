@@ -10,7 +10,7 @@ import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cancel_handler.core.contract import DEFAULT_RANGE_MAX_DAYS, RANGE_MAX_DAYS_CEILING
@@ -48,6 +48,7 @@ CODE_SETTINGS = (
     "REPLY_TO_ALLOWED",
     "MAX_DELIVERY_COUNT",
     "ServiceBusConnection__fullyQualifiedNamespace",
+    "TELEMETRY_HASH_KEY",
 )
 
 #: Settings only the Functions host reads (identity-based trigger connection and storage).
@@ -58,6 +59,17 @@ HOST_SETTINGS = (
     "AzureWebJobsStorage__credential",
     "AzureWebJobsStorage__clientId",
     "PYTHON_ISOLATE_WORKER_DEPENDENCIES",
+)
+
+#: Settings the Python worker and its Azure Monitor distro read (docs/operate.md, "Telemetry"):
+#: the worker configures OpenTelemetry itself (azure-functions-runtime 1.3.0,
+#: handle_event.worker_init_request), every span is kept (no head sampling drops a failure),
+#: and the distro's HTTP instrumentations stay off (they would record Graph URLs, which hold
+#: the UPN).
+TELEMETRY_SETTINGS = (
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
 )
 
 
@@ -83,6 +95,8 @@ class Settings:
     #: The queue's maxDeliveryCount; 0 = the last-delivery rule is off.
     max_delivery_count: int = DEFAULT_MAX_DELIVERY_COUNT
     servicebus_namespace: str | None = None
+    #: The key of the mailbox hash in telemetry (`cancel.mailbox.hash`); never shown.
+    telemetry_hash_key: str = field(default="", repr=False)
 
     @property
     def graph_scope(self) -> str:
@@ -158,6 +172,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             high=2**31 - 1,
         ),
         servicebus_namespace=namespace,
+        telemetry_hash_key=text("TELEMETRY_HASH_KEY") or "",
     )
     _fits_the_lock_renewal(settings, lock_renewal_seconds(env))
     return settings

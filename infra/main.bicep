@@ -322,6 +322,17 @@ module functionApp './app/function.bicep' = {
   ]
 }
 
+// The operators' view of the telemetry (docs/operate.md, "Telemetry").
+module workbook './app/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    location: location
+    tags: tags
+  }
+}
+
 module alerts './app/alerts.bicep' = {
   name: 'alerts'
   scope: rg

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -50,19 +51,22 @@ class Loopback:
         fan_out: FakeServiceBus | None = None,
         now: Callable[[], datetime] | None = None,
         clock: Callable[[], float] | None = None,
+        telemetry: Any = None,
         **settings: str,
     ) -> Processor:
         """A processor wired to these servers (real azure-identity credential and httpx);
         `sender` receives the delayed-retry copies (set DELAYED_RETRY_MAX_COUNT too); replies
         go to the entities of `replies` (set REPLY_TO_ALLOWED too); a date range's child
         requests go to the cancel queue of `fan_out`; `now` is the handler's clock and `clock`
-        its monotonic seconds."""
+        its monotonic seconds; `telemetry` the tracer and instruments (default: off)."""
         env = {"GRAPH_BASE_URL": self.graph.graph_base_url, **settings}
         options: dict = {"sleep": sleep} if sleep is not None else {}
         if now is not None:
             options["now"] = now
         if clock is not None:
             options["clock"] = clock
+        if telemetry is not None:
+            options["telemetry"] = telemetry
         if sender is not None:
             options["retry_senders"] = SenderPool(lambda entity: sender)
         if fan_out is not None:

@@ -21,6 +21,8 @@ def test_benchmarks_run_at_tiny_sizes_and_write_a_report(tmp_path: Path) -> None
     data = json.loads(results.read_text())
     assert data["burst"]["runs"][0]["deadletter"] == 0
     assert data["cpu"]["us_per_message"]["ours"]["median"] > 0
+    assert data["cpu"]["us_per_message"]["ours_otel"]["median"] > 0
+    assert data["cold_start"]["ours_otel"]["median"] > 0
     [fan_out] = data["fan_out"]["runs"]
     assert (fan_out["reason"], fan_out["children"]) == ("FannedOut", 40)
     assert fan_out["list_calls"] == 1 and fan_out["batches"] == 1
@@ -28,4 +30,6 @@ def test_benchmarks_run_at_tiny_sizes_and_write_a_report(tmp_path: Path) -> None
     assert "QUICK SMOKE RUN" in text and "| 4 burst: dead-letters" in text
     assert "## 6. Date-range fan-out" in text
     assert [run["sent"] for run in data["fleet"]["runs"]] == [21, 41]
-    assert text.index("## 7. Fleet") < text.index("## What was changed")
+    assert text.index("## 8. Fleet") < text.index("## What was changed")
+    assert "| 7 telemetry: CPU per message, on ÷ off |" in text
+    assert "## 7. Telemetry on and off" in text

@@ -206,6 +206,23 @@ def test_a_listing_longer_than_two_minutes_ends(loopback: Loopback) -> None:
     assert bus.sent == []
 
 
+def test_a_listing_of_exactly_two_minutes_reads_on(loopback: Loopback) -> None:
+    """At 40 s a page, the third page ends at 120 s, not over the limit: a fourth page is read,
+    and the listing stops after it (160 s)."""
+    linked = [calendar_page(loopback, n + 1) for n in range(10)]
+    loopback.graph.state.script(UPN, "calendarView", *linked)
+    proc = loopback.processor(
+        RecordingSleep(), fan_out=FakeServiceBus(), now=lambda: NOW,
+        clock=lambda: 40.0 * len(loopback.reads()),
+    )
+    actions = RecordingActions()
+    process_all(proc, [received_message(range_body())], actions)
+    assert actions.only.description.startswith(
+        "Graph's list still had a next page after 4 page(s) and 160s"
+    )
+    assert len(loopback.reads()) == 4
+
+
 def test_too_many_events_is_range_too_large(loopback: Loopback) -> None:
     """More selected events than RANGE_MAX_EVENTS: dead-letter RangeTooLarge with the count,
     nothing cancelled, nothing sent."""

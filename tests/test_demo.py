@@ -90,3 +90,34 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
     assert sorted(answered, key=lambda n: int(n[1:])) == [f"#{n}" for n in expected_replies]
     for number, text in expected_replies.items():
         assert " ".join(answered[f"#{number}"].split()).startswith(text), answered[f"#{number}"]
+
+
+def test_demo_shows_the_spans_on_request() -> None:
+    """`--spans` prints one line per span: a consumer span per message, Graph client spans by
+    route template, the fan-out's children under the parent's producer span; no UPN."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("IDENTITY_", "MSI_", "GRAPH_", "GRPC_VERBOSITY", "OTEL_"))
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "cancel_handler.demo", "--spans"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    spans = [line.split() for line in result.stdout.splitlines() if line.startswith("  span ")]
+    consumers = [s for s in spans if s[5] == "consumer"]
+    assert len(consumers) == 13
+    assert {" ".join(s[6:8]) for s in spans if s[5] == "client"} == {
+        "POST /users/{id}/events/{id}/cancel",
+        "GET /users/{id}/events",
+        "GET /users/{id}/calendarView",
+    }
+    [fan_out] = [s for s in spans if s[5] == "producer" and "messaging.batch.message_count=3" in s]
+    children = [s for s in consumers if s[4] == fan_out[2]]
+    assert len(children) == 3 and all(s[1] == fan_out[1] for s in children)
+    assert "@" not in "\n".join(" ".join(s) for s in spans)

@@ -28,6 +28,10 @@ def test_names_azure_allows_pass(name: str) -> None:
         ("bad name!", f"it contains ' ', '!'; {ALLOWED_TAIL}"),
         ("café-replies", f"it contains 'é'; {ALLOWED_TAIL}"),
         ("a;b=c:d@e#f*g", f"it contains ';', '=', ':', '@', '#' and others; {ALLOWED_TAIL}"),
+        # exactly five odd characters are all named, with no "and others"
+        ("a;b=c:d@e#f", f"it contains ';', '=', ':', '@', '#'; {ALLOWED_TAIL}"),
+        # 260 characters is within the limit, so the odd character is what is wrong
+        ("r" * 259 + "!", f"it contains '!'; {ALLOWED_TAIL}"),
         ("-replies", "it must start and end with a letter or digit"),
         ("replies_", "it must start and end with a letter or digit"),
         ("replies/", "it must start and end with a letter or digit"),

@@ -260,7 +260,7 @@ def test_a_tiny_fleet_ends_every_message_exactly_once(tmp_path: Path) -> None:
         last,
     )
     text = out.read_text()
-    assert text.index("## 7. Fleet") < text.index("## What was changed")
+    assert text.index("## 8. Fleet") < text.index("## What was changed")
 
 
 # -- the instance's link to the queue ------------------------------------------------------------

@@ -90,3 +90,47 @@ def test_a_graph_timeout_alone_over_the_renewal_names_the_timeout() -> None:
         "and the settlement, outlasts the 300 s the host renews a message's lock "
         "(maxAutoLockRenewalDuration); set it to at most 270"
     )
+
+
+def test_a_bad_override_is_refused_by_its_app_setting_name() -> None:
+    with pytest.raises(SettingsError) as caught:
+        lock_renewal_seconds({OVERRIDE: "5m"})
+    assert str(caught.value) == (
+        f"app setting {OVERRIDE}: must be a time span like 00:05:00, got '5m'"
+    )
+
+
+def test_a_host_json_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "host.json"
+    path.write_text("{not json")
+    with pytest.raises(SettingsError) as caught:
+        lock_renewal_seconds({}, path)
+    assert str(caught.value) == "app setting host.json: cannot be read (JSONDecodeError)"
+
+
+@pytest.mark.parametrize(
+    "document",
+    [[], {"extensions": []}, {"extensions": {"serviceBus": []}}, {"extensions": None}],
+    ids=["a-list", "extensions-a-list", "servicebus-a-list", "extensions-null"],
+)
+def test_a_host_json_of_another_shape_keeps_the_default(tmp_path: Path, document: object) -> None:
+    """Sections that are not objects hold no setting: the extension's 5 minutes apply."""
+    path = tmp_path / "host.json"
+    path.write_text(json.dumps(document))
+    assert lock_renewal_seconds({}, path) == 300
+
+
+@pytest.mark.parametrize(
+    ("timeout", "named", "most"),
+    [("270", "CANCEL_RETRY_BUDGET_SECONDS", "0"), ("269.5", "CANCEL_RETRY_BUDGET_SECONDS", "0.5"),
+     ("270.5", "GRAPH_TIMEOUT_SECONDS", "270")],
+)
+def test_the_setting_to_lower_is_the_budget_while_any_budget_fits(
+    timeout: str, named: str, most: str
+) -> None:
+    """With 300 s of renewal and 30 s of margin, a timeout of up to 270 s leaves a budget of
+    0 s or more to name; beyond it, the timeout itself is what must come down."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"GRAPH_TIMEOUT_SECONDS": timeout, "CANCEL_RETRY_BUDGET_SECONDS": "1"})
+    assert str(caught.value).startswith(f"app setting {named}: ")
+    assert str(caught.value).endswith(f"set it to at most {most}")

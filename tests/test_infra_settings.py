@@ -20,7 +20,7 @@ FUNCTION_BICEP = INFRA / "app" / "function.bicep"
 MAIN_BICEP = INFRA / "main.bicep"
 PARAMETERS_JSON = INFRA / "main.parameters.json"
 
-EXPECTED_SETTINGS = settings.CODE_SETTINGS + settings.HOST_SETTINGS
+EXPECTED_SETTINGS = settings.CODE_SETTINGS + settings.HOST_SETTINGS + settings.TELEMETRY_SETTINGS
 
 #: App settings the platform reads, not our code: Application Insights telemetry from the
 #: Functions host (connection string, plus Entra authentication because local auth is off).

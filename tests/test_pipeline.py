@@ -22,7 +22,7 @@ CANCELLED = Outcome(Settlement(Action.COMPLETE, Reason.CANCELLED), attempts=1, g
 class ScriptedHandler:
     """Stands in for the cancel handler: answers every body with `outcome`, records the calls."""
 
-    def __init__(self, outcome: Outcome | Exception) -> None:
+    def __init__(self, outcome: Outcome | BaseException) -> None:
         self.outcome = outcome
         self.calls: list[tuple[bytes, int | None, bool]] = []
 
@@ -30,7 +30,7 @@ class ScriptedHandler:
         self, body: bytes, *, delivery_count: int | None, may_be_cancelled_already: bool
     ) -> Outcome:
         self.calls.append((body, delivery_count, may_be_cancelled_already))
-        if isinstance(self.outcome, Exception):
+        if isinstance(self.outcome, BaseException):
             raise self.outcome
         return self.outcome
 
@@ -119,3 +119,55 @@ def test_a_defect_in_the_handler_is_a_give_back_and_still_meets_the_last_deliver
     last = asyncio.run(pipeline(handler, queue, max_delivery_count=3).decide(delivery(3)))
     assert last.settlement.reason is Reason.DELIVERIES_EXHAUSTED
     assert last.settlement.description.endswith("last error: unexpected error: KeyError")
+
+
+def test_a_defect_is_logged_by_type_and_stack_frames_only(caplog) -> None:
+    """One ERROR line: the exception's type and the message id, then its stack frames as the
+    traceback module prints them (never the exception's text, which may hold a UPN)."""
+    handler, queue = ScriptedHandler(KeyError("adele.vance@contoso.com")), ReplyQueue()
+    with caplog.at_level("ERROR", logger="cancel_handler"):
+        asyncio.run(pipeline(handler, queue).decide(delivery()))
+    [record] = [r for r in caplog.records if r.name == "cancel_handler"]
+    first, *frames = record.getMessage().split("\n")
+    assert first == "unexpected KeyError while processing message m-1; giving it back"
+    assert frames and frames[0].startswith('  File "')
+    assert all(line.startswith("  ") for line in frames)
+    assert "adele.vance" not in record.getMessage()
+
+
+def test_a_delivery_without_a_body_or_a_reason_is_invalid_as_no_body() -> None:
+    handler, queue = ScriptedHandler(CANCELLED), ReplyQueue()
+    outcome = asyncio.run(pipeline(handler, queue).decide(Delivery(None, message_id="m-3")))
+    assert outcome.settlement == Settlement(Action.DEADLETTER, Reason.INVALID_MESSAGE, "no body")
+
+
+def test_markers_set_not_as_our_tools_set_them_are_named_in_one_warning(caplog) -> None:
+    from cancel_handler.servicebus.messages import CopyMarkers
+
+    handler, queue = ScriptedHandler(CANCELLED), ReplyQueue()
+    forged = delivery(markers=CopyMarkers(ignored=("originalMessageId", "parentMessageId")))
+    with caplog.at_level("WARNING", logger="cancel_handler"):
+        asyncio.run(pipeline(handler, queue).decide(forged))
+    assert [r.getMessage() for r in caplog.records if r.name == "cancel_handler"] == [
+        "message m-1 carries originalMessageId, parentMessageId, reserved for the copies "
+        "cancel-handler's tools make, but not as they set them; ignored (see docs/integrate.md)"
+    ]
+    assert handler.calls[0][2] is False  # and they change nothing
+
+
+def test_a_cancelled_invocation_gives_the_message_back_then_stops() -> None:
+    """The host cancelling the invocation (shutdown): the message is given back through the
+    settlement call, saying why, and the cancellation goes on."""
+    from tests.helpers import RecordingActions, received_message
+
+    handler, queue = ScriptedHandler(asyncio.CancelledError()), ReplyQueue()
+    message, actions = received_message(b"{}"), RecordingActions()
+    try:
+        asyncio.run(pipeline(handler, queue).process(message, actions))
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the cancellation was swallowed")
+    assert actions.only.message is message
+    assert actions.only.action == "abandon"
+    assert handler.calls

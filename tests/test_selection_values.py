@@ -17,6 +17,7 @@ from cancel_handler.core.selection import (
     RangeSelection,
     Skip,
     decide_ical_matches,
+    named_match,
     range_too_large,
     select_range,
 )
@@ -138,6 +139,23 @@ def test_cancelled_matches_are_set_aside(matches: list, expected: object) -> Non
     match completes as AlreadyCancelled)."""
     events = [meeting(event_id, cancelled=cancelled) for event_id, cancelled in matches]
     assert decide_ical_matches(events, may_be_cancelled_already=False) == expected
+
+
+@pytest.mark.parametrize(
+    ("matches", "named"),
+    [
+        ([("A", True), ("B", False)], "B"),  # the one live match, beside a cancelled one
+        ([("A", False)], "A"),
+        ([("A", True)], "A"),  # all cancelled, only one: that one
+        ([("A", True), ("B", True)], None),
+        ([("A", False), ("B", False)], None),
+        ([], None),
+    ],
+)
+def test_the_event_an_answer_names(matches: list, named: str | None) -> None:
+    """A lookup's answer names one event only when it is about one event."""
+    events = [meeting(event_id, cancelled=cancelled) for event_id, cancelled in matches]
+    assert named_match(events) == named
 
 
 def test_a_cancelled_match_is_done_and_named() -> None:

@@ -147,7 +147,9 @@ def test_sender_controlled_ids_cannot_forge_log_lines(
 
 
 @pytest.mark.parametrize(
-    ("value", "shown"), [(None, "-"), ("", '""'), (7, "7"), ("a b", '"a b"'), ("a", "a")]
+    ("value", "shown"),
+    [(None, "-"), ("", '""'), (7, "7"), ("a b", '"a b"'), ("a", "a"), ("XRAY", "XRAY"),
+     ("ümlaut x", '"ümlaut x"')],
 )
 def test_log_field_marks_missing_and_empty_values_apart(value: object, shown: str) -> None:
     """None is `-`, an empty text `""`: the two never read alike."""

@@ -147,6 +147,9 @@ def send(
         click.echo(f"dry run: {len(requests)} valid request(s); nothing sent", err=True)
         return
     target = target_from(namespace, queue, connection_string_env)
+    from cancel_handler.telemetry.local import sender_tracer_provider
+
+    tracer_provider = sender_tracer_provider()
     with (
         service_bus_errors(target, SENDER),
         ctx.client_factory(target) as client,
@@ -158,7 +161,10 @@ def send(
                 click.echo(json.dumps(outgoing.describe(), ensure_ascii=False))
             bar.update(len(members))
 
-        summary = send_cancel_requests(client, target.queue_name, requests, on_sent=sent)
+        summary = send_cancel_requests(
+            client, target.queue_name, requests, on_sent=sent, tracer_provider=tracer_provider
+        )
+    tracer_provider.shutdown()  # exports the producer spans when OTLP is configured
     click.echo(
         f"sent {len(summary.sent)} request(s) in {summary.batches} batch(es); "
         f"not sent {len(summary.unsent)}",

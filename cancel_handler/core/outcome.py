@@ -40,6 +40,8 @@ class Outcome:
     #: Date-range requests only (Previewed, FannedOut, RangeTooLarge): what was selected and
     #: sent; a fanned-out or previewed range's reply carries it.
     range_report: RangeReport | None = None
+    #: Seconds the in-process retries waited, out of the retry budget.
+    waited_seconds: float = 0.0
 
     def settled(self, action: Action, reason: Reason, detail: str) -> Outcome:
         """This outcome with a new settlement, its description `detail` cut to what Service

@@ -18,6 +18,7 @@ from cancel_handler.core.contract import (
 )
 from cancel_handler.core.entities import entity_name_problem, session_id_problem
 from cancel_handler.core.errors import InvalidMessageError, InvalidRequestsError
+from cancel_handler.servicebus.tracecontext import trace_properties
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
@@ -64,6 +65,8 @@ class OutgoingRequest:
             content_type=CONTENT_TYPE,
             reply_to=self.reply_to,
             reply_to_session_id=self.reply_to_session_id,
+            # The producer span's context when the sender traces (see ops.send).
+            application_properties=trace_properties() or None,
         )
 
     def describe(self) -> dict[str, Any]:

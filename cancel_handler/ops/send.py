@@ -15,6 +15,7 @@ from cancel_handler.ops.parameters import parameters_of
 from cancel_handler.ops.requests import OutgoingRequest, prepare_request
 from cancel_handler.ops.target import ServiceBusTarget
 from cancel_handler.servicebus.batches import fill_batches
+from cancel_handler.telemetry.producer import failed, producer_span
 
 
 @dataclass
@@ -33,11 +34,19 @@ def send_cancel_requests(
     requests: Sequence[OutgoingRequest],
     *,
     on_sent: Callable[[list[OutgoingRequest]], None] | None = None,
+    tracer_provider: Any = None,
 ) -> SendSummary:
     """Send validated requests with an open `ServiceBusClient`; stop at the first failed batch.
-    Returns the summary; never raises for a Service Bus error (it is in `summary.error`)."""
+    Returns the summary; never raises for a Service Bus error (it is in `summary.error`).
+
+    The sending is one `send <queue>` producer span (of `tracer_provider`, by default the
+    global one) whose context every request carries."""
     summary = SendSummary()
-    with client.get_queue_sender(queue_name) as sender:
+    only = requests[0].message_id if len(requests) == 1 else None
+    with (
+        producer_span(queue_name, len(requests), only, tracer_provider) as span,
+        client.get_queue_sender(queue_name) as sender,
+    ):
         try:
             batches = fill_batches(
                 requests, OutgoingRequest.to_message, sender.create_message_batch
@@ -50,6 +59,7 @@ def send_cancel_requests(
                     on_sent(members)
         except Exception as exc:
             summary.error = exc
+            failed(span, exc)
     summary.unsent = list(requests[len(summary.sent) :])
     return summary
 
@@ -158,8 +168,13 @@ async def send_cancel_request_async(*args: Any, **kwargs: Any) -> OutgoingReques
 
 
 async def _send_one_async(client: Any, queue_name: str, outgoing: OutgoingRequest) -> None:
-    async with client.get_queue_sender(queue_name) as sender:
-        batch = await sender.create_message_batch()
-        batch.add_message(outgoing.to_message())
-        await sender.send_messages(batch)
+    with producer_span(queue_name, 1, outgoing.message_id) as span:
+        try:
+            async with client.get_queue_sender(queue_name) as sender:
+                batch = await sender.create_message_batch()
+                batch.add_message(outgoing.to_message())
+                await sender.send_messages(batch)
+        except Exception as exc:
+            failed(span, exc)
+            raise
 

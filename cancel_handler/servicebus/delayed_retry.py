@@ -27,6 +27,7 @@ from cancel_handler.servicebus.messages import (
     kept_fields,
     sealed,
 )
+from cancel_handler.servicebus.tracecontext import trace_properties
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
@@ -88,7 +89,8 @@ def build_copy(delivery: Delivery, schedule: Schedule, when: datetime) -> Servic
     message_id = str(uuid.uuid4())
     return ServiceBusMessage(
         delivery.body or b"",
-        application_properties=sealed(message_id, properties),
+        # With telemetry on, the copy continues this delivery's trace, not the sender's.
+        application_properties=sealed(message_id, properties) | trace_properties(),
         session_id=delivery.session_id,
         message_id=message_id,
         scheduled_enqueue_time_utc=when,

@@ -27,6 +27,7 @@ from cancel_handler.core.outcome import FanOutPlan, Outcome
 from cancel_handler.servicebus.batches import fill_batches
 from cancel_handler.servicebus.messages import PARENT_ID_PROPERTY, sealed
 from cancel_handler.servicebus.sessions import child_session_id
+from cancel_handler.servicebus.tracecontext import trace_properties
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
@@ -70,7 +71,8 @@ def build_child(
         reply_to_session_id=parent.reply_to_session_id,
         content_type=CONTENT_TYPE,
         session_id=session_id,
-        application_properties=sealed(message_id, {PARENT_ID_PROPERTY: parent_id}),
+        application_properties=sealed(message_id, {PARENT_ID_PROPERTY: parent_id})
+        | trace_properties(),
     )
 
 

@@ -17,6 +17,7 @@ from cancel_handler.core.reply import (
     reply_source,
 )
 from cancel_handler.servicebus.settle import log_field, log_safe
+from cancel_handler.servicebus.tracecontext import trace_properties
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
@@ -54,7 +55,7 @@ def reply_message(reply: Reply) -> ServiceBusMessage:
         session_id=reply.session_id,
         subject=reply.subject,
         content_type=reply.content_type,
-        application_properties=dict(reply.application_properties),
+        application_properties=dict(reply.application_properties) | trace_properties(),
     )
 
 

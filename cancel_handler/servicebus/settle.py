@@ -17,6 +17,21 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("cancel_handler.settlement")
 
+#: The line's fields as flat `extra` keys too, named as on the message's span: OpenTelemetry's
+#: log handler turns each into one customDimensions entry (the nested `cancel_handler` dict
+#: arrives as one string).
+FLAT_NAMES = {
+    "message_id": "cancel.message_id",
+    "correlation_id": "cancel.correlation_id",
+    "outcome": "cancel.outcome",
+    "reason": "cancel.reason",
+    "graph_status": "cancel.graph.status",
+    "request_id": "cancel.graph.request_id",
+    "attempts": "cancel.attempts",
+    "elapsed_ms": "cancel.elapsed_ms",
+    "error": "cancel.error",
+}
+
 
 class MessageActions(Protocol):
     """The settlement methods of the binding extension's `ServiceBusMessageActions`."""
@@ -87,7 +102,8 @@ def log_settlement(
     if failed is not None:
         fields["error"] = type(failed).__name__
     text = " ".join(f"{key}={log_field(value)}" for key, value in fields.items())
-    logger.log(level, "settlement %s", text, extra={"cancel_handler": fields})
+    flat = {FLAT_NAMES[key]: value for key, value in fields.items() if value is not None}
+    logger.log(level, "settlement %s", text, extra={"cancel_handler": fields, **flat})
 
 
 def log_safe(value: object, limit: int = 128) -> str | None:

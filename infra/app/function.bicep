@@ -93,6 +93,9 @@ param replyToAllowed string = ''
 @description('MAX_DELIVERY_COUNT: the cancel queue\'s maxDeliveryCount (last-delivery rule).')
 param maxDeliveryCount int
 
+@description('Key of the mailbox hash in telemetry (a pseudonym, never the UPN); by default derived from this deployment.')
+param telemetryHashKey string = uniqueString(subscription().id, resourceGroup().id, name, 'mailbox-hash')
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: zone redundancy on Flex Consumption is limited to some regions; losing a zone only delays cancellations, which wait in Service Bus until an instance runs again.
   name: planName
@@ -208,6 +211,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: string(maxDeliveryCount)
         }
         {
+          // Key of the mailbox hash in telemetry (cancel.mailbox.hash): stable for this app, not
+          // derivable from a UPN alone.
+          name: 'TELEMETRY_HASH_KEY'
+          value: telemetryHashKey
+        }
+        {
           name: 'ServiceBusConnection__fullyQualifiedNamespace'
           value: serviceBusFullyQualifiedNamespace
         }
@@ -236,6 +245,27 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           // Keeps the worker's own grpcio/protobuf apart from the Service Bus extension's.
           name: 'PYTHON_ISOLATE_WORKER_DEPENDENCIES'
           value: '1'
+        }
+        // --- read by the Python worker and its Azure Monitor distro (TELEMETRY_SETTINGS) ---
+        {
+          // The library worker calls configure_azure_monitor() itself and declares
+          // WorkerOpenTelemetryEnabled, so the host stops forwarding the worker's logs: each log
+          // reaches Application Insights once (azure-functions-runtime 1.3.0,
+          // handle_event.worker_init_request; docs/operate.md, "Telemetry").
+          name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+          value: 'true'
+        }
+        {
+          // Every span is kept: a head sampler cannot know a message will fail, and a
+          // parent-based one would follow a sender that does not sample.
+          name: 'OTEL_TRACES_SAMPLER'
+          value: 'always_on'
+        }
+        {
+          // The distro's HTTP instrumentations would record Graph URLs, which hold the UPN; the
+          // function records Graph calls itself, by route template.
+          name: 'OTEL_PYTHON_DISABLED_INSTRUMENTATIONS'
+          value: 'httpx,httpx2,requests,urllib,urllib3'
         }
         // --- platform settings (allow-listed in tests/test_infra_settings.py) ---
         {
