@@ -9,10 +9,10 @@ Process-wide effects (the delivery-count workaround, library log levels) are
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -159,9 +159,12 @@ class Processor:
         """The pipeline of the children queue's session trigger: the same stages and handler,
         its delayed retries sent back to the children queue."""
         if self._child_pipeline is None:
-            self._child_pipeline = replace(
-                self.pipeline, delayed_retries=self.child_delayed_retries
-            )
+            # A copy of the pipeline as built (traced or not), not a new one of the base type.
+            child = copy.copy(self.pipeline)
+            child.delayed_retries = self.child_delayed_retries
+            if hasattr(child, "queue"):  # the traced pipeline names its queue in its spans
+                child.queue = self.settings.child_queue_name
+            self._child_pipeline = child
         return self._child_pipeline
 
     @property
