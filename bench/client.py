@@ -59,7 +59,8 @@ async def ours(args: dict[str, Any]) -> tuple[Callable[[int], Awaitable[None]], 
     from cancel_handler.settings import load_settings
 
     os.environ.update(args["identity_environment"])
-    processor = Processor(load_settings({"GRAPH_BASE_URL": args["graph_base_url"]}))
+    settings = {"GRAPH_BASE_URL": args["graph_base_url"], **args.get("settings", {})}
+    processor = Processor(load_settings(settings))
     actions = CountingActions()
     prefix = args["prefix"]
     prebuilt: dict[int, Any] = {}
@@ -193,6 +194,14 @@ async def ours_otel(
     return await ours(args)
 
 
+async def ours_otel_all(
+    args: dict[str, Any],
+) -> tuple[Callable[[int], Awaitable[None]], Callable, dict]:
+    """`ours_otel` keeping every success's trace (`TRACE_SUCCESSES_PER_SECOND=all`)."""
+    args["settings"] = {"TRACE_SUCCESSES_PER_SECOND": "all"}
+    return await ours_otel(args)
+
+
 async def ours_otel_sdk(
     args: dict[str, Any],
 ) -> tuple[Callable[[int], Awaitable[None]], Callable, dict]:
@@ -203,6 +212,7 @@ async def ours_otel_sdk(
 KINDS = {
     "ours": ours,
     "ours_otel": ours_otel,
+    "ours_otel_all": ours_otel_all,
     "ours_otel_sdk": ours_otel_sdk,
     "bare": bare,
     "msgraph": msgraph,

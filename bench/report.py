@@ -146,6 +146,14 @@ def write_report(r: dict[str, Any], out: Path) -> None:
     )
     rows.append(
         (
+            "7 telemetry: every success's trace kept too (`TRACE_SUCCESSES_PER_SECOND=all`) ÷ off",
+            _s(cpu["telemetry_all_over_off"]),
+            "(reference)",
+            "-",
+        )
+    )
+    rows.append(
+        (
             "7 telemetry: the function's own share (spans and metrics, no export) ÷ off",
             _s(cpu["telemetry_own_over_off"]),
             "(reference)",
@@ -213,6 +221,8 @@ def write_report(r: dict[str, Any], out: Path) -> None:
         tel_cpu_off=_s(cpu["us_per_message"]["ours"], "{:.0f}"),
         tel_cpu_on=_s(cpu["us_per_message"]["ours_otel"], "{:.0f}"),
         tel_ratio=_s(cpu["telemetry_on_over_off"]),
+        tel_cpu_all=_s(cpu["us_per_message"]["ours_otel_all"], "{:.0f}"),
+        tel_all_ratio=_s(cpu["telemetry_all_over_off"]),
         tel_cpu_sdk=_s(cpu["us_per_message"]["ours_otel_sdk"], "{:.0f}"),
         tel_own_ratio=_s(cpu["telemetry_own_over_off"]),
     )

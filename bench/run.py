@@ -96,6 +96,7 @@ def cpu(repeats: int, n: int, concurrency: int, with_peer: bool) -> dict[str, An
     kinds: dict[str, tuple[Path, dict[str, str]]] = {
         "ours": (PRODUCT_PYTHON, {}),
         "ours_otel": (PRODUCT_PYTHON, {}),
+        "ours_otel_all": (PRODUCT_PYTHON, {}),
         "ours_otel_sdk": (PRODUCT_PYTHON, {}),
         "bare": (PRODUCT_PYTHON, {}),
     }
@@ -127,11 +128,13 @@ def cpu(repeats: int, n: int, concurrency: int, with_peer: bool) -> dict[str, An
         "us_per_message": {name: spread(values) for name, values in per_msg.items()},
     }
     for name in kinds:
-        if name not in ("ours", "ours_otel", "ours_otel_sdk"):
+        if not name.startswith("ours"):
             ratios = [o / r for o, r in zip(per_msg["ours"], per_msg[name], strict=True)]
             out[f"ours_over_{name}"] = spread(ratios)
     on_off = [t / o for t, o in zip(per_msg["ours_otel"], per_msg["ours"], strict=True)]
     out["telemetry_on_over_off"] = spread(on_off)
+    every = [t / o for t, o in zip(per_msg["ours_otel_all"], per_msg["ours"], strict=True)]
+    out["telemetry_all_over_off"] = spread(every)
     own = [t / o for t, o in zip(per_msg["ours_otel_sdk"], per_msg["ours"], strict=True)]
     out["telemetry_own_over_off"] = spread(own)
     return out

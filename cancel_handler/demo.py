@@ -219,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                 "CANCEL_RETRY_BUDGET_SECONDS": "10",
                 "REPLY_TO_ALLOWED": REPLY_QUEUE,
                 "MAX_DELIVERY_COUNT": "10",
+                # Every message's spans shown (in Azure, plain successes are rate-limited).
+                "TRACE_SUCCESSES_PER_SECOND": "all",
                 # Never contacted: everything sent goes to the local queues below.
                 "ServiceBusConnection__fullyQualifiedNamespace": "demo.servicebus.windows.net",
             }

@@ -174,7 +174,10 @@ class Processor:
         if self._telemetry is None:
             from cancel_handler.telemetry.instruments import configured
 
-            self._telemetry = configured(self.settings.telemetry_hash_key.encode("utf-8"))
+            self._telemetry = configured(
+                self.settings.telemetry_hash_key.encode("utf-8"),
+                self.settings.trace_successes_per_second,
+            )
         return self._telemetry
 
     @property

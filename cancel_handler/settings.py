@@ -25,6 +25,8 @@ DEFAULT_RETRY_BUDGET_SECONDS = 60.0
 DEFAULT_MAILBOX_CONCURRENCY = 4
 DEFAULT_DELAYED_RETRY_MAX_COUNT = 0
 DEFAULT_MAX_DELIVERY_COUNT = 0
+#: Plain successes' traces kept a second per instance (Azure Monitor's rate-limited default).
+DEFAULT_TRACE_SUCCESSES_PER_SECOND = 5.0
 #: What one delivery needs besides its retry waits and its last Graph call: the token request
 #: and the settlement (infra/app/servicebus.bicep sizes the queue's lock the same way).
 INVOCATION_MARGIN_SECONDS = 30.0
@@ -49,6 +51,7 @@ CODE_SETTINGS = (
     "MAX_DELIVERY_COUNT",
     "ServiceBusConnection__fullyQualifiedNamespace",
     "TELEMETRY_HASH_KEY",
+    "TRACE_SUCCESSES_PER_SECOND",
 )
 
 #: Settings only the Functions host reads (identity-based trigger connection and storage).
@@ -97,6 +100,8 @@ class Settings:
     servicebus_namespace: str | None = None
     #: The key of the mailbox hash in telemetry (`cancel.mailbox.hash`); never shown.
     telemetry_hash_key: str = field(default="", repr=False)
+    #: Plain successes' traces kept a second on one instance; None = every one (telemetry only).
+    trace_successes_per_second: float | None = DEFAULT_TRACE_SUCCESSES_PER_SECOND
 
     @property
     def graph_scope(self) -> str:
@@ -173,6 +178,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         servicebus_namespace=namespace,
         telemetry_hash_key=text("TELEMETRY_HASH_KEY") or "",
+        trace_successes_per_second=_successes_per_second(text("TRACE_SUCCESSES_PER_SECOND")),
     )
     _fits_the_lock_renewal(settings, lock_renewal_seconds(env))
     return settings
@@ -301,6 +307,19 @@ def _non_negative_float(name: str, raw: str | None, default: float) -> float:
     value = _parsed(name, raw, float, "a number of seconds")
     if not math.isfinite(value) or value < 0:
         raise SettingsError(name, f"must be a finite number >= 0, got {raw!r}")
+    return value
+
+
+def _successes_per_second(raw: str | None) -> float | None:
+    """`all` (None: keep every trace), or a finite number >= 0 of traces a second."""
+    name = "TRACE_SUCCESSES_PER_SECOND"
+    if raw is None:
+        return DEFAULT_TRACE_SUCCESSES_PER_SECOND
+    if raw.lower() == "all":
+        return None
+    value = _parsed(name, raw, float, "`all` or a number of traces a second")
+    if not math.isfinite(value) or value < 0:
+        raise SettingsError(name, f"must be `all` or a finite number >= 0, got {raw!r}")
     return value
 
 

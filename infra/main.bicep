@@ -107,6 +107,9 @@ param graphTimeoutSeconds int = 30
 @maxValue(240)
 param retryBudgetSeconds int = 60
 
+@description('TRACE_SUCCESSES_PER_SECOND: plain successes\' traces kept a second per instance (`all` keeps every one). Failures, retries and dead-letters are always kept; metrics count everything.')
+param traceSuccessesPerSecond string = '5'
+
 @description('GRAPH_MAILBOX_CONCURRENCY: concurrent Graph calls per mailbox per instance (Graph allows 4 per app per mailbox).')
 @minValue(1)
 @maxValue(64)
@@ -314,6 +317,7 @@ module functionApp './app/function.bicep' = {
     rangeMaxEvents: rangeMaxEvents
     replyToAllowed: replies.outputs.replyToAllowed
     maxDeliveryCount: serviceBus.outputs.maxDeliveryCount
+    traceSuccessesPerSecond: traceSuccessesPerSecond
   }
   // The host starts as soon as the app exists: let its identity hold its roles first.
   dependsOn: [

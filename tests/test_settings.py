@@ -74,6 +74,10 @@ def test_unsafe_graph_urls_are_refused_naming_the_setting(url: str) -> None:
         ("DELAYED_RETRY_MAX_COUNT", "-2"),
         ("MAX_DELIVERY_COUNT", "-1"),
         ("MAX_DELIVERY_COUNT", "ten"),
+        ("TRACE_SUCCESSES_PER_SECOND", "-1"),
+        ("TRACE_SUCCESSES_PER_SECOND", "nan"),
+        ("TRACE_SUCCESSES_PER_SECOND", "inf"),
+        ("TRACE_SUCCESSES_PER_SECOND", "every"),
     ],
 )
 def test_invalid_numbers_fail_fast_naming_the_setting(name: str, value: str) -> None:
@@ -82,6 +86,17 @@ def test_invalid_numbers_fail_fast_naming_the_setting(name: str, value: str) -> 
         load_settings({name: value})
     assert caught.value.setting == name
     assert name in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [(None, 5.0), ("0", 0.0), ("0.5", 0.5), ("20", 20.0), ("all", None), (" ALL ", None)],
+)
+def test_successes_traced_a_second(value: str | None, kept: float | None) -> None:
+    """Unset: 5 a second, Azure Monitor's default for its rate-limited sampler; `all`: every
+    one (None); else the number given, 0 included."""
+    environ = {} if value is None else {"TRACE_SUCCESSES_PER_SECOND": value}
+    assert load_settings(environ).trace_successes_per_second == kept
 
 
 @pytest.mark.parametrize("value", ["0", "1", "2147483647"])

@@ -40,13 +40,16 @@ WORKBOOK = ROOT / "infra" / "app" / "workbook.json"
 OPERATE = ROOT / "docs" / "operate.md"
 
 #: Columns of the Application Insights tables the queries read (the classic schema of
-#: requests, dependencies, traces and customMetrics), and what fills them here.
+#: requests, dependencies, traces and customMetrics), and what fills them here. `itemCount`:
+#: 100 ÷ the envelope's sample rate, which a kept success's `_MS.sampleRate` sets
+#: (test_telemetry_sampling.py), 1 for every other row.
 COLUMNS = {
     "requests": {"timestamp", "id", "name", "duration", "success", "resultCode",
-                 "customDimensions", "operation_Id", "operation_ParentId", "itemType"},
+                 "customDimensions", "operation_Id", "operation_ParentId", "itemType",
+                 "itemCount"},
     "dependencies": {"timestamp", "id", "name", "duration", "success", "resultCode", "type",
                      "target", "data", "customDimensions", "operation_Id", "operation_ParentId",
-                     "itemType"},
+                     "itemType", "itemCount"},
     "traces": {"timestamp", "message", "severityLevel", "customDimensions", "operation_Id",
                "operation_ParentId", "itemType"},
     "customMetrics": {"timestamp", "name", "value", "valueSum", "valueCount", "valueMax",
@@ -56,7 +59,8 @@ COLUMNS = {
 KQL = {
     "let", "union", "where", "extend", "summarize", "by", "bin", "render", "timechart", "project",
     "order", "desc", "asc", "top", "distinct", "in", "and", "or", "tostring", "strcat", "sum",
-    "sumif", "count", "countif", "percentile", "round", "startswith", "has", "isnotempty", "max",
+    "sumif", "count", "countif", "percentile", "percentilew", "round", "startswith", "has",
+    "isnotempty", "max",
 }
 #: What an operator needs from each message: each must be queried somewhere.
 OPERATOR_ATTRIBUTES = {

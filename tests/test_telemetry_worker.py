@@ -72,13 +72,12 @@ def ingestion() -> Iterator[Ingestion]:
         server.server_close()
 
 
-def test_worker_set_up_exports_the_functions_telemetry_without_personal_data(
-    loopback: Loopback, ingestion: Ingestion, tmp_path: Path
-) -> None:
-    """With the deployment's settings, the worker's distro set-up makes the function run its
-    traced pipeline; Application Insights receives the consumer span (continuing the sender's
-    trace), the Graph call, the settlement log line with its fields and the custom metrics, and
-    no UPN, comment, token or Graph URL."""
+def run_probe(
+    loopback: Loopback, ingestion: Ingestion, tmp_path: Path, traces_kept: str
+) -> dict[str, list[dict]]:
+    """One plain cancel through the worker's set-up of the distro with the deployment's
+    settings (`TRACE_SUCCESSES_PER_SECOND` = `traces_kept`); what Application Insights received,
+    by kind."""
     loopback.graph.state.add_event(UPN, "EV1")
     settings = app_settings()
     env = {
@@ -89,6 +88,7 @@ def test_worker_set_up_exports_the_functions_telemetry_without_personal_data(
         "GRAPH_BASE_URL": loopback.graph.graph_base_url,
         "CANCEL_QUEUE_NAME": "cancel-requests",
         "TELEMETRY_HASH_KEY": "test-key",
+        "TRACE_SUCCESSES_PER_SECOND": traces_kept,
         **{name: settings[name] for name in (
             "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
             "OTEL_TRACES_SAMPLER",
@@ -117,6 +117,17 @@ def test_worker_set_up_exports_the_functions_telemetry_without_personal_data(
     by_kind: dict[str, list[dict]] = {}
     for item in ingestion.items:
         by_kind.setdefault(item["data"]["baseType"], []).append(item)
+    return by_kind
+
+
+def test_worker_set_up_exports_the_functions_telemetry_without_personal_data(
+    loopback: Loopback, ingestion: Ingestion, tmp_path: Path
+) -> None:
+    """With the deployment's settings (every success's trace kept), the worker's distro set-up
+    makes the function run its traced pipeline; Application Insights receives the consumer span
+    (continuing the sender's trace), the Graph call, the settlement log line with its fields and
+    the custom metrics, and no UPN, comment, token or Graph URL."""
+    by_kind = run_probe(loopback, ingestion, tmp_path, "all")
     [request_row] = [
         i for i in by_kind["RequestData"]
         if i["data"]["baseData"]["name"] == "process cancel-requests"
@@ -143,3 +154,26 @@ def test_worker_set_up_exports_the_functions_telemetry_without_personal_data(
     exported = json.dumps(ingestion.items).lower()
     for secret in (UPN, "adele.vance", COMMENT.lower(), "bearer", "sim-token", "/users/adele"):
         assert secret not in exported, secret
+
+
+def test_a_success_left_out_of_the_traces_is_still_counted_and_logged(
+    loopback: Loopback, ingestion: Ingestion, tmp_path: Path
+) -> None:
+    """No successes' traces kept: behind the distro's own processors, the plain cancel sends
+    no request and no Graph dependency row, and is still in the metrics and the log."""
+    by_kind = run_probe(loopback, ingestion, tmp_path, "0")
+    ours = [
+        i for kind in ("RequestData", "RemoteDependencyData") for i in by_kind.get(kind, [])
+        if i["data"]["baseData"]["properties"].get("cancel.message_id")
+        or i["data"]["baseData"]["properties"].get("cancel.graph.route")
+    ]
+    assert ours == []
+    metric_names = {
+        metric["name"] for i in by_kind["MetricData"] for metric in i["data"]["baseData"]["metrics"]
+    }
+    assert {"cancel_handler.messages", "http.client.request.duration"} <= metric_names
+    logs = [
+        i["data"]["baseData"] for i in by_kind["MessageData"]
+        if i["data"]["baseData"]["message"].startswith("settlement ")
+    ]
+    assert [log["properties"]["cancel.outcome"] for log in logs] == ["complete"]

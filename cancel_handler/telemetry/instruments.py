@@ -9,10 +9,13 @@ imports OpenTelemetry.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cancel_handler.telemetry import names
 from cancel_handler.telemetry.mailbox import mailbox_hash
+
+if TYPE_CHECKING:
+    from cancel_handler.telemetry.sampling import Decide
 
 #: Histogram buckets for durations in seconds (the conventions' advice for HTTP durations, up to
 #: the longest a message may take: retry budget + timeouts).
@@ -23,13 +26,26 @@ DURATION_BUCKETS = (
 
 
 class Telemetry:
-    """The tracer, the six instruments and the mailbox-hash key."""
+    """The tracer, the six instruments and the mailbox-hash key. With `successes`, the tracer's
+    spans pass through :class:`~cancel_handler.telemetry.sampling.SuccessSampling` (plain
+    successes kept at that rule's share); without, every span is kept."""
 
     def __init__(
-        self, tracer_provider: Any = None, meter_provider: Any = None, *, hash_key: bytes = b""
+        self,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        *,
+        hash_key: bytes = b"",
+        successes: Decide | None = None,
     ) -> None:
         from opentelemetry import metrics, trace
 
+        if successes is not None:
+            from cancel_handler.telemetry.sampling import sampled_provider
+
+            tracer_provider = sampled_provider(
+                tracer_provider or trace.get_tracer_provider(), successes
+            )
         self.tracer = trace.get_tracer(names.SCOPE, tracer_provider=tracer_provider)
         meter = metrics.get_meter(names.SCOPE, meter_provider=meter_provider)
         self.messages = meter.create_counter(
@@ -71,9 +87,10 @@ class Telemetry:
         return mailbox_hash(self._hash_key, user)
 
 
-def configured(hash_key: bytes) -> Telemetry | None:
+def configured(hash_key: bytes, successes_per_second: float | None = None) -> Telemetry | None:
     """Telemetry on the process-wide providers when an SDK provider is installed; else None.
-    Never imports OpenTelemetry itself: whoever installed a provider already did."""
+    Never imports OpenTelemetry itself: whoever installed a provider already did.
+    `successes_per_second`: plain successes' traces kept a second (None: every one)."""
     if "opentelemetry.trace" not in sys.modules:
         return None
     from opentelemetry import trace
@@ -81,4 +98,8 @@ def configured(hash_key: bytes) -> Telemetry | None:
     provider = trace.get_tracer_provider()
     if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
         return None
-    return Telemetry(hash_key=hash_key)
+    if successes_per_second is None:
+        return Telemetry(hash_key=hash_key)
+    from cancel_handler.telemetry.sampling import rate_limited
+
+    return Telemetry(hash_key=hash_key, successes=rate_limited(successes_per_second))

@@ -53,6 +53,9 @@ MAILBOX_HASH = "cancel.mailbox.hash"
 PARENT_MESSAGE_ID = "cancel.parent_message_id"
 REQUEST_MESSAGE_ID = "cancel.request_message_id"
 FANOUT_SIZE = "cancel.fanout.size"
+#: The share (percent) a kept success was sampled at; Azure Monitor's exporter turns it into the
+#: row's `itemCount` and keeps it out of customDimensions (its `_SAMPLE_RATE_KEY`).
+SAMPLE_RATE = "_MS.sampleRate"
 
 #: Every attribute a span of the function may carry (the privacy test checks values, the query
 #: test checks that the KQL names only these).
@@ -86,6 +89,7 @@ SPAN_ATTRIBUTES = frozenset(
         PARENT_MESSAGE_ID,
         REQUEST_MESSAGE_ID,
         FANOUT_SIZE,
+        SAMPLE_RATE,
     }
 )
 

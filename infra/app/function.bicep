@@ -93,6 +93,9 @@ param replyToAllowed string = ''
 @description('MAX_DELIVERY_COUNT: the cancel queue\'s maxDeliveryCount (last-delivery rule).')
 param maxDeliveryCount int
 
+@description('TRACE_SUCCESSES_PER_SECOND: plain successes\' traces kept a second per instance, or `all`.')
+param traceSuccessesPerSecond string = '5'
+
 @description('Key of the mailbox hash in telemetry (a pseudonym, never the UPN); by default derived from this deployment.')
 param telemetryHashKey string = uniqueString(subscription().id, resourceGroup().id, name, 'mailbox-hash')
 
@@ -215,6 +218,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           // derivable from a UPN alone.
           name: 'TELEMETRY_HASH_KEY'
           value: telemetryHashKey
+        }
+        {
+          // Failures, retries and dead-letters keep their whole trace; plain successes are kept
+          // at Azure Monitor's rate-limited share, counted in full by itemCount and the metrics.
+          name: 'TRACE_SUCCESSES_PER_SECOND'
+          value: traceSuccessesPerSecond
         }
         {
           name: 'ServiceBusConnection__fullyQualifiedNamespace'

@@ -1,0 +1,157 @@
+"""Which traces are kept: every message that tells of trouble whole, plain successes at a share,
+counted in full by the metrics. Through the production path (host-format messages,
+`Processor.process`, the loopback Graph simulator) into the SDK's in-memory exporter, standing
+where the distro's batch processor stands; Azure Monitor's own sampler and envelope converter
+decide the share and the `itemCount`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from azure.monitor.opentelemetry.exporter.export.trace._exporter import (
+    _convert_span_to_envelope,
+)
+from opentelemetry.trace import SpanKind
+
+from cancel_handler.devtools.graph_simulator import Fault
+from cancel_handler.telemetry import names
+from cancel_handler.telemetry.instruments import Telemetry
+from cancel_handler.telemetry.sampling import rate_limited
+from tests.conftest import UPN, Loopback, cancel_body
+from tests.test_telemetry import COMMENT, KEY, TRACE_ID, Recorded, run, traced
+
+#: Azure Monitor's exporter reads the share from this span attribute (its _SAMPLE_RATE_KEY).
+SAMPLE_RATE = "_MS.sampleRate"
+
+
+class Sampled(Recorded):
+    """Recorded spans behind the success sampling, with `decide` answering for successes."""
+
+    def __init__(self, decide: Any) -> None:
+        super().__init__()
+        self.asked: list[int] = []
+
+        def recording(trace_id: int) -> float | None:
+            self.asked.append(trace_id)
+            return decide(trace_id)
+
+        self.telemetry = Telemetry(
+            self.tracer_provider, self.meter_provider, hash_key=KEY, successes=recording
+        )
+
+    def counted(self) -> list[tuple[str, str, int]]:
+        """The messages metric's points: (outcome, reason, count)."""
+        return [
+            (attributes[names.OUTCOME], attributes[names.REASON], point.value)
+            for attributes, point in self.points()[names.METRIC_MESSAGES]
+        ]
+
+
+def test_a_success_left_out_exports_no_span_and_is_still_counted(loopback: Loopback) -> None:
+    loopback.graph.state.add_event(UPN, "EV1")
+    sampled = Sampled(lambda trace_id: None)
+    actions = run(loopback, sampled, traced(cancel_body("EV1", comment=COMMENT)))
+    assert actions.only.action == "complete"
+    assert sampled.finished() == []
+    assert sampled.asked == [int(TRACE_ID, 16)]
+    assert sampled.counted() == [("complete", "Cancelled", 1)]
+
+
+def test_a_success_kept_at_a_share_carries_it_on_every_span(loopback: Loopback) -> None:
+    """Kept at 12.5 %: the consumer and its Graph span both say so, still parent and child,
+    and Azure Monitor's converter makes each an envelope counted 8 times (100 / 12.5)."""
+    loopback.graph.state.add_event(UPN, "EV1")
+    sampled = Sampled(lambda trace_id: 12.5)
+    run(loopback, sampled, traced(cancel_body("EV1", comment=COMMENT)))
+    consumer = sampled.one(SpanKind.CONSUMER)
+    graph = sampled.one(SpanKind.CLIENT)
+    assert graph.parent.span_id == consumer.context.span_id
+    assert dict(consumer.attributes)[names.REASON] == "Cancelled"
+    for span in (consumer, graph):
+        assert dict(span.attributes)[SAMPLE_RATE] == 12.5
+        assert _convert_span_to_envelope(span).sample_rate == 12.5
+    assert sampled.counted() == [("complete", "Cancelled", 1)]
+
+
+def test_a_success_kept_whole_carries_no_share(loopback: Loopback) -> None:
+    loopback.graph.state.add_event(UPN, "EV1")
+    sampled = Sampled(lambda trace_id: 100.0)
+    run(loopback, sampled, traced(cancel_body("EV1")))
+    spans = sampled.finished()
+    assert sorted(span.kind.name for span in spans) == ["CLIENT", "CONSUMER"]
+    assert all(SAMPLE_RATE not in span.attributes for span in spans)
+
+
+def _trouble(loopback: Loopback, case: str) -> tuple[Any, dict[str, str], tuple[str, str]]:
+    """A message that tells of trouble, the settings it runs with, and its (outcome, reason)."""
+    state = loopback.graph.state
+    if case == "invalid":  # no Graph call, so no span in ERROR: the outcome alone decides
+        invalid = traced({"userPrincipalName": UPN, "comment": COMMENT})
+        return invalid, {}, ("deadletter", "InvalidMessage")
+    if case == "dead-letter":
+        state.add_event(UPN, "ATTENDEE", organizer=False)
+        return traced(cancel_body("ATTENDEE")), {}, ("deadletter", "NotOrganizer")
+    state.add_event(UPN, "EV1")
+    throttled = Fault(429, {"Retry-After": "1"})
+    if case == "given back":
+        state.script(UPN, "EV1", throttled, throttled)
+        budget = {"CANCEL_RETRY_BUDGET_SECONDS": "1"}
+        return traced(cancel_body("EV1")), budget, ("abandon", "TransientFailure")
+    state.script(UPN, "EV1", throttled)
+    return traced(cancel_body("EV1")), {}, ("complete", "Cancelled")
+
+
+@pytest.mark.parametrize(
+    "case", ["invalid", "dead-letter", "given back", "cancelled after a 429"]
+)
+def test_a_message_that_tells_of_trouble_is_kept_whole(loopback: Loopback, case: str) -> None:
+    """Whatever the share for successes (none here), every span of a dead-letter, a give-back
+    and a success that needed a retry is exported as it ended, and no share is asked for."""
+    message, settings, (outcome, reason) = _trouble(loopback, case)
+    sampled = Sampled(lambda trace_id: None)
+    actions = run(loopback, sampled, message, **settings)
+    assert actions.only.action == outcome
+    consumer = sampled.one(SpanKind.CONSUMER)
+    clients = [span for span in sampled.finished() if span.kind is SpanKind.CLIENT]
+    assert (dict(consumer.attributes)[names.OUTCOME], dict(consumer.attributes)[names.REASON]) == (
+        outcome, reason)
+    assert (case == "invalid") is not bool(clients)
+    assert all(span.parent.span_id == consumer.context.span_id for span in clients)
+    assert all(SAMPLE_RATE not in span.attributes for span in sampled.finished())
+    assert sampled.asked == []
+    assert sampled.counted() == [(outcome, reason, 1)]
+
+
+def test_spans_outside_a_message_pass_straight_on() -> None:
+    """Another library's span, and one of ours with no message around it (the send API's
+    producer span), are exported at once: only a message's spans wait for its outcome."""
+    sampled = Sampled(lambda trace_id: None)
+    sampled.tracer_provider.get_tracer("azure.servicebus").start_span("ServiceBus.send").end()
+    sampled.telemetry.tracer.start_span("send cancel-requests", kind=SpanKind.PRODUCER).end()
+    assert [span.name for span in sampled.finished()] == [
+        "ServiceBus.send", "send cancel-requests"]
+    assert sampled.asked == []
+
+
+def test_azure_monitors_rate_limited_sampler_decides_the_share() -> None:
+    """No successes a second keeps none; a rate far above the traffic keeps every one, at
+    100 % (no share to carry)."""
+    none, every = rate_limited(0.0), rate_limited(1e9)
+    trace_ids = [int(TRACE_ID, 16) + n for n in range(50)]
+    assert [none(trace_id) for trace_id in trace_ids] == [None] * 50
+    assert [every(trace_id) for trace_id in trace_ids] == [100.0] * 50
+
+
+def test_with_no_successes_a_second_only_trouble_is_exported(loopback: Loopback) -> None:
+    state = loopback.graph.state
+    state.add_event(UPN, "EV1")
+    state.add_event(UPN, "ATTENDEE", organizer=False)
+    recorded = Recorded()
+    recorded.telemetry = Telemetry(
+        recorded.tracer_provider, recorded.meter_provider, hash_key=KEY,
+        successes=rate_limited(0.0),
+    )
+    run(loopback, recorded, traced(cancel_body("EV1")), traced(cancel_body("ATTENDEE")))
+    consumer = recorded.one(SpanKind.CONSUMER)
+    assert dict(consumer.attributes)[names.REASON] == "NotOrganizer"
