@@ -214,10 +214,7 @@ class Processor:
             limiter=MailboxLimiter(settings.mailbox_concurrency),
             range_max_days=settings.range_max_days,
             range_max_events=settings.range_max_events,
-            sleep=self._sleep,
-            rng=self._rng,
-            clock=self._clock,
-            now=self._now,
+            sleep=self._sleep, rng=self._rng, clock=self._clock, now=self._now,
         )
 
     @property

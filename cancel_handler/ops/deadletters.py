@@ -22,6 +22,17 @@ DEADLETTER_PROPERTY_PREFIX = "DeadLetter"
 PEEK_PAGE_SIZE = 100
 
 
+#: The request's fields a dead letter shows, by the contract's names.
+_REQUEST_FIELDS = {
+    "user_principal_name": "userPrincipalName",
+    "event_id": "eventId",
+    "comment": "comment",
+    "ical_uid": "iCalUId",
+    "start_date_time": "startDateTime",
+    "end_date_time": "endDateTime",
+}
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """One dead-lettered message as the operator sees it."""
@@ -55,14 +66,9 @@ class DeadLetter:
             delivery_count=message.delivery_count,
             reason=message.dead_letter_reason,
             description=message.dead_letter_error_description,
-            user_principal_name=fields.get("userPrincipalName"),
-            event_id=fields.get("eventId"),
-            comment=fields.get("comment"),
-            ical_uid=fields.get("iCalUId"),
-            start_date_time=fields.get("startDateTime"),
-            end_date_time=fields.get("endDateTime"),
             application_properties=decoded_properties(message.application_properties),
             body_text=body.decode("utf-8", "replace"),
+            **{name: fields.get(key) for name, key in _REQUEST_FIELDS.items()},
         )
 
     @property

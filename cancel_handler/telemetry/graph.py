@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from cancel_handler.graph.client import GraphClient, ReadAnswer, cancel_path
 from cancel_handler.telemetry import names
 from cancel_handler.telemetry.mailbox import route_of
+from cancel_handler.telemetry.spans import open_span
 
 if TYPE_CHECKING:
     import httpx
@@ -81,13 +82,7 @@ class TracedGraphClient(GraphClient):
         if user is not None:
             attributes[names.MAILBOX_HASH] = telemetry.mailbox(user)
         started = time.perf_counter()
-        with telemetry.tracer.start_as_current_span(
-            f"{method} {route}",
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
+        with open_span(telemetry.tracer, f"{method} {route}", SpanKind.CLIENT, attributes) as span:
             try:
                 result = await call()
             except BaseException as exc:

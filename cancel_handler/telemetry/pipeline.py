@@ -30,6 +30,7 @@ from cancel_handler.pipeline import Pipeline
 from cancel_handler.telemetry import names
 from cancel_handler.telemetry.graph import graph_calls
 from cancel_handler.telemetry.propagation import carry_trace_context, sender_context
+from cancel_handler.telemetry.spans import open_span, producer_attributes
 
 if TYPE_CHECKING:
     from cancel_handler.servicebus.delivery import Delivery
@@ -73,14 +74,13 @@ class TracedPipeline(Pipeline):
         settled = _settled.set(outcome_attributes)
         started = time.perf_counter()
         try:
-            with self.telemetry.tracer.start_as_current_span(
+            with open_span(
+                self.telemetry.tracer,
                 f"process {self.queue}",
+                SpanKind.CONSUMER,
+                self._delivery_attributes(delivery),
                 context=parent,
-                kind=SpanKind.CONSUMER,
-                attributes=self._delivery_attributes(delivery),
                 links=links,
-                record_exception=False,
-                set_status_on_exception=False,
             ) as span:
                 try:
                     return await super().run(message, actions, delivery)
@@ -167,20 +167,11 @@ class TracedPipeline(Pipeline):
             return result
 
     def _producer(self, destination: str, operation: str, count: int | None) -> Any:
-        attributes: dict[str, Any] = {
-            names.MESSAGING_SYSTEM: names.MESSAGING_SYSTEM_SERVICEBUS,
-            names.MESSAGING_OPERATION_TYPE: "send",
-            names.MESSAGING_OPERATION_NAME: operation,
-            names.MESSAGING_DESTINATION: destination,
-        }
-        if count is not None:
-            attributes[names.MESSAGING_BATCH_COUNT] = count
-        return self.telemetry.tracer.start_as_current_span(
+        return open_span(
+            self.telemetry.tracer,
             f"{operation} {destination}",
-            kind=SpanKind.PRODUCER,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
+            SpanKind.PRODUCER,
+            producer_attributes(destination, operation, count),
         )
 
     def _delivery_attributes(self, delivery: Delivery) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from cancel_handler.telemetry import names
 from cancel_handler.telemetry.propagation import carry_trace_context
+from cancel_handler.telemetry.spans import open_span, producer_attributes
 
 
 @contextmanager
@@ -22,23 +23,11 @@ def producer_span(
 ) -> Iterator[Any]:
     """A `send <queue>` producer span around sending `messages` requests."""
     carry_trace_context()
-    attributes: dict[str, Any] = {
-        names.MESSAGING_SYSTEM: names.MESSAGING_SYSTEM_SERVICEBUS,
-        names.MESSAGING_OPERATION_TYPE: "send",
-        names.MESSAGING_OPERATION_NAME: "send",
-        names.MESSAGING_DESTINATION: queue,
-        names.MESSAGING_BATCH_COUNT: messages,
-    }
+    attributes = producer_attributes(queue, "send", messages)
     if message_id is not None:
         attributes[names.MESSAGING_MESSAGE_ID] = message_id
     tracer = trace.get_tracer(names.SCOPE, tracer_provider=tracer_provider)
-    with tracer.start_as_current_span(
-        f"send {queue}",
-        kind=SpanKind.PRODUCER,
-        attributes=attributes,
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
+    with open_span(tracer, f"send {queue}", SpanKind.PRODUCER, attributes) as span:
         yield span
 
 

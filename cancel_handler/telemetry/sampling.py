@@ -113,19 +113,11 @@ def _tells_of_trouble(group: list[Any]) -> bool:
 
 def _with_sample_rate(span: Any, share: float) -> ReadableSpan:
     """The ended span again, carrying the share it was kept at (`_MS.sampleRate`)."""
+    attributes = {**(span.attributes or {}), names.SAMPLE_RATE: share}
     return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes={**(span.attributes or {}), names.SAMPLE_RATE: share},
-        events=span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
+        span.name, span.context, span.parent, span.resource, attributes, span.events,
+        span.links, span.kind, None, span.status, span.start_time, span.end_time,
+        span.instrumentation_scope,
     )
 
 
