@@ -99,6 +99,19 @@ def test_successes_traced_a_second(value: str | None, kept: float | None) -> Non
     assert load_settings(environ).trace_successes_per_second == kept
 
 
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("every", "must be `all` or a number of traces a second, got 'every'"),
+        ("-1", "must be `all` or a finite number >= 0, got '-1'"),
+    ],
+)
+def test_successes_traced_a_second_says_what_it_takes(value: str, says: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"TRACE_SUCCESSES_PER_SECOND": value})
+    assert str(caught.value) == f"app setting TRACE_SUCCESSES_PER_SECOND: {says}"
+
+
 @pytest.mark.parametrize("value", ["0", "1", "2147483647"])
 def test_max_delivery_count_takes_what_a_queue_can_hold(value: str) -> None:
     """0 (not told) up to Service Bus's largest MaxDeliveryCount, a 32-bit signed integer."""
