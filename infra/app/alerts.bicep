@@ -148,8 +148,9 @@ resource backlogAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   }
 }
 
-// Function runs that ended in an error (Application Insights request telemetry; host.json keeps
-// requests out of sampling, so the count is exact).
+// Function runs that ended in an error (Application Insights request telemetry). Exact: host.json
+// sampling is off and the function keeps every failed run's trace (TRACE_SUCCESSES_PER_SECOND
+// limits plain successes only).
 resource failureAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   name: '${namePrefix}-function-failures'
   location: 'global'
