@@ -244,7 +244,7 @@ def _child_queue(
 
 
 def _reply_entities(
-    raw: str | None, queue_name: str, namespace: str | None, child_queue: str = ""
+    raw: str | None, queue_name: str, namespace: str | None, child_queue: str
 ) -> tuple[str, ...]:
     """REPLY_TO_ALLOWED: comma-separated queue or topic names; never the cancel queue nor the
     children queue (a reply there would be taken for a request)."""

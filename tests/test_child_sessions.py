@@ -62,6 +62,48 @@ def test_a_child_queue_needs_a_key_a_namespace_and_a_name_of_its_own() -> None:
         load_settings({**CHILDREN, "REPLY_TO_ALLOWED": "replies, CANCEL-children"})
 
 
+NO_NAMESPACE = {k: v for k, v in CHILDREN.items() if not k.startswith("ServiceBus")}
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        (
+            {**CHILDREN, "CHILD_QUEUE_NAME": "-bad name"},
+            "CHILD_QUEUE_NAME: '-bad name' is not a Service Bus queue name (letters, digits, '.', "
+            "'-', '_', '/'; starting and ending with a letter or digit; at most 260 characters)",
+        ),
+        (
+            {**CHILDREN, "CHILD_QUEUE_NAME": "Cancel-Requests"},
+            "CHILD_QUEUE_NAME: must name a session-enabled queue of its own, not the cancel "
+            "queue 'Cancel-Requests'",
+        ),
+        (
+            NO_NAMESPACE,
+            "CHILD_QUEUE_NAME: children are sent through "
+            "ServiceBusConnection__fullyQualifiedNamespace: set it",
+        ),
+        (
+            {**CHILDREN, "CHILD_SESSION_KEY": "x" * 11},
+            "CHILD_SESSION_KEY: CHILD_QUEUE_NAME needs a key of at least 12 characters for the "
+            "organizer hash in the children's SessionIds",
+        ),
+        (
+            {**CHILDREN, "REPLY_TO_ALLOWED": "replies, CANCEL-children"},
+            "REPLY_TO_ALLOWED: must not name the children queue 'cancel-children'",
+        ),
+    ],
+    ids=["name", "cancel queue", "namespace", "key", "reply"],
+)
+def test_each_refusal_names_the_setting_and_says_what_to_do(
+    environ: dict[str, str], says: str
+) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(environ)
+    assert str(error.value) == f"app setting {says}"
+    assert error.value.setting == says.split(":")[0]
+
+
 # -- SessionIds ----------------------------------------------------------------------------------
 
 
@@ -69,6 +111,8 @@ def test_child_k_goes_to_session_hash_hash_k_mod_n() -> None:
     """HMAC-SHA256 of the case-folded organizer under the key, 32 hex digits, then '#k mod n';
     the address never appears, another key or organizer gives another hash."""
     assert organizer_hash("key-1", "adele@contoso.com") == "551a53cd47aa9c52d31809e17c16ee39"
+    with pytest.raises(ValueError, match=r"^sessions must be at least 1$"):
+        child_session_id("key-1", "adele@contoso.com", 0, 0)
     ids = [child_session_id("key-1", "Adele@Contoso.com", k, 4) for k in range(6)]
     assert ids == [f"551a53cd47aa9c52d31809e17c16ee39#{k}" for k in (0, 1, 2, 3, 0, 1)]
     adele = organizer_hash("key-1", "adele@contoso.com")

@@ -208,3 +208,24 @@ def test_a_copy_keeps_the_correlation_content_type_subject_and_reply_address() -
     assert kept_fields(received) == expected
     assert kept_fields(delivery_of(received)) == expected
     assert kept_fields(ServiceBusMessage(b"{}", message_id="m-2", **expected)) == expected
+
+
+def test_a_delivery_says_why_its_body_cannot_be_read_and_keeps_only_whole_counts() -> None:
+    """A body that is not AMQP data, properties that are not a map and a delivery count that is
+    not a whole number are read as absent, and the body's problem is kept to say so."""
+    from types import SimpleNamespace
+
+    from cancel_handler.servicebus.delivery import delivery_of
+
+    def message(**fields: object) -> SimpleNamespace:
+        return SimpleNamespace(body=b'{"a": 1}', application_properties=None, **fields)
+
+    unreadable = delivery_of(SimpleNamespace(body=12345, application_properties=None))
+    assert (unreadable.body, unreadable.body_problem) == (
+        None, "message body must be AMQP data (bytes) holding UTF-8 JSON")
+    assert unreadable.properties == {}
+    readable = delivery_of(message(delivery_count=3))
+    assert (readable.body, readable.body_problem, readable.delivery_count) == (
+        b'{"a": 1}', None, 3)
+    for count in (True, "3", 3.0, None):
+        assert delivery_of(message(delivery_count=count)).delivery_count is None

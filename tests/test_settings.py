@@ -99,6 +99,13 @@ def test_successes_traced_a_second(value: str | None, kept: float | None) -> Non
     assert load_settings(environ).trace_successes_per_second == kept
 
 
+def test_the_mailbox_hash_key_is_read_and_never_shown() -> None:
+    assert load_settings({}).telemetry_hash_key == ""
+    settings = load_settings({"TELEMETRY_HASH_KEY": " key-of-this-app "})
+    assert settings.telemetry_hash_key == "key-of-this-app"
+    assert "key-of-this-app" not in repr(settings)
+
+
 @pytest.mark.parametrize(
     ("value", "says"),
     [
