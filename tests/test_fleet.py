@@ -253,7 +253,7 @@ def test_a_tiny_fleet_ends_every_message_exactly_once(tmp_path: Path) -> None:
     assert both["sent"] == 1 + 10 + 30
     last = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"fleet: design=today scenario=departure\+closure instances=flex\(max 2\) "
+        r"fleet: design=sessions scenario=departure\+closure instances=flex\(max 2\) "
         r"drain_ratio=\d+\.\d\d "
         r"calls_per_cancel=\d+\.\d\d throttled_pct=\d+\.\d dead_letters=\d+ "
         r"max_mailbox_concurrency=\d+",

@@ -1,5 +1,6 @@
-"""`python -m bench.fleet`: the fleet scenarios against today's design; writes its section of
-docs/performance.md and prints one `fleet:` line per run (the last line is the last run's).
+"""`python -m bench.fleet`: the fleet scenarios against the deployed design (keyed sessions;
+`--design today` for the design before them); writes its section of docs/performance.md and
+prints one `fleet:` line per run (the last line is the last run's).
 
     python -m bench.fleet [--quick] [--time-scale S] [--only departure] [--out FILE]
                           [--design today|sessions|organizer-sessions|paced]

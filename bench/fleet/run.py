@@ -57,8 +57,9 @@ class FleetParams:
     range_max_events: int = 800
     #: The most simulated seconds one run may last; it stops there and says so.
     cap: float = 1200.0
-    #: How the children of a date range are queued and consumed (`bench/fleet/design.py`).
-    design: str = "today"
+    #: How the children of a date range are queued and consumed (`bench/fleet/design.py`): by
+    #: default as deployed (CHILD_QUEUE_NAME, keyed sessions); `today` gives the before figures.
+    design: str = "sessions"
     #: `paced`: seconds between two groups of 4 children (the mean Graph latency).
     pace: float = 0.36
     #: The session trigger's host.json settings: `maxConcurrentSessions` per instance and

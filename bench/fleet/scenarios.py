@@ -38,7 +38,7 @@ DEATH_MEETINGS = 200
 DEATH_AT = 10.0
 
 
-def scenarios(quick: bool, flex: FlexScaler, design: str = "today") -> list[Scenario]:
+def scenarios(quick: bool, flex: FlexScaler, design: str = "sessions") -> list[Scenario]:
     """The issue's scenarios; tiny ones with `quick`."""
     if quick:
         small = FlexScaler(maximum=2, initial=1, interval=flex.interval,
