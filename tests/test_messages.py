@@ -220,7 +220,7 @@ def test_a_delivery_says_why_its_body_cannot_be_read_and_keeps_only_whole_counts
     def message(**fields: object) -> SimpleNamespace:
         return SimpleNamespace(body=b'{"a": 1}', application_properties=None, **fields)
 
-    unreadable = delivery_of(SimpleNamespace(body=12345, application_properties=None))
+    unreadable = delivery_of(SimpleNamespace(body=12345, application_properties=[("a", 1)]))
     assert (unreadable.body, unreadable.body_problem) == (
         None, "message body must be AMQP data (bytes) holding UTF-8 JSON")
     assert unreadable.properties == {}
