@@ -191,6 +191,8 @@ TELEMETRY_ON_MODULES = {
     "cancel_handler.telemetry.graph",
     "cancel_handler.telemetry.pipeline",
     "cancel_handler.telemetry.propagation",
+    "cancel_handler.telemetry.sampling",
+    "cancel_handler.telemetry.spans",
 }
 
 
