@@ -11,17 +11,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_demo_settles_every_sample_message_as_documented() -> None:
-    """Each sample ends in the documented settlement, a fanned-out range's children are
-    delivered and cancelled, one token serves all messages, and every sender (each child too)
-    gets the matching reply on the reply queue; nothing reaches stderr."""
+def run_demo(*options: str) -> subprocess.CompletedProcess[str]:
+    """`python -m cancel_handler.demo` as a newcomer runs it: none of this machine's identity,
+    Graph, gRPC or OpenTelemetry settings leak in."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("IDENTITY_", "MSI_", "GRAPH_", "GRPC_VERBOSITY"))
+        if not k.startswith(("IDENTITY_", "MSI_", "GRAPH_", "GRPC_VERBOSITY", "OTEL_"))
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "cancel_handler.demo"],
+    return subprocess.run(  # noqa: S603 - this interpreter, our own module
+        [sys.executable, "-m", "cancel_handler.demo", *options],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -29,6 +28,13 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
         timeout=60,
         check=True,
     )
+
+
+def test_demo_settles_every_sample_message_as_documented() -> None:
+    """Each sample ends in the documented settlement, a fanned-out range's children are
+    delivered and cancelled, one token serves all messages, and every sender (each child too)
+    gets the matching reply on the reply queue; nothing reaches stderr."""
+    result = run_demo()
     assert result.stderr == ""
     main, _, replies = result.stdout.partition("\nReplies on cancel-replies")
     rows = {}
@@ -95,20 +101,7 @@ def test_demo_settles_every_sample_message_as_documented() -> None:
 def test_demo_shows_the_spans_on_request() -> None:
     """`--spans` prints one line per span: a consumer span per message, Graph client spans by
     route template, the fan-out's children under the parent's producer span; no UPN."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("IDENTITY_", "MSI_", "GRAPH_", "GRPC_VERBOSITY", "OTEL_"))
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "cancel_handler.demo", "--spans"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_demo("--spans")
     spans = [line.split() for line in result.stdout.splitlines() if line.startswith("  span ")]
     consumers = [s for s in spans if s[5] == "consumer"]
     assert len(consumers) == 13
