@@ -38,11 +38,6 @@ Decide = Callable[[int], float | None]
 EVERY = 100.0
 
 
-def keep_all(trace_id: int) -> float:
-    """Keep every success (`TRACE_SUCCESSES_PER_SECOND=all`)."""
-    return EVERY
-
-
 def rate_limited(successes_per_second: float) -> Decide:
     """Azure Monitor's rate-limited sampling, applied to plain successes only."""
     from azure.monitor.opentelemetry.exporter import RateLimitedSampler
