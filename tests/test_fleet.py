@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.fleet.queue import MAX_DELIVERY_COUNT_EXCEEDED, Queue, QueueRules
+from bench.fleet.run import steady_rate
 from bench.fleet.scaler import desired_instances, next_count
 from cancel_handler.devtools.graph_limits import GraphLimitRules, GraphLimits
 
@@ -464,3 +465,13 @@ def test_the_fleets_session_settings_are_host_jsons() -> None:
     assert Design("sessions").calls_per_session == service_bus["maxConcurrentCallsPerSession"]
     hours, minutes, seconds = (float(x) for x in service_bus["sessionIdleTimeout"].split(":"))
     assert params.session_idle_timeout == hours * 3600 + minutes * 60 + seconds
+
+
+def test_the_steady_rate_leaves_out_the_start_and_the_last_sessions_tail() -> None:
+    """One message a second, then a straggler at 1,000 s: the drain says 0.1 a second, the
+    steady rate 1; at time scale 2 (every time doubled) still 1 per unscaled second."""
+    settled = [float(i) for i in range(99)] + [1000.0]
+    assert steady_rate(settled, 1.0) == 1.0
+    assert steady_rate([2 * t for t in settled], 2.0) == 1.0
+    assert steady_rate([5.0] * 20, 1.0) == 0.0  # all at once: no rate to speak of
+    assert steady_rate([1.0, 2.0], 1.0) == 0.0  # too few to tell

@@ -101,7 +101,9 @@ def render_section(fleet: dict[str, Any]) -> str:
         if r["scenario"] == "leaves" or r.get("killed"):
             throughput.append(
                 f"- {r['scenario']} on {r['instances']}: {r['graph_cancelled']} cancelled in "
-                f"{r['drain_s']:.1f} s, {r['throughput']:.1f} cancels/s; {r['sent']} messages "
+                f"{r['drain_s']:.1f} s, {r['throughput']:.1f} cancels/s over the drain, "
+                f"{r.get('steady_throughput', 0.0):.1f} messages/s completed from the 10th to "
+                f"the 90th percentile of settlements; {r['sent']} messages "
                 f"sent, {r['settled_messages']} ended ({r['settlements']} settlements), "
                 f"{r['lock_lost']} lock(s) expired"
             )

@@ -468,6 +468,9 @@ def _figures(
         "deliveries": counts["deliveries"],
         "killed": timeline["killed"],
         "throughput": cancelled / drain if drain else 0.0,
+        "steady_throughput": steady_rate(
+            [f.settled_at for f in finals if f.outcome == "complete"], s
+        ),
         "drain_s": drain,
         "minimum_s": minimum,
         "drain_ratio": drain / minimum,
@@ -503,6 +506,20 @@ def fleet_line(result: dict[str, Any]) -> str:
         f"dead_letters={result['dead_letters_total']} "
         f"max_mailbox_concurrency={result['max_mailbox_concurrency']}"
     )
+
+
+def steady_rate(settled_at: list[float], time_scale: float) -> float:
+    """Messages completed per unscaled second between the 10th and the 90th percentile of their
+    settlement times: the fleet's rate once it runs, without the start (sessions accepted,
+    calendars listed) and the end (the last session's tail: the slowest of many sums of
+    log-normal latencies, longer the more sessions run, whatever the instances)."""
+    if len(settled_at) < 10:
+        return 0.0
+    ordered = sorted(settled_at)
+    first, last = ordered[len(ordered) // 10], ordered[(len(ordered) * 9) // 10]
+    if last <= first:
+        return 0.0
+    return ((len(ordered) * 9) // 10 - len(ordered) // 10) / ((last - first) / time_scale)
 
 
 def _percentile(values: list[float], p: int) -> float:
