@@ -178,6 +178,7 @@ async def ours_otel(
         SpanExporter,
         SpanExportResult,
     )
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
     class EnvelopeExporter(SpanExporter):
         def export(self, spans: Any) -> SpanExportResult:
@@ -185,7 +186,8 @@ async def ours_otel(
                 json.dumps(_convert_span_to_envelope(span).as_dict())
             return SpanExportResult.SUCCESS
 
-    tracer_provider = TracerProvider()
+    # The sampler infra/app/function.bicep sets (OTEL_TRACES_SAMPLER=always_on).
+    tracer_provider = TracerProvider(sampler=ALWAYS_ON)
     tracer_provider.add_span_processor(BatchSpanProcessor(EnvelopeExporter()))
     trace.set_tracer_provider(tracer_provider)
     reader = InMemoryMetricReader()

@@ -189,6 +189,7 @@ def test_package_holds_only_modules_the_function_loads(package, run) -> None:
 #: ENABLE_TELEMETRY in Azure); tests/test_telemetry.py runs them.
 TELEMETRY_ON_MODULES = {
     "cancel_handler.telemetry.graph",
+    "cancel_handler.telemetry.held",
     "cancel_handler.telemetry.pipeline",
     "cancel_handler.telemetry.propagation",
     "cancel_handler.telemetry.sampling",

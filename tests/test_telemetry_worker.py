@@ -113,7 +113,13 @@ def run_probe(
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {
-        "azure_monitor_configured": True, "pipeline": "TracedPipeline", "settled": "complete"}
+        "azure_monitor_configured": True, "pipeline": "TracedPipeline", "settled": "complete",
+        "sampler": True,
+        # Nothing holds a span once the message is done and the exporter flushed: neither the
+        # spans left out nor those exported (the distro's GenAI agent processor keeps every
+        # span it saw start until that span's end reaches it).
+        "spans_alive": 0,
+    }
     by_kind: dict[str, list[dict]] = {}
     for item in ingestion.items:
         by_kind.setdefault(item["data"]["baseType"], []).append(item)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from cancel_handler.graph.client import GraphClient, ReadAnswer, cancel_path
+from cancel_handler.graph.client import GraphClient, ReadAnswer
 from cancel_handler.telemetry import names
 from cancel_handler.telemetry.mailbox import route_of
 from cancel_handler.telemetry.spans import open_span
@@ -41,11 +41,10 @@ class TracedGraphClient(GraphClient):
     async def cancel(
         self, request: CancelRequest, *, token: str, client_request_id: str
     ) -> GraphResponse:
-        route, user = route_of(self.base_url, self.base_url + cancel_path(request))
         return await self._traced(
             "POST",
-            route,
-            user,
+            names.ROUTE_CANCEL,
+            request.user_principal_name,
             lambda: super(TracedGraphClient, self).cancel(
                 request, token=token, client_request_id=client_request_id
             ),

@@ -26,9 +26,9 @@ DURATION_BUCKETS = (
 
 
 class Telemetry:
-    """The tracer, the six instruments and the mailbox-hash key. With `successes`, the tracer's
-    spans pass through :class:`~cancel_handler.telemetry.sampling.SuccessSampling` (plain
-    successes kept at that rule's share); without, every span is kept."""
+    """The tracer, the six instruments and the mailbox-hash key. The tracer holds each
+    message's spans until its end (:mod:`cancel_handler.telemetry.held`); with `successes`,
+    plain successes' traces are kept at that rule's share, without, every trace is kept."""
 
     def __init__(
         self,
@@ -40,13 +40,13 @@ class Telemetry:
     ) -> None:
         from opentelemetry import metrics, trace
 
-        if successes is not None:
-            from cancel_handler.telemetry.sampling import sampled_provider
+        from cancel_handler.telemetry.held import held_tracer
+        from cancel_handler.telemetry.sampling import EVERY
 
-            tracer_provider = sampled_provider(
-                tracer_provider or trace.get_tracer_provider(), successes
-            )
-        self.tracer = trace.get_tracer(names.SCOPE, tracer_provider=tracer_provider)
+        self.tracer = held_tracer(
+            tracer_provider or trace.get_tracer_provider(),
+            successes if successes is not None else lambda trace_id: EVERY,
+        )
         meter = metrics.get_meter(names.SCOPE, meter_provider=meter_provider)
         self.messages = meter.create_counter(
             names.METRIC_MESSAGES, unit="{message}", description="Messages settled"
@@ -81,10 +81,16 @@ class Telemetry:
             explicit_bucket_boundaries_advisory=(0, 1, 5, 10, 25, 50, 100, 250, 500, 800),
         )
         self._hash_key = hash_key
+        self._last = ("", mailbox_hash(hash_key, ""))
 
     def mailbox(self, user: str) -> str:
-        """The mailbox's pseudonym (`cancel.mailbox.hash`)."""
-        return mailbox_hash(self._hash_key, user)
+        """The mailbox's pseudonym (`cancel.mailbox.hash`). The last one is kept: a message asks
+        for it twice (its Graph span and its outcome)."""
+        last_user, last_hash = self._last
+        if user == last_user:
+            return last_hash
+        self._last = (user, mailbox_hash(self._hash_key, user))
+        return self._last[1]
 
 
 def configured(hash_key: bytes, successes_per_second: float | None = None) -> Telemetry | None:

@@ -120,7 +120,7 @@ class TracedPipeline(Pipeline):
             slot.update(
                 {names.OUTCOME: settlement.action.value, names.REASON: settlement.reason.value}
             )
-        if self.retry_budget_seconds > 0 and outcome.attempts:
+        if self.retry_budget_seconds > 0 and outcome.waited_seconds > 0:
             self.telemetry.retry_budget.record(
                 min(outcome.waited_seconds / self.retry_budget_seconds, 1.0),
                 {names.MESSAGING_DESTINATION: self.queue},
