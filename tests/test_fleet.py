@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -475,3 +476,28 @@ def test_the_steady_rate_leaves_out_the_start_and_the_last_sessions_tail() -> No
     assert steady_rate([2 * t for t in settled], 2.0) == 1.0
     assert steady_rate([5.0] * 20, 1.0) == 0.0  # all at once: no rate to speak of
     assert steady_rate([1.0, 2.0], 1.0) == 0.0  # too few to tell
+
+
+def test_a_settlement_hands_the_sessions_next_message_to_its_waiting_holder() -> None:
+    """The holder of a session, waiting for its next message, gets it when the current one is
+    settled, long before its wait ends; a receiver waiting for a free session gets nothing."""
+    queue = Queue(QueueRules(sessions=True, session_idle_timeout=60.0))
+    queue.send(_message("a0", "adele"))
+    queue.send(_message("a1", "adele"))
+    [first] = queue.receive("i0", 1)
+    got: dict[str, list] = {}
+
+    def waits(receiver: str, seconds: float) -> None:
+        got[receiver] = queue.receive(receiver, 1, wait=seconds)
+
+    holder = threading.Thread(target=waits, args=("i0", 60.0))
+    other = threading.Thread(target=waits, args=("i1", 0.5))
+    holder.start()
+    other.start()
+    other.join(10)
+    assert got["i1"] == []
+    assert holder.is_alive()  # adele's a1 waits for a0's settlement
+    assert queue.settle(first["lock_token"], "complete")
+    holder.join(30)
+    assert not holder.is_alive()
+    assert [m["message_id"] for m in got["i0"]] == ["a1"]

@@ -144,7 +144,14 @@ class Queue:
     _by_session: dict[str, list[int]] = field(default_factory=dict)
     _in_session: Counter[tuple[str, str]] = field(default_factory=Counter)
     _owned: Counter[str] = field(default_factory=Counter)
-    _lock: threading.Condition = field(default_factory=threading.Condition)
+    # One lock; each receiver waits on a condition of its own, so that a settlement wakes only
+    # the receiver that can take what it freed (below, `settle`).
+    _mutex: threading.RLock = field(default_factory=threading.RLock)
+    _lock: threading.Condition = field(init=False)
+    _waiting: dict[str, threading.Condition] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Condition(self._mutex)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -175,7 +182,7 @@ class Queue:
             else:
                 self._make_available(sequence)
             self.counts["sent"] += 1
-            self._lock.notify_all()
+            self._wake_all()
             return True
 
     # -- receiving -----------------------------------------------------------------------------
@@ -191,8 +198,12 @@ class Queue:
                 remaining = deadline - self.clock()
                 if taken or remaining <= 0:
                     return taken
-                # Woken by a send, a give-back, or `tick` releasing scheduled or expired ones.
-                self._lock.wait(remaining)
+                # Woken by a send, a give-back, `tick` releasing scheduled or expired ones, or
+                # (sessions) the settlement of one of its own session's messages.
+                waiter = self._waiting.get(receiver)
+                if waiter is None:
+                    waiter = self._waiting[receiver] = threading.Condition(self._mutex)
+                waiter.wait(remaining)
 
     def _make_available(self, sequence: int) -> None:
         if self.rules.sessions:
@@ -263,7 +274,7 @@ class Queue:
                     until = min(entry.locked_until, now + self.rules.lock_duration)
                     entry.locked_until = until
                     heapq.heappush(self._expiries, (until, entry.lock_token))
-            self._lock.notify_all()
+            self._wake_all()
 
     def holders(self) -> Counter[str]:
         """How many messages each receiver holds locked now."""
@@ -293,6 +304,7 @@ class Queue:
                 self.counts["settle_lock_lost"] += 1
                 return False
             entry = self._entries[sequence]
+            holder = entry.locked_by
             self._unlock(entry)
             self.counts[action] += 1
             if action == "complete":
@@ -303,12 +315,26 @@ class Queue:
                 self._give_back(entry)
             else:
                 raise ValueError(f"unknown settlement {action!r}")
-            # An abandoned message is available again; with sessions, any settlement lets the
+            # An abandoned message is available again. With sessions, a settlement lets the
             # session's receiver take its next message (the host's session receiver asks for the
-            # next one as soon as a call ends). Otherwise nothing new is available: no wake-up.
-            if action == "abandon" or self.rules.sessions:
-                self._lock.notify_all()
+            # next one as soon as a call ends); the session stays locked to that receiver, so
+            # only it is woken: Service Bus delivers a locked session's messages to its lock
+            # holder alone (learn.microsoft.com/azure/service-bus-messaging/message-sessions).
+            # Waking every waiting receiver changed nothing they could take, but 40 instances'
+            # idle receivers, each woken by every settlement, held the stand-in's lock and
+            # slowed the sessions that had work. Otherwise nothing new is available: no wake-up.
+            if action == "abandon":
+                self._wake_all()
+            elif self.rules.sessions and holder is not None:
+                waiter = self._waiting.get(holder)
+                if waiter is not None:
+                    waiter.notify_all()
             return True
+
+    def _wake_all(self) -> None:
+        """Wake every waiting receiver (something any of them may take became available)."""
+        for waiter in self._waiting.values():
+            waiter.notify_all()
 
     def _unlock(self, entry: Entry) -> None:
         entry.lock_token = None
@@ -379,7 +405,7 @@ class Queue:
         """Apply the clock (scheduled messages, lock expiry) without receiving."""
         with self._lock:
             if self._tick():
-                self._lock.notify_all()
+                self._wake_all()
 
     # -- figures -------------------------------------------------------------------------------
 
