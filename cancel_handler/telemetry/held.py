@@ -193,18 +193,10 @@ class HeldTracer:
         return span
 
     @contextmanager
-    def start_as_current_span(
-        self,
-        name: str,
-        context: context_api.Context | None = None,
-        kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Mapping[str, Any] | None = None,
-        links: Sequence[trace.Link] | None = (),
-        **_ignored: Any,
-    ) -> Iterator[trace.Span]:
-        """:meth:`start_span`, current while the block runs and ended when it leaves (an
-        exception is not recorded: see the module's text)."""
-        span = self.start_span(name, context, kind, attributes, links)
+    def start_as_current_span(self, name: str, **options: Any) -> Iterator[trace.Span]:
+        """:meth:`start_span` with the same options, current while the block runs and ended
+        when it leaves (an exception is not recorded: see the module's text)."""
+        span = self.start_span(name, **options)
         token = context_api.attach(trace.set_span_in_context(span))
         try:
             yield span
