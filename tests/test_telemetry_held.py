@@ -10,7 +10,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -46,7 +52,7 @@ def a_message(tracer: Any, failed: bool = False) -> None:
                 graph.add_event("exception", {"exception.type": "ReadTimeout"})
                 graph.set_status(Status(StatusCode.ERROR))
         consumer.set_attributes({"cancel.outcome": "complete", "cancel.attempts": 1})
-        consumer.update_name("process q")
+        consumer.update_name("process q (renamed)")
 
 
 def shape(span: Any) -> tuple:
@@ -113,16 +119,74 @@ def test_the_providers_sampler_decides_as_for_the_sdks_spans() -> None:
         assert tracer._held == {}
 
 
-def test_a_root_span_gets_a_new_trace_and_the_samplers_attributes() -> None:
-    sdk_provider, sdk_spans = provider(ParentBased(TraceIdRatioBased(1.0)))
-    held_provider, held_spans = provider(ParentBased(TraceIdRatioBased(1.0)))
+@pytest.mark.parametrize("attributes", [{"a": 1}, None])
+@pytest.mark.parametrize("sampler", [ParentBased(TraceIdRatioBased(1.0)), ALWAYS_ON])
+def test_a_root_span_gets_a_new_trace_and_the_samplers_attributes(
+    sampler: Any, attributes: dict | None
+) -> None:
+    sdk_provider, sdk_spans = provider(sampler)
+    held_provider, held_spans = provider(sampler)
     tracer = HeldTracer(held_provider, held_provider._active_span_processor, lambda t: 100.0)
     for made in (sdk_provider.get_tracer("cancel_handler"), tracer):
-        made.start_span("send q", kind=SpanKind.PRODUCER, attributes={"a": 1}).end()
+        made.start_span("send q", kind=SpanKind.PRODUCER, attributes=attributes).end()
     [expected], [got] = sdk_spans.get_finished_spans(), held_spans.get_finished_spans()
     assert got.parent is None and got.context.trace_id != 0
     assert got.context.trace_flags == expected.context.trace_flags
-    assert dict(got.attributes) == dict(expected.attributes) == {"a": 1}
+    assert dict(got.attributes) == dict(expected.attributes) == (attributes or {})
+
+
+class RecordingSampler(Sampler):
+    """Always on, keeping what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple] = []
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                      attributes: Any = None, links: Any = None, trace_state: Any = None) -> Any:
+        self.asked.append((name, kind, dict(attributes or {}),
+                           [link.context.span_id for link in links or ()]))
+        return ALWAYS_ON.should_sample(parent_context, trace_id, name, kind, attributes, links)
+
+    def get_description(self) -> str:
+        return "RecordingSampler"
+
+
+def test_the_sampler_is_asked_what_the_sdks_tracer_asks_it() -> None:
+    sdk_sampler, held_sampler = RecordingSampler(), RecordingSampler()
+    sdk_provider, _ = provider(sdk_sampler)
+    held_provider, _ = provider(held_sampler)
+    a_message(sdk_provider.get_tracer("cancel_handler"))
+    a_message(HeldTracer(held_provider, held_provider._active_span_processor, lambda t: 100.0))
+    assert held_sampler.asked == sdk_sampler.asked
+    assert [name for name, *_ in held_sampler.asked] == [
+        "process q", "POST /users/{id}/events/{id}/cancel"]
+
+
+def test_span_and_event_limits_and_times_follow_the_sdks() -> None:
+    """Attribute counts and value lengths are bounded as the SDK's limits say (here 1 event
+    attribute, values of 3 characters), exported attributes cannot be changed, an event keeps
+    the time it was given or else gets the time it was added, and a status keeps its text."""
+    held_provider, held_spans = provider()
+    tracer = HeldTracer(held_provider, held_provider._active_span_processor, lambda t: 100.0)
+    tracer.limits.max_event_attributes = 1
+    tracer.limits.max_attribute_length = 3
+    tracer.limits.max_span_attribute_length = 3
+    span = tracer.start_span("x", attributes={"route": "/users/{id}"})
+    assert span.is_recording()
+    span.add_event("given", {"a": "abcdef", "b": "bcdefg"}, timestamp=42)
+    span.add_event("now")
+    span.set_status(StatusCode.ERROR, "Graph answered 503")
+    span.end()
+    assert not span.is_recording()
+    [exported] = held_spans.get_finished_spans()
+    assert dict(exported.attributes) == {"route": "/us"}
+    given, now = exported.events
+    assert (dict(given.attributes), given.timestamp) == ({"b": "bcd"}, 42)  # the SDK keeps the last
+    assert exported.start_time <= now.timestamp <= exported.end_time
+    assert exported.status.description == "Graph answered 503"
+    for attributes in (exported.attributes, given.attributes):
+        with pytest.raises(TypeError):
+            attributes["added"] = 1
 
 
 def test_span_rules_follow_the_sdks() -> None:
@@ -151,8 +215,25 @@ def test_span_rules_follow_the_sdks() -> None:
     assert "adele" not in exported.to_json()
 
 
+class OtherProvider(trace.NoOpTracerProvider):
+    """Another library's tracer provider, which happens to have an attribute of that name."""
+
+    _active_span_processor = object()
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def get_tracer(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        self.asked.append(name)
+        return super().get_tracer(name, *args, **kwargs)
+
+
 def test_without_an_sdk_provider_the_providers_own_tracer_is_used() -> None:
-    tracer = held_tracer(trace.NoOpTracerProvider(), lambda t: 100.0)
+    other = OtherProvider()
+    tracer = held_tracer(other, lambda t: 100.0)
     assert not isinstance(tracer, HeldTracer)
+    assert other.asked == ["cancel_handler"]
     with tracer.start_as_current_span("x") as span:
         assert not span.is_recording()
+    plain = held_tracer(trace.NoOpTracerProvider(), lambda t: 100.0)
+    assert not isinstance(plain, HeldTracer)

@@ -6,9 +6,11 @@ decide the share and the `itemCount`."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from azure.monitor.opentelemetry.exporter.export.trace import _rate_limited_sampling
 from azure.monitor.opentelemetry.exporter.export.trace._exporter import (
     _convert_span_to_envelope,
 )
@@ -132,6 +134,22 @@ def test_spans_outside_a_message_pass_straight_on() -> None:
     assert [span.name for span in sampled.finished()] == [
         "ServiceBus.send", "send cancel-requests"]
     assert sampled.asked == []
+
+
+def test_a_busy_instance_keeps_successes_at_the_share_azure_monitor_computes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1,000 successes a second (its clock advanced 1 ms a call) against 100 a second: most are
+    left out, and the kept ones carry the share below 100 % that Azure Monitor's sampler put on
+    its own result."""
+    clock = iter(range(10**9, 10**12, 10**6))
+    fake_time = SimpleNamespace(time_ns=lambda: next(clock))
+    monkeypatch.setattr(_rate_limited_sampling, "time", fake_time)
+    decide = rate_limited(100.0)
+    shares = [decide(int(TRACE_ID, 16) + n * 7919) for n in range(2000)]
+    kept = [share for share in shares if share is not None]
+    assert 0 < len(kept) < 1000
+    assert all(0 < share < 100.0 for share in kept)
 
 
 def test_azure_monitors_rate_limited_sampler_decides_the_share() -> None:
