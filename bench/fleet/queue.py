@@ -144,14 +144,10 @@ class Queue:
     _by_session: dict[str, list[int]] = field(default_factory=dict)
     _in_session: Counter[tuple[str, str]] = field(default_factory=Counter)
     _owned: Counter[str] = field(default_factory=Counter)
-    # One lock; each receiver waits on a condition of its own, so that a settlement wakes only
-    # the receiver that can take what it freed (below, `settle`).
-    _mutex: threading.RLock = field(default_factory=threading.RLock)
-    _lock: threading.Condition = field(init=False)
+    # One lock; each receiver waits on a condition of its own on it, so that a settlement wakes
+    # only the receiver that can take what it freed (below, `settle`).
+    _lock: threading.RLock = field(default_factory=threading.RLock)
     _waiting: dict[str, threading.Condition] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Condition(self._mutex)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -202,7 +198,7 @@ class Queue:
                 # (sessions) the settlement of one of its own session's messages.
                 waiter = self._waiting.get(receiver)
                 if waiter is None:
-                    waiter = self._waiting[receiver] = threading.Condition(self._mutex)
+                    waiter = self._waiting[receiver] = threading.Condition(self._lock)
                 waiter.wait(remaining)
 
     def _make_available(self, sequence: int) -> None:
