@@ -237,3 +237,13 @@ def test_without_an_sdk_provider_the_providers_own_tracer_is_used() -> None:
         assert not span.is_recording()
     plain = held_tracer(trace.NoOpTracerProvider(), lambda t: 100.0)
     assert not isinstance(plain, HeldTracer)
+
+
+def test_a_given_start_time_is_kept_as_the_sdk_keeps_it() -> None:
+    sdk_provider, sdk_spans = provider()
+    held_provider, held_spans = provider()
+    tracer = HeldTracer(held_provider, held_provider._active_span_processor, lambda t: 100.0)
+    for made in (sdk_provider.get_tracer("cancel_handler"), tracer):
+        made.start_span("x", start_time=1_000).end(end_time=2_000)
+    [expected], [got] = sdk_spans.get_finished_spans(), held_spans.get_finished_spans()
+    assert (got.start_time, got.end_time) == (expected.start_time, expected.end_time)

@@ -61,6 +61,7 @@ class HeldSpan(trace.Span):
         kind: SpanKind,
         attributes: dict[str, Any],
         links: Sequence[trace.Link],
+        start_time: int | None = None,
     ) -> None:
         self._tracer = tracer
         self.name = name
@@ -71,7 +72,7 @@ class HeldSpan(trace.Span):
         self.links = tuple(links)
         self.events: list[Event] = []
         self.status = Status(StatusCode.UNSET)
-        self.start_time = time.time_ns()
+        self.start_time = start_time or time.time_ns()
         self.end_time: int | None = None
 
     def get_span_context(self) -> SpanContext:
@@ -155,11 +156,13 @@ class HeldTracer:
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: Mapping[str, Any] | None = None,
         links: Sequence[trace.Link] | None = (),
-        **_ignored: Any,
+        start_time: int | None = None,
+        **_exceptions: Any,
     ) -> trace.Span:
         """A span whose parent is `context`'s span (else the current one), as the SDK's
         `Tracer.start_span` makes it: the provider's sampler asked, a non-recording span when it
-        says drop."""
+        says drop. The SDK's exception options are accepted and have no effect (see the
+        module's text)."""
         links = links or ()
         parent = trace.get_current_span(context).get_span_context()
         if parent.is_valid:
@@ -186,7 +189,9 @@ class HeldTracer:
         )  # fmt: skip
         if not recording:
             return NonRecordingSpan(span_context)
-        span = HeldSpan(self, name, span_context, parent, kind, held_attributes, links)
+        span = HeldSpan(
+            self, name, span_context, parent, kind, held_attributes, links, start_time
+        )
         if kind is SpanKind.CONSUMER:
             with self._lock:
                 self._held[span_context.span_id] = []
