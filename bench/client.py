@@ -170,7 +170,7 @@ async def ours_otel(
         _convert_span_to_envelope,
     )
     from opentelemetry import metrics, trace
-    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import (
@@ -191,7 +191,10 @@ async def ours_otel(
     tracer_provider.add_span_processor(BatchSpanProcessor(EnvelopeExporter()))
     trace.set_tracer_provider(tracer_provider)
     reader = InMemoryMetricReader()
-    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    # The exemplar filter infra/app/function.bicep sets (OTEL_METRICS_EXEMPLAR_FILTER=always_off).
+    metrics.set_meter_provider(
+        MeterProvider(metric_readers=[reader], exemplar_filter=AlwaysOffExemplarFilter())
+    )
     FLUSH.extend([tracer_provider.force_flush, reader.get_metrics_data])
     return await ours(args)
 

@@ -67,11 +67,12 @@ HOST_SETTINGS = (
 #: Settings the Python worker and its Azure Monitor distro read (docs/operate.md, "Telemetry"):
 #: the worker configures OpenTelemetry itself (azure-functions-runtime 1.3.0,
 #: handle_event.worker_init_request), every span is kept (no head sampling drops a failure),
-#: and the distro's HTTP instrumentations stay off (they would record Graph URLs, which hold
-#: the UPN).
+#: no metric point is offered as an exemplar (Azure Monitor sends none), and the distro's HTTP
+#: instrumentations stay off (they would record Graph URLs, which hold the UPN).
 TELEMETRY_SETTINGS = (
     "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
     "OTEL_TRACES_SAMPLER",
+    "OTEL_METRICS_EXEMPLAR_FILTER",
     "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
 )
 

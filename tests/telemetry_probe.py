@@ -49,6 +49,8 @@ async def main() -> dict:
         # OTEL_TRACES_SAMPLER=always_on (the Bicep setting): the sampler the function's tracer
         # answers for itself (cancel_handler/telemetry/held.py).
         "sampler": trace.get_tracer_provider().sampler is ALWAYS_ON,
+        # OTEL_METRICS_EXEMPLAR_FILTER=always_off (the Bicep setting), as the SDK read it.
+        "exemplar_filter": type(metrics.get_meter_provider()._sdk_config.exemplar_filter).__name__,
         "pipeline": type(function_app.processor.pipeline).__name__,
         "settled": actions.only.action,
     }

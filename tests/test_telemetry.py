@@ -177,13 +177,11 @@ def test_cancelled_continues_the_senders_trace_with_one_graph_client_span(
         names.MAILBOX_HASH: mailbox_hash(KEY, UPN),
     }
     points = recorded.points()
-    [(attributes, point)] = points[names.METRIC_MESSAGES]
-    assert (attributes, point.value) == (
+    [(attributes, point)] = points[names.METRIC_PROCESS_DURATION]
+    assert (attributes, point.count) == (
         {names.MESSAGING_DESTINATION: QUEUE, names.OUTCOME: "complete", names.REASON: "Cancelled"},
         1,
     )
-    [(attributes, point)] = points[names.METRIC_PROCESS_DURATION]
-    assert attributes[names.OUTCOME] == "complete" and point.count == 1
     [(attributes, point)] = points[names.METRIC_GRAPH_DURATION]
     assert attributes == {
         names.HTTP_METHOD: "POST", names.URL_TEMPLATE: names.ROUTE_CANCEL,
@@ -266,8 +264,8 @@ def test_each_dead_letter_is_a_span_naming_its_reason(
     assert [dict(s.attributes).get(names.HTTP_STATUS) for s in clients] == (
         [] if status is None else [status]
     )
-    [(metric, point)] = recorded.points()[names.METRIC_MESSAGES]
-    assert (metric[names.OUTCOME], metric[names.REASON], point.value) == (
+    [(metric, point)] = recorded.points()[names.METRIC_PROCESS_DURATION]
+    assert (metric[names.OUTCOME], metric[names.REASON], point.count) == (
         "deadletter", reason, 1)
 
 
@@ -376,7 +374,7 @@ def test_failed_settlement_records_the_error_type_only(
     [event] = consumer.events
     assert (event.name, dict(event.attributes)) == (
         "exception", {names.EXCEPTION_TYPE: "SettlementError"})
-    [(metric, _)] = recorded.points()[names.METRIC_MESSAGES]
+    [(metric, _)] = recorded.points()[names.METRIC_PROCESS_DURATION]
     assert metric[names.OUTCOME] == "settlement_failed"
 
 
@@ -474,9 +472,15 @@ def test_send_api_without_a_tracing_sender_adds_no_properties() -> None:
 
 
 def test_each_mailbox_keeps_its_own_pseudonym_asked_in_any_order(recorded: Recorded) -> None:
-    """The telemetry remembers the last mailbox's hash; another mailbox never gets it."""
+    """The telemetry remembers recent mailboxes' hashes; another mailbox never gets one, and a
+    mailbox asked again after thousands of others still gets its own."""
     other = "alex.wilber@contoso.com"
     asked = [UPN, UPN, other, UPN, other, other]
     assert [recorded.telemetry.mailbox(user) for user in asked] == [
         mailbox_hash(KEY, user) for user in asked]
     assert mailbox_hash(KEY, UPN) != mailbox_hash(KEY, other)
+    many = [f"user{i}@contoso.com" for i in range(5000)]
+    assert len({recorded.telemetry.mailbox(user) for user in many}) == 5000
+    assert recorded.telemetry.mailbox(UPN) == mailbox_hash(KEY, UPN)
+    # At most 4,096 remembered (docs/operate.md, "Cost"): memory does not grow with mailboxes.
+    assert recorded.telemetry.mailbox.cache_info().currsize == 4096

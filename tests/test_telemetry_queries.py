@@ -158,6 +158,7 @@ def _to_rows(recorded: Recorded) -> dict[str, list[dict[str, Any]]]:
                     data = envelope.data.base_data
                     tables["customMetrics"].append(
                         {"name": data.metrics[0].name, "valueSum": data.metrics[0].value,
+                         "valueCount": data.metrics[0].count,
                          "customDimensions": dict(data.properties or {})})
     return tables
 

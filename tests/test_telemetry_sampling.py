@@ -43,10 +43,10 @@ class Sampled(Recorded):
         )
 
     def counted(self) -> list[tuple[str, str, int]]:
-        """The messages metric's points: (outcome, reason, count)."""
+        """The messages counted by the duration histogram: (outcome, reason, count)."""
         return [
-            (attributes[names.OUTCOME], attributes[names.REASON], point.value)
-            for attributes, point in self.points()[names.METRIC_MESSAGES]
+            (attributes[names.OUTCOME], attributes[names.REASON], point.count)
+            for attributes, point in self.points()[names.METRIC_PROCESS_DURATION]
         ]
 
 

@@ -89,3 +89,37 @@ def test_function_imports_no_opentelemetry_while_telemetry_is_off() -> None:
         env={"PATH": "/usr/bin:/bin", "CANCEL_QUEUE_NAME": "cancel-requests"},
     )
     assert done.stdout.splitlines() == ["Pipeline", "[]"]
+
+
+def test_exemplars_are_off_because_azure_monitor_sends_none() -> None:
+    """Azure Monitor's exporter turns a metric point into the same envelope whether the SDK
+    kept exemplars for it or not, so the deployment turns them off (each point offered to the
+    reservoirs costs CPU) and loses nothing."""
+    from azure.monitor.opentelemetry.exporter.export.metrics._exporter import (
+        _convert_point_to_envelope,
+    )
+    from opentelemetry.sdk.metrics import (
+        AlwaysOffExemplarFilter,
+        AlwaysOnExemplarFilter,
+        MeterProvider,
+    )
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    assert app_settings()["OTEL_METRICS_EXEMPLAR_FILTER"] == "always_off"
+    envelopes = []
+    for exemplar_filter in (AlwaysOnExemplarFilter(), AlwaysOffExemplarFilter()):
+        reader = InMemoryMetricReader()
+        provider = MeterProvider(metric_readers=[reader], exemplar_filter=exemplar_filter)
+        histogram = provider.get_meter("probe").create_histogram("messaging.process.duration")
+        with TracerProvider().get_tracer("probe").start_as_current_span("process"):
+            histogram.record(0.25, {"cancel.outcome": "complete"})
+        [resource] = reader.get_metrics_data().resource_metrics
+        [scope] = resource.scope_metrics
+        [metric] = scope.metrics
+        [point] = metric.data.data_points
+        envelope = _convert_point_to_envelope(point, metric.name, resource.resource, scope.scope)
+        envelopes.append((len(point.exemplars), envelope.data.base_data.as_dict()))
+    (kept, with_exemplar), (none, without) = envelopes
+    assert (kept, none) == (1, 0)
+    assert with_exemplar == without

@@ -9,6 +9,8 @@ imports OpenTelemetry.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from cancel_handler.telemetry import names
@@ -16,6 +18,9 @@ from cancel_handler.telemetry.mailbox import mailbox_hash
 
 if TYPE_CHECKING:
     from cancel_handler.telemetry.sampling import Decide
+
+#: Mailbox pseudonyms an instance keeps computed (about 200 bytes each).
+MAILBOX_HASHES_KEPT = 4096
 
 #: Histogram buckets for durations in seconds (the conventions' advice for HTTP durations, up to
 #: the longest a message may take: retry budget + timeouts).
@@ -26,7 +31,7 @@ DURATION_BUCKETS = (
 
 
 class Telemetry:
-    """The tracer, the six instruments and the mailbox-hash key. The tracer holds each
+    """The tracer, the five instruments and the mailbox-hash key. The tracer holds each
     message's spans until its end (:mod:`cancel_handler.telemetry.held`); with `successes`,
     plain successes' traces are kept at that rule's share, without, every trace is kept."""
 
@@ -48,13 +53,11 @@ class Telemetry:
             successes if successes is not None else lambda trace_id: EVERY,
         )
         meter = metrics.get_meter(names.SCOPE, meter_provider=meter_provider)
-        self.messages = meter.create_counter(
-            names.METRIC_MESSAGES, unit="{message}", description="Messages settled"
-        )
         self.process_duration = meter.create_histogram(
             names.METRIC_PROCESS_DURATION,
             unit="s",
-            description="Duration of processing one message, settlement included",
+            description="Duration of processing one message, settlement included (its count: "
+            "the messages settled)",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         self.graph_duration = meter.create_histogram(
@@ -80,17 +83,11 @@ class Telemetry:
             description="Child requests one date range was fanned out into",
             explicit_bucket_boundaries_advisory=(0, 1, 5, 10, 25, 50, 100, 250, 500, 800),
         )
-        self._hash_key = hash_key
-        self._last = ("", mailbox_hash(hash_key, ""))
-
-    def mailbox(self, user: str) -> str:
-        """The mailbox's pseudonym (`cancel.mailbox.hash`). The last one is kept: a message asks
-        for it twice (its Graph span and its outcome)."""
-        last_user, last_hash = self._last
-        if user == last_user:
-            return last_hash
-        self._last = (user, mailbox_hash(self._hash_key, user))
-        return self._last[1]
+        # The mailbox's pseudonym (`cancel.mailbox.hash`) of a UPN. Recent ones are kept in
+        # memory, never exported: a message asks twice, an organizer's meetings many times.
+        self.mailbox: Callable[[str], str] = lru_cache(maxsize=MAILBOX_HASHES_KEPT)(
+            partial(mailbox_hash, hash_key)
+        )
 
 
 def configured(hash_key: bytes, successes_per_second: float | None = None) -> Telemetry | None:

@@ -94,12 +94,11 @@ SPAN_ATTRIBUTES = frozenset(
 )
 
 # Metrics. Durations in seconds, as the conventions ask.
-#: Semantic conventions: duration of processing one message (histogram, s).
+#: Semantic conventions: duration of processing one message (histogram, s). Its count is the
+#: messages settled, by outcome and reason (`valueCount` in Application Insights).
 METRIC_PROCESS_DURATION = "messaging.process.duration"
 #: Semantic conventions: duration of one HTTP client request, here one Graph call (histogram, s).
 METRIC_GRAPH_DURATION = "http.client.request.duration"
-#: Messages settled, by outcome and reason (counter, {message}).
-METRIC_MESSAGES = "cancel_handler.messages"
 #: Graph answers asking the function to slow down: 429, or 503 with Retry-After (counter).
 METRIC_GRAPH_THROTTLES = "cancel_handler.graph.throttles"
 #: Share of the in-process retry budget one message waited (histogram, 1).
@@ -111,7 +110,6 @@ METRICS = frozenset(
     {
         METRIC_PROCESS_DURATION,
         METRIC_GRAPH_DURATION,
-        METRIC_MESSAGES,
         METRIC_GRAPH_THROTTLES,
         METRIC_RETRY_BUDGET,
         METRIC_FANOUT_SIZE,

@@ -271,6 +271,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: 'always_on'
         }
         {
+          // Azure Monitor's metric exporter sends no exemplars: offering each metric point to
+          // the SDK's exemplar reservoirs would cost CPU for nothing.
+          name: 'OTEL_METRICS_EXEMPLAR_FILTER'
+          value: 'always_off'
+        }
+        {
           // The distro's HTTP instrumentations would record Graph URLs, which hold the UPN; the
           // function records Graph calls itself, by route template.
           name: 'OTEL_PYTHON_DISABLED_INSTRUMENTATIONS'
