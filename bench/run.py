@@ -257,7 +257,7 @@ def main() -> int:
     results: dict[str, Any] = {"machine": machine(), "quick": quick, "with_peer": with_peer}
     steps = {
         "cold_start": lambda: cold_start(2 if quick else 15, with_peer),
-        "cpu": lambda: cpu(1 if quick else 7, 60 if quick else 2000, concurrency, with_peer),
+        "cpu": lambda: cpu(1 if quick else 11, 60 if quick else 2000, concurrency, with_peer),
         "throughput": lambda: throughput(1 if quick else 3, 80 if quick else 2000, concurrency),
         "burst": lambda: burst(1 if quick else 3, 40 if quick else 500, concurrency),
         "memory": lambda: memory(1 if quick else 2, 200 if quick else 20000, concurrency),
