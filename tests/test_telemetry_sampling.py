@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind
 from cancel_handler.devtools.graph_simulator import Fault
 from cancel_handler.telemetry import names
 from cancel_handler.telemetry.instruments import Telemetry
-from cancel_handler.telemetry.sampling import rate_limited
+from cancel_handler.telemetry.sampling import rate_limited, sample_score
 from tests.conftest import UPN, Loopback, cancel_body
 from tests.test_telemetry import COMMENT, KEY, TRACE_ID, Recorded, run, traced
 
@@ -159,6 +159,64 @@ def test_azure_monitors_rate_limited_sampler_decides_the_share() -> None:
     trace_ids = [int(TRACE_ID, 16) + n for n in range(50)]
     assert [none(trace_id) for trace_id in trace_ids] == [None] * 50
     assert [every(trace_id) for trace_id in trace_ids] == [100.0] * 50
+
+
+def test_the_decision_is_azure_monitors_own_for_every_trace_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """For 20,000 random trace ids, at a rate that keeps a share between none and all, the
+    decision and the share carried are those of Azure Monitor's `RateLimitedSampler` for a
+    trace without a parent, each asked at the same instant."""
+    import random
+
+    from azure.monitor.opentelemetry.exporter import RateLimitedSampler
+
+    now = [10**12]
+    monkeypatch.setattr(_rate_limited_sampling, "time", SimpleNamespace(time_ns=lambda: now[0]))
+    ours, theirs = rate_limited(50.0), RateLimitedSampler(50.0)
+    draws = random.Random(20261207)
+    decisions = []
+    for _ in range(20_000):
+        trace_id = draws.getrandbits(128)
+        result = theirs.should_sample(None, trace_id, "process cancel-requests")
+        expected = (
+            float((result.attributes or {}).get(names.SAMPLE_RATE, 100.0))
+            if result.decision.is_sampled()
+            else None
+        )
+        decisions.append((ours(trace_id), expected))
+        now[0] += 2 * 10**6  # 500 a second
+    assert all(mine == expected for mine, expected in decisions)
+    kept = [mine for mine, _ in decisions if mine is not None]
+    assert 0 < len(kept) < 20_000 and all(0 < share < 100.0 for share in kept)
+
+
+@pytest.mark.parametrize(
+    "trace_id",
+    [
+        0,
+        2**128 - 1,
+        int(TRACE_ID, 16),
+        # Its DJB2 hash is the signed 32-bit minimum, which Azure Monitor scores as the maximum
+        # (found by a meet-in-the-middle search over the hash's weighted-sum form).
+        0xA5CE61EE4BB1C9CB4A52CAAE489CAF94,
+    ],
+)
+def test_the_sample_score_is_azure_monitors(trace_id: int) -> None:
+    assert sample_score(trace_id) == microsofts_score(trace_id)
+
+
+def test_the_sample_score_is_azure_monitors_for_many_trace_ids() -> None:
+    trace_ids = [n * 0x9E3779B97F4A7C15F39CC0605CEDC834 % 2**128 for n in range(1, 5000)]
+    assert [t for t in trace_ids if sample_score(t) != microsofts_score(t)] == []
+
+
+def microsofts_score(trace_id: int) -> float:
+    """The score Azure Monitor's `RateLimitedSampler` computes for a trace id."""
+    from azure.monitor.opentelemetry.exporter.export.trace._utils import _get_DJB2_sample_score
+    from opentelemetry.trace import format_trace_id
+
+    return _get_DJB2_sample_score(format_trace_id(trace_id).lower())
 
 
 def test_with_no_successes_a_second_only_trouble_is_exported(loopback: Loopback) -> None:
