@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as context_api
@@ -197,17 +196,10 @@ class HeldTracer:
                 self._held[span_context.span_id] = []
         return span
 
-    @contextmanager
-    def start_as_current_span(self, name: str, **options: Any) -> Iterator[trace.Span]:
+    def start_as_current_span(self, name: str, **options: Any) -> _Current:
         """:meth:`start_span` with the same options, current while the block runs and ended
         when it leaves (an exception is not recorded: see the module's text)."""
-        span = self.start_span(name, **options)
-        token = context_api.attach(trace.set_span_in_context(span))
-        try:
-            yield span
-        finally:
-            context_api.detach(token)
-            span.end()
+        return _Current(self.start_span(name, **options))
 
     def ended(self, span: HeldSpan) -> None:
         """Hold a span of an open message; at its consumer span's end, decide for them all."""
@@ -255,6 +247,24 @@ class HeldTracer:
                     instrumentation_scope=self._scope,
                 )
             )
+
+
+class _Current:
+    """A span made current for a `with` block and ended when it leaves (a class rather than a
+    generator: it is entered twice a message)."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: trace.Span) -> None:
+        self._span = span
+
+    def __enter__(self) -> trace.Span:
+        self._token = context_api.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(self, *exc_info: object) -> None:
+        context_api.detach(self._token)
+        self._span.end()
 
 
 def held_tracer(provider: Any, decide: Decide) -> Any:
