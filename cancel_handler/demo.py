@@ -163,8 +163,8 @@ async def _invoke_all(
 
 def _child_scenario(child) -> Scenario:
     body = json.loads(b"".join(child.body))
-    # The SessionId: the organizer's keyed hash (shortened here) and the slot, never the address.
-    session = f"{child.session_id[:6]}…{child.session_id[-2:]}"
+    # The SessionId: the organizer's keyed hash (shortened here), never the address.
+    session = f"{child.session_id[:6]}…"
     return Scenario(f"  child request: {body['eventId']} (session {session})", body)
 
 

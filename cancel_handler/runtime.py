@@ -98,7 +98,6 @@ class Processor:
             queue,
             child_queue=settings.child_queue_name,
             session_key=settings.child_session_key,
-            sessions=settings.mailbox_concurrency,
         )
         retries = retry_senders or cancel_queue_senders
         on = settings.delayed_retry_max_count > 0 and retries is not None

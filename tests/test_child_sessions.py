@@ -107,21 +107,15 @@ def test_each_refusal_names_the_setting_and_says_what_to_do(
 # -- SessionIds ----------------------------------------------------------------------------------
 
 
-def test_child_k_goes_to_session_hash_hash_k_mod_n() -> None:
-    """HMAC-SHA256 of the case-folded organizer under the key, 32 hex digits, then '#k mod n';
-    the address never appears, another key or organizer gives another hash."""
+def test_every_child_of_an_organizer_goes_to_the_organizers_session() -> None:
+    """HMAC-SHA256 of the case-folded organizer under the key, 32 hex digits; the address never
+    appears, another key or organizer gives another session."""
     assert organizer_hash("key-1", "adele@contoso.com") == "551a53cd47aa9c52d31809e17c16ee39"
-    with pytest.raises(ValueError, match=r"^sessions must be at least 1$"):
-        child_session_id("key-1", "adele@contoso.com", 0, 0)
-    ids = [child_session_id("key-1", "Adele@Contoso.com", k, 4) for k in range(6)]
-    assert ids == [f"551a53cd47aa9c52d31809e17c16ee39#{k}" for k in (0, 1, 2, 3, 0, 1)]
+    assert child_session_id("key-1", "Adele@Contoso.com") == "551a53cd47aa9c52d31809e17c16ee39"
     adele = organizer_hash("key-1", "adele@contoso.com")
     assert organizer_hash("key-2", "adele@contoso.com") != adele
     assert organizer_hash("key-1", "alex@contoso.com") != adele
-    assert all("adele" not in i for i in ids)
-    assert child_session_id("key-1", "a@b.c", 7, 1).endswith("#0")
-    with pytest.raises(ValueError, match="at least 1"):
-        child_session_id("key-1", "a@b.c", 0, 0)
+    assert "adele" not in child_session_id("key-1", "adele@contoso.com")
 
 
 # -- the fan-out ---------------------------------------------------------------------------------
@@ -155,7 +149,7 @@ def test_a_range_sends_its_children_to_the_children_queue_in_four_sessions(
     loopback: Loopback,
 ) -> None:
     """Six meetings: six children sent to CHILD_QUEUE_NAME (not the cancel queue), child k in
-    session hash#(k mod 4), the parent completed FannedOut; the bodies are today's."""
+    the organizer's session, the parent completed FannedOut; the bodies are today's."""
     ids = add_meetings(loopback, 6)
     bus, entities, actions = FakeServiceBus(), [], RecordingActions()
     range_request = received_message(
@@ -168,7 +162,7 @@ def test_a_range_sends_its_children_to_the_children_queue_in_four_sessions(
     assert set(entities) == {"cancel-children"}
     expected_ids = [child_message_id("parent-1", event_id) for event_id in ids]
     assert [child.message_id for child in bus.sent] == expected_ids
-    expected = [child_session_id(KEY, UPN, k, 4) for k in range(6)]
+    expected = [child_session_id(KEY, UPN)] * 6
     assert [child.session_id for child in bus.sent] == expected
 
 
@@ -178,7 +172,7 @@ def _child(event_id: str, **options: object):
         {"userPrincipalName": UPN, "eventId": event_id},
         message_id=message_id,
         application_properties=sealed(message_id, {PARENT_ID_PROPERTY: "parent-1"}),
-        session_id=child_session_id(KEY, UPN, 0, 4),
+        session_id=child_session_id(KEY, UPN),
         **options,
     )
 
@@ -216,7 +210,7 @@ def test_a_childs_delayed_retry_goes_back_to_its_session_on_the_children_queue(
     assert actions.only.action == "complete"
     assert entities == ["cancel-children"]
     [(copy, _when)] = sender.scheduled
-    assert copy.session_id == child_session_id(KEY, UPN, 0, 4)
+    assert copy.session_id == child_session_id(KEY, UPN)
 
 
 def test_a_child_still_failing_on_its_last_delivery_is_dead_lettered_by_the_function(
@@ -278,7 +272,7 @@ def test_a_dead_lettered_child_is_resubmitted_into_its_session() -> None:
     from cancel_handler.ops.repair import resubmit_copy
 
     child = _child("EV-X", dead_letter_reason="GraphForbidden")
-    assert resubmit_copy(child).session_id == child_session_id(KEY, UPN, 0, 4)
+    assert resubmit_copy(child).session_id == child_session_id(KEY, UPN)
     request = received_message(
         {"userPrincipalName": UPN, "eventId": "EV-Y"}, dead_letter_reason="GraphForbidden"
     )

@@ -255,7 +255,7 @@ def test_a_tiny_fleet_ends_every_message_exactly_once(tmp_path: Path) -> None:
     assert both["sent"] == 1 + 10 + 30
     last = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"fleet: design=sessions scenario=departure\+closure instances=flex\(max 2\) "
+        r"fleet: design=organizer-sessions scenario=departure\+closure instances=flex\(max 2\) "
         r"drain_ratio=\d+\.\d\d "
         r"calls_per_cancel=\d+\.\d\d throttled_pct=\d+\.\d dead_letters=\d+ "
         r"max_mailbox_concurrency=\d+",
@@ -456,14 +456,17 @@ def test_the_broker_routes_a_child_to_the_children_queue_by_the_design() -> None
 
 def test_the_fleets_session_settings_are_host_jsons() -> None:
     """The simulated session trigger runs with the host.json the app ships: maxConcurrentSessions,
-    maxConcurrentCallsPerSession (the chosen design's 1) and sessionIdleTimeout."""
-    from bench.fleet.design import Design
+    maxConcurrentCallsPerSession (the product's design: 4, Graph's concurrent requests per
+    mailbox) and sessionIdleTimeout; the fleet runs the product's design by default."""
+    from bench.fleet.design import PRODUCT_DESIGN, Design
     from bench.fleet.run import FleetParams
 
     service_bus = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"]
     params = FleetParams()
+    assert params.design == PRODUCT_DESIGN == "organizer-sessions"
     assert params.max_concurrent_sessions == service_bus["maxConcurrentSessions"]
-    assert Design("sessions").calls_per_session == service_bus["maxConcurrentCallsPerSession"]
+    assert Design(PRODUCT_DESIGN).calls_per_session == service_bus["maxConcurrentCallsPerSession"]
+    assert service_bus["maxConcurrentCallsPerSession"] == 4
     hours, minutes, seconds = (float(x) for x in service_bus["sessionIdleTimeout"].split(":"))
     assert params.session_idle_timeout == hours * 3600 + minutes * 60 + seconds
 

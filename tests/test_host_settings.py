@@ -11,6 +11,8 @@ from cancel_handler.core.errors import SettingsError
 from cancel_handler.host_settings import lock_renewal_seconds
 from cancel_handler.settings import load_settings
 
+ROOT = Path(__file__).resolve().parent.parent
+
 OVERRIDE = "AzureFunctionsJobHost__extensions__serviceBus__maxAutoLockRenewalDuration"
 
 
@@ -134,3 +136,14 @@ def test_the_setting_to_lower_is_the_budget_while_any_budget_fits(
         load_settings({"GRAPH_TIMEOUT_SECONDS": timeout, "CANCEL_RETRY_BUDGET_SECONDS": "1"})
     assert str(caught.value).startswith(f"app setting {named}: ")
     assert str(caught.value).endswith(f"set it to at most {most}")
+
+
+def test_each_organizer_gets_four_calls_in_its_session_and_dynamic_concurrency_stays_off() -> None:
+    """The children's trigger runs 4 calls per session (Graph's 4 concurrent requests per app
+    and mailbox; cancel_handler/servicebus/sessions.py). The Service Bus extension reads
+    maxConcurrentCallsPerSession from 5.13.0 on, the release that added the settlement the
+    function already needs (its CHANGELOG), and sets it to 1 whenever dynamic concurrency is on
+    (ServiceBusOptions.ToSessionProcessorOptions): host.json must not turn that on."""
+    document = json.loads((ROOT / "host.json").read_text())
+    assert document["extensions"]["serviceBus"]["maxConcurrentCallsPerSession"] == 4
+    assert not document.get("concurrency", {}).get("dynamicConcurrencyEnabled", False)

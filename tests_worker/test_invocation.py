@@ -161,7 +161,7 @@ def _child(platform: Platform, event_id: str, *, delivery_count: int, parent: st
         delivery_count=delivery_count,
         function_name="cancel_child_meeting",
         message_id=message_id,
-        session_id=child_session_id("worker-test-session-key", UPN, 0, 4),
+        session_id=child_session_id("worker-test-session-key", UPN),
         application_properties=sealed(message_id, {PARENT_ID_PROPERTY: parent}),
     )
 

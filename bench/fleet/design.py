@@ -2,22 +2,23 @@
 
 - `today`: children go to the cancel queue like any request; each instance limits one mailbox to
   `GRAPH_MAILBOX_CONCURRENCY` (4) calls, so N instances may run 4 * N for one organizer.
-- `sessions`: children go to a session-enabled children queue with SessionId = a keyed hash of
-  the organizer plus `#k`, k = the child's index mod 4; the trigger runs one call per session
-  (`maxConcurrentCallsPerSession` 1, the extension's default), so the broker lets at most 4 of
-  one organizer's children run at once anywhere in the fleet. The organizer's address never
-  appears in a SessionId (operators see session ids).
-- `organizer-sessions`: SessionId = the keyed hash of the organizer alone, and the trigger runs
-  `maxConcurrentCallsPerSession` = 4 calls per session (needs the extension to honour that
-  host.json setting).
+- `organizer-sessions` (the product's): children go to a session-enabled children queue with
+  SessionId = a keyed hash of the organizer; the session trigger runs
+  `maxConcurrentCallsPerSession` = 4 calls per session (host.json), and Service Bus gives the
+  session to one receiver at a time, so at most 4 of one organizer's children run at once
+  anywhere in the fleet, sharing one queue of that organizer's work. The organizer's address
+  never appears in a SessionId (operators see session ids).
+- `sessions`: SessionId = the organizer's hash plus `#k`, k = the child's index mod 4, one call
+  per session (`maxConcurrentCallsPerSession` 1): the same limit, but each of the 4 sessions
+  works through its fixed quarter of the children one after another.
 - `paced`: children stay on the cancel queue, each scheduled (`ScheduledEnqueueTimeUtc`) for
   `index // 4 * pace` after the fan-out, so that 4 start per `pace` seconds (the mean Graph
   latency by default); nothing enforces the limit across instances when calls run long.
 
-The function itself implements `sessions` (CHILD_QUEUE_NAME, `cancel_handler/servicebus/
-sessions.py`): the fleet runs it with that setting, and the function's children reach the
-children queue with their SessionIds. For the other designs, the broker applies the design to
-the children the function sends to the cancel queue (a message with `parentMessageId` and no
+The function itself implements `organizer-sessions` (CHILD_QUEUE_NAME, `cancel_handler/
+servicebus/sessions.py`): the fleet runs it with that setting, and the function's children reach
+the children queue with their SessionIds. For the other designs, the broker applies the design
+to the children the function sends to the cancel queue (a message with `parentMessageId` and no
 SessionId), in the order they are sent.
 """
 
@@ -31,6 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 DESIGNS = ("today", "sessions", "organizer-sessions", "paced")
+#: The design the function implements itself (with CHILD_QUEUE_NAME set).
+PRODUCT_DESIGN = "organizer-sessions"
 #: Graph's per-app, per-mailbox concurrency, and so the sessions per organizer.
 SESSIONS_PER_ORGANIZER = 4
 #: The children queue's name in the simulation.

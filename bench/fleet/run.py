@@ -23,7 +23,7 @@ from typing import Any
 
 from bench._common import PRODUCT_PYTHON, ROOT, SimProcess, host_json_concurrency
 from bench.fleet.broker import Broker
-from bench.fleet.design import CHILD_QUEUE_NAME, Design
+from bench.fleet.design import CHILD_QUEUE_NAME, PRODUCT_DESIGN, Design
 from bench.fleet.queue import Queue, QueueRules
 from bench.fleet.scaler import FixedScaler, FlexScaler, next_count
 from cancel_handler.devtools.graph_limits import MAILBOX_CONCURRENCY, GraphLimitRules
@@ -58,8 +58,9 @@ class FleetParams:
     #: The most simulated seconds one run may last; it stops there and says so.
     cap: float = 1200.0
     #: How the children of a date range are queued and consumed (`bench/fleet/design.py`): by
-    #: default as deployed (CHILD_QUEUE_NAME, keyed sessions); `today` gives the before figures.
-    design: str = "sessions"
+    #: default as deployed (CHILD_QUEUE_NAME, one keyed session per organizer, 4 calls in it);
+    #: `today` gives the before figures.
+    design: str = "organizer-sessions"
     #: `paced`: seconds between two groups of 4 children (the mean Graph latency).
     pace: float = 0.36
     #: The session trigger's host.json settings: `maxConcurrentSessions` per instance and
@@ -112,15 +113,15 @@ def app_settings(params: FleetParams, sim: SimProcess) -> dict[str, str]:
         "MAX_DELIVERY_COUNT": str(params.queue.max_delivery_count),
         "DELAYED_RETRY_MAX_COUNT": str(params.delayed_retry_max_count),
         "RANGE_MAX_EVENTS": str(params.range_max_events),
-        # The product's own sessions design: the function sends children to the children queue
-        # with their SessionIds (its sends go to the broker; the namespace is never contacted).
+        # The product's own design: the function sends children to the children queue with
+        # their SessionIds (its sends go to the broker; the namespace is never contacted).
         **(
             {
                 "CHILD_QUEUE_NAME": CHILD_QUEUE_NAME,
                 "CHILD_SESSION_KEY": "fleet-simulation-key",
                 "ServiceBusConnection__fullyQualifiedNamespace": "fleet.servicebus.windows.net",
             }
-            if params.design == "sessions"
+            if params.design == PRODUCT_DESIGN
             else {}
         ),
     }

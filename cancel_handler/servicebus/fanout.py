@@ -1,6 +1,6 @@
 """Fan a date range out: one child cancel request per selected event, sent to the cancel queue,
-or, with CHILD_QUEUE_NAME, to the session-enabled children queue with a SessionId per organizer
-and slot (`sessions.child_session_id`), so that Service Bus keeps each organizer within Graph's
+or, with CHILD_QUEUE_NAME, to the session-enabled children queue with one SessionId per organizer
+(`sessions.child_session_id`), so that Service Bus keeps each organizer within Graph's
 concurrent requests across every instance.
 
 Each child is an ordinary version 1 request (`userPrincipalName`, the event's immutable
@@ -86,8 +86,8 @@ class FanOutSender(Protocol):
 
 class FanOut:
     """Sends a :class:`FanOutPlan`'s children to the cancel queue `queue` through `senders`,
-    or to the session-enabled `child_queue` when one is named, child k in session
-    `child_session_id(session_key, organizer, k, sessions)`. Without senders (no namespace
+    or to the session-enabled `child_queue` when one is named, in the organizer's session
+    `child_session_id(session_key, organizer)`. Without senders (no namespace
     configured) a range with children is given back; an empty one still completes."""
 
     def __init__(
@@ -97,17 +97,15 @@ class FanOut:
         *,
         child_queue: str = "",
         session_key: str = "",
-        sessions: int = 4,
     ) -> None:
         self._senders = senders
         self._queue = child_queue or queue
         self._session_key = session_key if child_queue else None
-        self._sessions = sessions
 
-    def _session(self, organizer: str, index: int) -> str | None:
+    def _session(self, organizer: str) -> str | None:
         if self._session_key is None:
             return None
-        return child_session_id(self._session_key, organizer, index, self._sessions)
+        return child_session_id(self._session_key, organizer)
 
     async def send(self, delivery: Delivery, plan: FanOutPlan) -> Outcome:
         """Send every child, then return the parent's `FannedOut` completion; return a
@@ -119,14 +117,12 @@ class FanOut:
         # take another request's ids (`Delivery.request_message_id`).
         parent_id = delivery.request_message_id
         upn, comment = plan.request.user_principal_name, plan.request.comment
+        session = self._session(upn)
         children = [
             build_child(
-                delivery,
-                parent_id,
-                CancelRequest(upn, event_id=e.id, comment=comment),
-                self._session(upn, index),
+                delivery, parent_id, CancelRequest(upn, event_id=e.id, comment=comment), session
             )
-            for index, e in enumerate(report.selection.selected)
+            for e in report.selection.selected
         ]
         batches: list[list[str]] = []  # ids of each sent batch, so a failure knows how far it got
         try:

@@ -99,10 +99,10 @@ resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview
   }
 }
 
-// A date range's child requests: SessionId = a keyed hash of the organizer + '#k' (k < 4), and
-// the function's session trigger runs one call per session, so that Service Bus itself keeps
-// each organizer within Graph's 4 concurrent requests across every instance
-// (docs/performance.md, section 7). The same lock, delivery count, expiry and duplicate
+// A date range's child requests: SessionId = a keyed hash of the organizer, and the function's
+// session trigger runs 4 calls per session (host.json), so that Service Bus itself keeps each
+// organizer within Graph's 4 concurrent requests across every instance
+// (docs/performance.md, section 8.1). The same lock, delivery count, expiry and duplicate
 // detection as the cancel queue: a redelivered parent re-sends the same child MessageIds.
 resource childQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = if (!empty(childQueueName)) {
   parent: serviceBusNamespace
