@@ -37,20 +37,14 @@ def provider(sampler: Any = None) -> tuple[TracerProvider, InMemorySpanExporter]
 def a_message(tracer: Any, failed: bool = False) -> None:
     """What the function does to its spans for one message, through the tracer's API."""
     parent = TraceContextTextMapPropagator().extract(
-        {"traceparent": SENDER, "tracestate": "congo=t61rcWkgMzE"}
-    )
+        {"traceparent": SENDER, "tracestate": "congo=t61rcWkgMzE"})
     with tracer.start_as_current_span(
-        "process q",
-        context=parent,
-        kind=SpanKind.CONSUMER,
+        "process q", context=parent, kind=SpanKind.CONSUMER,
         attributes={"messaging.destination.name": "q", "cancel.delivery_count": 2},
-        links=[Link(INVOCATION)],
-        record_exception=False,
-        set_status_on_exception=False,
+        links=[Link(INVOCATION)], record_exception=False, set_status_on_exception=False,
     ) as consumer:
         with tracer.start_as_current_span(
-            "POST /users/{id}/events/{id}/cancel",
-            kind=SpanKind.CLIENT,
+            "POST /users/{id}/events/{id}/cancel", kind=SpanKind.CLIENT,
             attributes={"url.template": "/users/{id}/events/{id}/cancel"},
         ) as graph:
             graph.set_attribute("http.response.status_code", 429 if failed else 202)
@@ -64,17 +58,11 @@ def a_message(tracer: Any, failed: bool = False) -> None:
 def shape(span: Any) -> tuple:
     """Everything an exporter reads from an ended span, ids as parent/child relations."""
     return (
-        span.name,
-        span.kind,
-        span.parent.is_remote if span.parent else None,
-        dict(span.attributes),
-        [(e.name, dict(e.attributes)) for e in span.events],
+        span.name, span.kind, span.parent.is_remote if span.parent else None,
+        dict(span.attributes), [(e.name, dict(e.attributes)) for e in span.events],
         [(link.context.trace_id, link.context.span_id) for link in span.links],
-        span.status.status_code,
-        span.instrumentation_scope.name,
-        span.context.trace_flags,
-        span.context.is_remote,
-        span.context.trace_state.to_header(),
+        span.status.status_code, span.instrumentation_scope.name,
+        span.context.trace_flags, span.context.is_remote, span.context.trace_state.to_header(),
         span.end_time >= span.start_time,
     )
 
@@ -89,9 +77,8 @@ def test_kept_spans_reach_the_processors_as_the_sdks_tracer_ends_them(
     sdk_provider, sdk_spans = provider(sampler)
     a_message(sdk_provider.get_tracer("cancel_handler"), failed)
     held_provider, held_spans = provider(sampler)
-    a_message(
-        HeldTracer(held_provider, held_provider._active_span_processor, lambda t: 100.0), failed
-    )
+    a_message(HeldTracer(held_provider, held_provider._active_span_processor, lambda t: 100.0),
+              failed)
     expected, got = sdk_spans.get_finished_spans(), held_spans.get_finished_spans()
     assert [shape(span) for span in got] == [shape(span) for span in expected]
     graph, consumer = got
@@ -105,9 +92,8 @@ def test_kept_spans_reach_the_processors_as_the_sdks_tracer_ends_them(
 def test_a_dropped_message_reaches_no_processor_and_is_asked_for_by_its_trace_id() -> None:
     held_provider, held_spans = provider()
     asked: list[int] = []
-    tracer = HeldTracer(
-        held_provider, held_provider._active_span_processor, lambda trace_id: asked.append(trace_id)
-    )
+    tracer = HeldTracer(held_provider, held_provider._active_span_processor,
+                        lambda trace_id: asked.append(trace_id))
     a_message(tracer)
     assert held_spans.get_finished_spans() == ()
     assert asked == [int(SENDER.split("-")[1], 16)]
@@ -121,11 +107,11 @@ def test_the_providers_sampler_decides_as_for_the_sdks_spans() -> None:
     nothing: a non-recording span, current (its context goes on), nothing held or exported."""
     for sampler, traceparent in ((None, UNSAMPLED_SENDER), (ALWAYS_OFF, SENDER)):
         held_provider, held_spans = provider(sampler)
-        tracer = HeldTracer(held_provider, held_provider._active_span_processor, lambda t: 100.0)
+        tracer = HeldTracer(held_provider, held_provider._active_span_processor,
+                            lambda t: 100.0)
         parent = TraceContextTextMapPropagator().extract({"traceparent": traceparent})
-        with tracer.start_as_current_span(
-            "process q", context=parent, kind=SpanKind.CONSUMER
-        ) as span:
+        with tracer.start_as_current_span("process q", context=parent,
+                                          kind=SpanKind.CONSUMER) as span:
             assert not span.is_recording()
             assert trace.get_current_span() is span
             assert not span.get_span_context().trace_flags.sampled
@@ -155,19 +141,10 @@ class RecordingSampler(Sampler):
     def __init__(self) -> None:
         self.asked: list[tuple] = []
 
-    def should_sample(
-        self,
-        parent_context: Any,
-        trace_id: int,
-        name: str,
-        kind: Any = None,
-        attributes: Any = None,
-        links: Any = None,
-        trace_state: Any = None,
-    ) -> Any:
-        self.asked.append(
-            (name, kind, dict(attributes or {}), [link.context.span_id for link in links or ()])
-        )
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                      attributes: Any = None, links: Any = None, trace_state: Any = None) -> Any:
+        self.asked.append((name, kind, dict(attributes or {}),
+                           [link.context.span_id for link in links or ()]))
         return ALWAYS_ON.should_sample(parent_context, trace_id, name, kind, attributes, links)
 
     def get_description(self) -> str:
@@ -182,9 +159,7 @@ def test_the_sampler_is_asked_what_the_sdks_tracer_asks_it() -> None:
     a_message(HeldTracer(held_provider, held_provider._active_span_processor, lambda t: 100.0))
     assert held_sampler.asked == sdk_sampler.asked
     assert [name for name, *_ in held_sampler.asked] == [
-        "process q",
-        "POST /users/{id}/events/{id}/cancel",
-    ]
+        "process q", "POST /users/{id}/events/{id}/cancel"]
 
 
 def test_span_and_event_limits_and_times_follow_the_sdks() -> None:
@@ -236,8 +211,7 @@ def test_span_rules_follow_the_sdks() -> None:
     [exported] = held_spans.get_finished_spans()
     assert len(exported.attributes) == 3 and "late" not in exported.attributes
     assert [(e.name, dict(e.attributes)) for e in exported.events] == [
-        ("exception", {"exception.type": "ValueError"})
-    ]
+        ("exception", {"exception.type": "ValueError"})]
     assert "adele" not in exported.to_json()
 
 
