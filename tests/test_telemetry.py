@@ -484,3 +484,40 @@ def test_each_mailbox_keeps_its_own_pseudonym_asked_in_any_order(recorded: Recor
     assert recorded.telemetry.mailbox(UPN) == mailbox_hash(KEY, UPN)
     # At most 4,096 remembered (docs/operate.md, "Cost"): memory does not grow with mailboxes.
     assert recorded.telemetry.mailbox.cache_info().currsize == 4096
+
+
+def test_each_metric_has_the_kind_and_unit_operate_md_documents(recorded: Recorded) -> None:
+    """docs/operate.md's metrics table is what operators read: each instrument's kind and unit
+    are the ones it names, and the duration buckets start with the semantic conventions'
+    advice for HTTP durations (0.005 s to 10 s), extended to the longest a message may take."""
+    import re as regex
+    from pathlib import Path
+
+    table = (Path(__file__).resolve().parent.parent / "docs" / "operate.md").read_text()
+    documented = {
+        name: (kind, unit)
+        for name, kind, unit in regex.findall(
+            r"^\| `([\w.]+)`[^|]*\| (histogram|counter), `([^`]+)`", table, regex.MULTILINE
+        )
+    }
+    telemetry = recorded.telemetry
+    telemetry.process_duration.record(0.3, {})
+    telemetry.graph_duration.record(0.3, {})
+    telemetry.graph_throttles.add(1, {})
+    telemetry.retry_budget.record(0.5, {})
+    telemetry.fanout_size.record(3, {})
+    [resource] = recorded.reader.get_metrics_data().resource_metrics
+    [scope] = resource.scope_metrics
+    exported = {
+        metric.name: (
+            "histogram" if hasattr(metric.data.data_points[0], "explicit_bounds") else "counter",
+            metric.unit,
+        )
+        for metric in scope.metrics
+    }
+    assert exported == documented
+    advised = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+    for metric in scope.metrics:
+        if metric.unit == "s":
+            bounds = tuple(metric.data.data_points[0].explicit_bounds)
+            assert bounds[: len(advised)] == advised and bounds[-1] == 300, metric.name

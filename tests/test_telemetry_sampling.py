@@ -206,6 +206,18 @@ def test_the_sample_score_is_azure_monitors(trace_id: int) -> None:
     assert sample_score(trace_id) == microsofts_score(trace_id)
 
 
+def test_a_trace_scored_at_the_maximum_is_left_out_even_at_a_full_share() -> None:
+    """Azure Monitor keeps a trace when its score is below the share, so even at 100 % the
+    trace id scored 1.0 (its hash is the 32-bit minimum) is dropped: as its sampler does."""
+    from azure.monitor.opentelemetry.exporter import RateLimitedSampler
+
+    trace_id = 0xA5CE61EE4BB1C9CB4A52CAAE489CAF94
+    theirs = RateLimitedSampler(1e9).should_sample(None, trace_id, "process cancel-requests")
+    assert not theirs.decision.is_sampled()
+    assert rate_limited(1e9)(trace_id) is None
+    assert rate_limited(1e9)(int(TRACE_ID, 16)) == 100.0
+
+
 def test_the_sample_score_is_azure_monitors_for_many_trace_ids() -> None:
     trace_ids = [n * 0x9E3779B97F4A7C15F39CC0605CEDC834 % 2**128 for n in range(1, 5000)]
     assert [t for t in trace_ids if sample_score(t) != microsofts_score(t)] == []
